@@ -1,0 +1,38 @@
+# Everything a fresh machine needs goes through these targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+RUN := $(UV) run --frozen --all-extras
+DEMO_DATE ?= 2026-11-23
+
+.PHONY: install demo test lint bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --all-extras
+	@touch $@
+
+install: $(VENV)/.installed  ## create .venv with the locked dependencies
+
+demo: install  ## run the Airflow DAG over the bundled offline sample into ./lake
+	$(RUN) python -m sample.demo --date $(DEMO_DATE) --lake "$(CURDIR)/lake"
+
+test: install  ## the whole test suite
+	$(RUN) pytest
+
+lint: install  ## style, types and known vulnerabilities
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+bench: install  ## extraction speed and quality against ../shared/data
+	$(RUN) python bench/extract_bench.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) lake .pytest_cache .mypy_cache .ruff_cache

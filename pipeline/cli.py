@@ -1,0 +1,170 @@
+"""The ``newsflow`` command line. Its commands and output formats are a contract."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from pipeline import __version__
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-23") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsflow", description="News about AI in entertainment: feeds to Parquet."
+    )
+    parser.add_argument("--version", action="version", version=f"newsflow {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="one whole pipeline run, without Airflow")
+    run.add_argument("--feeds", help="feeds file (default: $NEWSFLOW_FEEDS or config/feeds.yaml)")
+    run.add_argument(
+        "--lake", help="s3://bucket/prefix or a folder (default: $NEWSFLOW_LAKE or ./lake)"
+    )
+    run.add_argument("--date", type=_day, help="the day to ingest, UTC (default: today)")
+    run.add_argument(
+        "--allow-private-network",
+        action="store_true",
+        default=None,
+        help="let the hosts named in the feeds file be on loopback or private addresses",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    ext = commands.add_parser("extract", help="main text of .html or .html.gz files, as JSON lines")
+    ext.add_argument("paths", nargs="+", metavar="PATH")
+    ext.add_argument("--out", help="output file (default: standard output)")
+    return parser
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[IO[str]]:
+    if path is None:
+        yield sys.stdout
+        return
+    with Path(path).open("w", encoding="utf-8") as handle:
+        yield handle
+
+
+def _read_page(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.name.endswith(".gz") else data
+
+
+def _page_id(path: Path) -> str:
+    name = path.name
+    for suffix in (".html.gz", ".htm.gz", ".html", ".htm", ".gz"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipeline.extract import ExtractionError, extract
+
+    failures = 0
+    paths = [Path(p) for p in args.paths]
+    with _output(args.out) as out:
+        for path in tqdm(paths, desc="extract", unit="page", disable=len(paths) < 2 or None):
+            record: dict[str, Any] = {
+                "id": _page_id(path),
+                "title": None,
+                "text": "",
+                "authors": [],
+                "published_at": None,
+                "language": None,
+            }
+            try:
+                page = extract(_read_page(path), min_words=1)
+            except ExtractionError as exc:
+                print(f"newsflow extract: {path}: {exc}", file=sys.stderr)
+            except OSError as exc:
+                failures += 1
+                print(f"newsflow extract: {path}: cannot read: {exc}", file=sys.stderr)
+            else:
+                record.update(
+                    title=page.title,
+                    text=page.text,
+                    authors=page.authors,
+                    published_at=page.published_at.isoformat() if page.published_at else None,
+                    language=page.language,
+                )
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return 1 if failures else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipeline.feeds import FeedsFileError
+    from pipeline.ingest import Interval, run
+    from pipeline.settings import SettingsError, load_settings
+    from pipeline.store import LakeError, open_lake
+
+    try:
+        settings = load_settings(
+            feeds=args.feeds, lake=args.lake, allow_private_network=args.allow_private_network
+        )
+        lake = open_lake(settings.lake, settings.s3)
+        day = args.date or datetime.now(UTC).date()
+        run_id = f"cli__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+        with tqdm(
+            desc=f"newsflow run {day}",
+            unit="page",
+            disable=args.no_progress or None,
+            file=sys.stderr,
+        ) as bar:
+            summary = run(settings, lake, Interval.day(day), run_id, on_page=bar.update)
+    except (FeedsFileError, SettingsError, LakeError) as exc:
+        print(f"newsflow run: {exc}", file=sys.stderr)
+        return 2
+    commit = summary.commit
+    print(
+        f"newsflow run {summary.dt}\n"
+        f"  feeds polled     {summary.total('feeds')}"
+        f" (new content {summary.total('feeds_ok')},"
+        f" not modified {summary.total('feeds_not_modified')},"
+        f" failed {summary.total('feeds_failed')})\n"
+        f"  items            {summary.total('items')} in feeds,"
+        f" {summary.total('items_new')} new,"
+        f" {summary.total('items_already_landed')} already landed,"
+        f" {summary.total('items_deferred')} for a later day,"
+        f" {summary.total('items_too_old')} too old\n"
+        f"  pages fetched    {summary.total('pages_fetched')}"
+        f" (failed {summary.total('pages_failed')})\n"
+        f"  articles written {commit.articles} in dt={commit.dt} ({commit.new_articles} new)\n"
+        f"  rejects          {commit.rejects}\n"
+        f"  articles at      {lake.url(f'articles/dt={commit.dt}/')}\n"
+        f"  manifest         {lake.url(commit.manifest)}"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler = {"run": cmd_run, "extract": cmd_extract}[args.command]
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

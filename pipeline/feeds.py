@@ -1,0 +1,250 @@
+"""Outlets and their feeds: the feeds file, feed parsing, and polite polling.
+
+Polling fetches the bytes with our own :class:`~pipeline.fetch.Fetcher` (timeouts, caps,
+network guard) and hands them to feedparser (RSS 0.9x/1.0/2.0, Atom) or to the JSON Feed
+reader here. Each feed's ETag and Last-Modified are sent back on the next poll; a 304, or
+a 200 whose body hashes the same as last time, means nothing new.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import yaml
+
+from pipeline.fetch import Fetcher, FetchError
+from pipeline.urls import canonicalize, source_domain
+
+
+class FeedsFileError(ValueError):
+    """The feeds file cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One outlet's feed, as listed in the feeds file."""
+
+    url: str
+    name: str
+    sectors: tuple[str, ...] = ()
+
+    @property
+    def domain(self) -> str:
+        return source_domain(self.url)
+
+
+def load_feeds(path: str | Path) -> list[Feed]:
+    """Read and validate a feeds file (``feeds: [{url, name?, sectors?}, …]``)."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FeedsFileError(
+            f"{path}: feeds file not found (set --feeds or NEWSFLOW_FEEDS)"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise FeedsFileError(f"{path}: not valid YAML: {exc}") from None
+    entries = document.get("feeds") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise FeedsFileError(f"{path}: expected a non-empty list under 'feeds:'")
+    feeds: list[Feed] = []
+    seen: set[str] = set()
+    for number, entry in enumerate(entries, start=1):
+        where = f"{path}: feed #{number}"
+        if isinstance(entry, str):
+            entry = {"url": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+            raise FeedsFileError(f"{where}: each feed needs a 'url' string")
+        url = entry["url"].strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FeedsFileError(f"{where}: {url!r} is not an absolute http(s) URL")
+        if url in seen:
+            raise FeedsFileError(f"{where}: {url} is listed twice")
+        seen.add(url)
+        name = entry.get("name") or source_domain(url)
+        sectors = entry.get("sectors") or []
+        if not isinstance(name, str) or not isinstance(sectors, list):
+            raise FeedsFileError(f"{where}: 'name' must be a string and 'sectors' a list")
+        feeds.append(Feed(url=url, name=name, sectors=tuple(str(s) for s in sectors)))
+    return feeds
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry of a feed: a link to an article and what the feed says about it."""
+
+    feed_url: str
+    url: str
+    title: str | None
+    published_at: datetime | None
+    summary: str | None = None
+    authors: tuple[str, ...] = ()
+    guid: str | None = None
+
+    @property
+    def canonical_url(self) -> str:
+        return canonicalize(self.url)
+
+
+@dataclass
+class ParsedFeed:
+    items: list[FeedItem]
+    format: str
+    title: str | None = None
+    problem: str | None = None  # set when the feed was malformed but partly readable
+    skipped: int = 0  # entries without a usable link
+
+
+def _struct_to_datetime(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _iso_to_datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _looks_like_json(body: bytes, content_type: str | None) -> bool:
+    if content_type and "json" in content_type.lower():
+        return True
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+
+
+def _parse_json_feed(body: bytes, feed_url: str) -> ParsedFeed:
+    try:
+        document = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a valid JSON Feed: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("items"), list):
+        raise ValueError("not a JSON Feed: no 'items' list")
+    items: list[FeedItem] = []
+    skipped = 0
+    for entry in document["items"]:
+        link = entry.get("url") or entry.get("external_url") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance(link, str) or not link.strip():
+            skipped += 1
+            continue
+        authors = entry.get("authors") or ([entry["author"]] if entry.get("author") else [])
+        names = tuple(
+            a["name"] for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str)
+        )
+        title = entry.get("title")
+        summary = entry.get("summary")
+        items.append(
+            FeedItem(
+                feed_url=feed_url,
+                url=urljoin(feed_url, link.strip()),
+                title=title if isinstance(title, str) else None,
+                published_at=_iso_to_datetime(entry.get("date_published")),
+                summary=summary if isinstance(summary, str) else None,
+                authors=names,
+                guid=str(entry.get("id")) if entry.get("id") is not None else None,
+            )
+        )
+    title = document.get("title")
+    return ParsedFeed(items, "json", title if isinstance(title, str) else None, skipped=skipped)
+
+
+def parse_feed(body: bytes, feed_url: str, content_type: str | None = None) -> ParsedFeed:
+    """Parse RSS, Atom or JSON Feed bytes. Raises ValueError if nothing is readable."""
+    if _looks_like_json(body, content_type):
+        return _parse_json_feed(body, feed_url)
+    parsed = feedparser.parse(body, response_headers={"content-location": feed_url})
+    problem = None
+    if parsed.get("bozo"):
+        problem = f"malformed feed: {parsed.get('bozo_exception')}"
+    if not parsed.get("version") and not parsed.entries:
+        raise ValueError(problem or "not an RSS, Atom or JSON feed")
+    items: list[FeedItem] = []
+    skipped = 0
+    for entry in parsed.entries:
+        link = entry.get("link")
+        if not link:
+            skipped += 1
+            continue
+        authors = tuple(a["name"] for a in entry.get("authors", []) if a.get("name"))
+        items.append(
+            FeedItem(
+                feed_url=feed_url,
+                url=urljoin(feed_url, link.strip()),
+                title=entry.get("title"),
+                published_at=_struct_to_datetime(
+                    entry.get("published_parsed") or entry.get("updated_parsed")
+                ),
+                summary=entry.get("summary"),
+                authors=authors,
+                guid=entry.get("id"),
+            )
+        )
+    return ParsedFeed(
+        items, parsed.get("version") or "unknown", parsed.feed.get("title"), problem, skipped
+    )
+
+
+@dataclass
+class Validators:
+    """What we remember of a feed between polls."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
+
+    def request_headers(self) -> dict[str, str]:
+        headers = {}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        return headers
+
+
+@dataclass
+class PollResult:
+    feed: Feed
+    status: str  # "ok", "not-modified", "unchanged" or "failed"
+    items: list[FeedItem] = field(default_factory=list)
+    validators: Validators | None = None  # what to remember if this poll is committed
+    error: FetchError | None = None
+    problem: str | None = None
+
+
+def poll(fetcher: Fetcher, feed: Feed, known: Validators | None) -> PollResult:
+    """Poll one feed with conditional GET. Never raises for a bad feed: the result says."""
+    known = known or Validators()
+    try:
+        page = fetcher.get(feed.url, headers=known.request_headers())
+    except FetchError as exc:
+        return PollResult(feed, "failed", error=exc)
+    if page.status == 304:
+        return PollResult(feed, "not-modified", validators=known)
+    digest = hashlib.sha256(page.body).hexdigest()
+    validators = Validators(page.header("etag"), page.header("last-modified"), digest)
+    if known.content_hash == digest:
+        return PollResult(feed, "unchanged", validators=validators)
+    try:
+        parsed = parse_feed(page.body, page.final_url, page.header("content-type"))
+    except ValueError as exc:
+        return PollResult(feed, "failed", error=FetchError(feed.url, "bad-feed", str(exc)))
+    problem = parsed.problem
+    if parsed.skipped:
+        problem = f"{problem + '; ' if problem else ''}{parsed.skipped} entries without a link"
+    return PollResult(feed, "ok", parsed.items, validators, problem=problem)

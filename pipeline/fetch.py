@@ -1,0 +1,430 @@
+"""Polite, bounded HTTP: the one client every stage uses to reach the web.
+
+Timeouts (connect, read and total), a byte cap on the decoded body, a redirect cap, an
+honest user agent, robots.txt (cached per host), one or two requests at a time per host
+with a delay between them, retries with backoff on 429 and 5xx honouring Retry-After, and
+a network guard that checks every address a connection is about to use: loopback,
+private, link-local and metadata addresses are refused unless explicitly allowed, also
+after a redirect or a DNS answer that points somewhere unexpected.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpcore
+import httpx
+from protego import Protego
+
+from pipeline import __version__
+from pipeline.urls import DEFAULT_PORTS, host_key
+
+USER_AGENT = (
+    f"newsflow/{__version__} (news-ingestion research pipeline; "
+    "+https://github.com/newsflow/newsflow)"
+)
+ROBOTS_AGENT = "newsflow"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class FetchError(Exception):
+    """A URL could not be fetched. ``reason`` is a short stable code for the rejects table."""
+
+    def __init__(self, url: str, reason: str, detail: str, status: int | None = None) -> None:
+        super().__init__(f"{url}: {reason}: {detail}")
+        self.url = url
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+
+
+class BlockedAddress(httpcore.ConnectError):
+    """The network guard refused the address a connection was about to use."""
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """Which addresses a connection may reach.
+
+    Public addresses always; loopback and private ones only with ``allow_private`` and
+    only for the ``(host, port)`` pairs named in ``allowed_hosts`` (the feeds file's own
+    servers). Link-local (cloud metadata) and unspecified addresses never.
+    """
+
+    allow_private: bool = False
+    allowed_hosts: frozenset[tuple[str, int]] = frozenset()
+
+    @classmethod
+    def for_urls(cls, urls: Iterable[str], allow_private: bool) -> NetworkPolicy:
+        hosts = set()
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.hostname:
+                port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+                hosts.add((parts.hostname.lower(), port))
+        return cls(allow_private=allow_private, allowed_hosts=frozenset(hosts))
+
+    def refusal(self, host: str, port: int, address: str) -> str | None:
+        """Why connecting to ``address`` for ``host:port`` is refused, or None if allowed."""
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip.is_global and not ip.is_multicast:
+            return None
+        if ip.is_link_local or ip.is_unspecified or ip.is_multicast:
+            return f"{address} is a link-local, multicast or unspecified address"
+        if not self.allow_private:
+            return f"{address} is a loopback or private address (see --allow-private-network)"
+        if (host.lower(), port) not in self.allowed_hosts:
+            return f"{address} is private and {host}:{port} is not a host named by the feeds"
+        return None
+
+
+class _GuardedBackend(httpcore.SyncBackend):
+    """Resolves names itself, checks every answer, and connects to a checked address."""
+
+    def __init__(
+        self,
+        policy: NetworkPolicy,
+        resolve: Callable[..., list[Any]] = socket.getaddrinfo,
+    ) -> None:
+        self._policy = policy
+        self._resolve = resolve
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            answers = self._resolve(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"DNS lookup of {host} failed: {exc}") from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in answers))
+        if not addresses:
+            raise httpcore.ConnectError(f"DNS lookup of {host} returned no address")
+        # Refuse if any answer is forbidden: a name that mixes public and private answers
+        # is exactly the shape of a rebinding attack.
+        for address in addresses:
+            why = self._policy.refusal(host, port, address)
+            if why:
+                raise BlockedAddress(f"refused to connect to {host}:{port}: {why}")
+        return super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    def __init__(self, policy: NetworkPolicy, max_connections: int = 32) -> None:
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=max_connections,
+            network_backend=_GuardedBackend(policy),
+        )
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 60.0
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    retries: int = 3
+    backoff: float = 2.0
+    max_retry_after: float = 120.0
+    per_host_delay: float = 1.0
+    per_host_concurrency: int = 1
+    max_crawl_delay: float = 30.0
+    user_agent: str = USER_AGENT
+    respect_robots: bool = True
+
+
+@dataclass
+class Page:
+    """One HTTP response as fetched: what the raw archive keeps."""
+
+    url: str
+    final_url: str
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    fetched_at: datetime
+    redirects: list[str] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+
+class _HostSlot:
+    def __init__(self, concurrency: int) -> None:
+        self.semaphore = threading.Semaphore(concurrency)
+        self.lock = threading.Lock()
+        self.next_start = 0.0
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def _describe(exc: httpx.HTTPError) -> tuple[str, str]:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout", f"{type(exc).__name__}: {exc}"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, BlockedAddress):
+            return "blocked-address", str(cause)
+        if isinstance(cause, ssl.SSLError):
+            return "tls", str(cause)
+        cause = cause.__cause__ or cause.__context__
+    message = str(exc)
+    if message.startswith("DNS lookup"):
+        return "dns", message
+    if isinstance(exc, httpx.ConnectError):
+        return "tls" if "SSL" in message or "CERTIFICATE" in message else "connect", message
+    return "transport", f"{type(exc).__name__}: {message}"
+
+
+class Fetcher:
+    """The shared HTTP client. Thread-safe; use one per run and close it."""
+
+    def __init__(
+        self,
+        policy: FetchPolicy | None = None,
+        network: NetworkPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.policy = policy or FetchPolicy()
+        self.network = network or NetworkPolicy()
+        self._sleep = sleep
+        self._client = httpx.Client(
+            transport=transport or _GuardedTransport(self.network),
+            timeout=httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": self.policy.user_agent, "Accept-Encoding": "gzip, deflate"},
+        )
+        self._slots: dict[str, _HostSlot] = {}
+        self._robots: dict[str, Protego | None] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- public ---------------------------------------------------------------------
+
+    def get(self, url: str, headers: dict[str, str] | None = None) -> Page:
+        """Fetch ``url`` following redirects. Returns 2xx and 304 responses; raises
+        :class:`FetchError` for everything else, after retries where they make sense."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
+            raise FetchError(url, "bad-url", "only absolute http(s) URLs can be fetched")
+        redirects: list[str] = []
+        current = url
+        while True:
+            self._check_robots(url, current)
+            response, body, fetched_at = self._request_with_retries(url, current, headers)
+            if response.status_code in (301, 302, 303, 307, 308):
+                location = response.headers.get("location")
+                if not location:
+                    raise FetchError(
+                        url, "bad-redirect", f"{response.status_code} without Location"
+                    )
+                target = urljoin(current, location)
+                if urlsplit(target).scheme.lower() not in DEFAULT_PORTS:
+                    raise FetchError(url, "bad-redirect", f"redirect to non-HTTP URL {target!r}")
+                redirects.append(current)
+                if len(redirects) > self.policy.max_redirects:
+                    raise FetchError(
+                        url,
+                        "too-many-redirects",
+                        f"more than {self.policy.max_redirects} redirects",
+                    )
+                current = target
+                continue
+            status = response.status_code
+            if status >= 400 or (300 <= status < 400 and status != 304):
+                raise FetchError(url, f"http-{status}", f"server answered {status}", status)
+            return Page(
+                url=url,
+                final_url=current,
+                status=status,
+                headers=[(k, v) for k, v in response.headers.multi_items()],
+                body=body,
+                fetched_at=fetched_at,
+                redirects=redirects,
+            )
+
+    def get_many(
+        self, urls: Iterable[str], workers: int = 8
+    ) -> Iterator[tuple[str, Page | FetchError]]:
+        """Fetch many URLs, several hosts at once, each host politely; yields as they finish."""
+
+        def one(u: str) -> tuple[str, Page | FetchError]:
+            try:
+                return u, self.get(u)
+            except FetchError as exc:
+                return u, exc
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            yield from pool.map(one, urls)
+
+    def allowed_by_robots(self, url: str) -> bool:
+        try:
+            self._check_robots(url, url)
+        except FetchError:
+            return False
+        return True
+
+    # -- internals ------------------------------------------------------------------
+
+    def _slot(self, key: str) -> _HostSlot:
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = _HostSlot(self.policy.per_host_concurrency)
+            return slot
+
+    def _host_delay(self, key: str) -> float:
+        robots = self._robots.get(key)
+        delay = self.policy.per_host_delay
+        if robots is not None:
+            crawl_delay = robots.crawl_delay(ROBOTS_AGENT)
+            if crawl_delay:
+                delay = max(delay, min(float(crawl_delay), self.policy.max_crawl_delay))
+        return delay
+
+    def _request_with_retries(
+        self, url: str, current: str, headers: dict[str, str] | None
+    ) -> tuple[httpx.Response, bytes, datetime]:
+        attempt = 0
+        while True:
+            try:
+                response, body, fetched_at = self._request_once(url, current, headers)
+            except FetchError as exc:
+                if (
+                    exc.reason not in ("timeout", "connect", "transport")
+                    or attempt >= self.policy.retries
+                ):
+                    raise
+                wait = self.policy.backoff * 2**attempt
+            else:
+                if response.status_code not in RETRY_STATUSES or attempt >= self.policy.retries:
+                    return response, body, fetched_at
+                wait = _retry_after(response.headers.get("retry-after"), time.time()) or (
+                    self.policy.backoff * 2**attempt
+                )
+                if wait > self.policy.max_retry_after:
+                    return response, body, fetched_at
+            attempt += 1
+            self._sleep(wait)
+
+    def _request_once(
+        self, url: str, current: str, headers: dict[str, str] | None
+    ) -> tuple[httpx.Response, bytes, datetime]:
+        key = host_key(current)
+        slot = self._slot(key)
+        with slot.semaphore:
+            with slot.lock:
+                wait = slot.next_start - time.monotonic()
+                slot.next_start = max(slot.next_start, time.monotonic()) + self._host_delay(key)
+            if wait > 0:
+                self._sleep(wait)
+            return self._stream(url, current, headers)
+
+    def _stream(
+        self, url: str, current: str, headers: dict[str, str] | None
+    ) -> tuple[httpx.Response, bytes, datetime]:
+        cap = self.policy.max_bytes
+        deadline = time.monotonic() + self.policy.total_timeout
+        fetched_at = datetime.now(UTC)
+        try:
+            with self._client.stream("GET", current, headers=headers) as response:
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > cap:
+                    raise FetchError(
+                        url, "too-large", f"Content-Length {declared} exceeds {cap} bytes"
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > cap:
+                        raise FetchError(url, "too-large", f"body exceeds {cap} bytes (decoded)")
+                    if time.monotonic() > deadline:
+                        raise FetchError(
+                            url, "timeout", f"not complete after {self.policy.total_timeout:g}s"
+                        )
+                    chunks.append(chunk)
+                return response, b"".join(chunks), fetched_at
+        except httpx.DecodingError as exc:
+            raise FetchError(url, "bad-encoding", str(exc)) from exc
+        except httpx.HTTPError as exc:
+            reason, detail = _describe(exc)
+            raise FetchError(url, reason, detail) from exc
+
+    def _check_robots(self, url: str, current: str) -> None:
+        if not self.policy.respect_robots:
+            return
+        key = host_key(current)
+        with self._lock:
+            known = key in self._robots
+        if not known:
+            robots = self._load_robots(current)
+            with self._lock:
+                self._robots.setdefault(key, robots)
+        robots = self._robots[key]
+        if robots is None:
+            raise FetchError(url, "robots", f"robots.txt of {key} could not be read; not crawling")
+        if not robots.can_fetch(current, ROBOTS_AGENT):
+            raise FetchError(url, "robots", f"robots.txt of {key} disallows {current}")
+
+    def _load_robots(self, url: str) -> Protego | None:
+        """Per RFC 9309: 4xx means no rules, 5xx or no answer means stay out for now."""
+        robots_url = urljoin(url, "/robots.txt")
+        try:
+            response, body, _ = self._request_once(robots_url, robots_url, None)
+            hops = 0
+            while response.status_code in (301, 302, 303, 307, 308) and hops < 5:
+                robots_url = urljoin(robots_url, response.headers.get("location", "/robots.txt"))
+                response, body, _ = self._request_once(robots_url, robots_url, None)
+                hops += 1
+        except FetchError:
+            return None
+        if 200 <= response.status_code < 300:
+            return Protego.parse(body.decode("utf-8", errors="replace"))
+        if 400 <= response.status_code < 500:
+            return Protego.parse("")
+        return None

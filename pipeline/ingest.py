@@ -1,0 +1,482 @@
+"""One ingestion run for one data interval: plan, ingest batches, commit.
+
+``plan_batches`` splits the feeds into batches (all feeds of one host in the same batch,
+so per-host politeness holds across parallel workers). ``ingest_batch`` polls a batch's
+feeds, fetches the new items' pages, archives them as WARC, extracts them and stages the
+results under ``_staging/``. ``commit`` merges the staged rows with what the partition
+already holds, writes the partition, then the state, then the manifest. The DAG runs
+these three as tasks; ``run`` chains them in one process for the CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from html import unescape
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline import __version__
+from pipeline.archive import WarcBuffer
+from pipeline.extract import EXTRACTOR, ExtractionError, extract
+from pipeline.feeds import Feed, FeedItem, PollResult, Validators, load_feeds, poll
+from pipeline.fetch import Fetcher, FetchError, NetworkPolicy, Page
+from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, Article, Reject, to_table
+from pipeline.settings import Settings
+from pipeline.state import SeenIndex, load_validators, save_validators, url_key
+from pipeline.store import Lake, get_json, put_json, read_parquet, table_to_parquet
+from pipeline.tables import read_partition, write_manifest, write_partition
+from pipeline.urls import article_id, canonicalize, host_key, source_domain
+
+log = logging.getLogger(__name__)
+_TAG = re.compile(r"<[^>]+>")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A run's data interval, [start, end) in UTC; its start day names the partition."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def day(cls, day: date) -> Interval:
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return cls(start, start + timedelta(days=1))
+
+    @property
+    def dt(self) -> str:
+        return self.start.date().isoformat()
+
+
+def batch_id(feeds: Iterable[Feed]) -> str:
+    return hashlib.sha256("\n".join(sorted(f.url for f in feeds)).encode()).hexdigest()[:12]
+
+
+def plan_batches(feeds: list[Feed], batch_size: int) -> list[list[Feed]]:
+    """Batches of about ``batch_size`` feeds; every feed of one host lands in one batch."""
+    by_host: dict[str, list[Feed]] = {}
+    for feed in feeds:
+        by_host.setdefault(host_key(feed.url), []).append(feed)
+    batches: list[list[Feed]] = []
+    current: list[Feed] = []
+    for host in sorted(by_host):
+        if current and len(current) + len(by_host[host]) > batch_size:
+            batches.append(current)
+            current = []
+        current.extend(by_host[host])
+    if current:
+        batches.append(current)
+    return batches
+
+
+@dataclass
+class BatchReport:
+    batch_id: str
+    dt: str
+    feeds: int = 0
+    feeds_ok: int = 0
+    feeds_not_modified: int = 0
+    feeds_failed: int = 0
+    items: int = 0
+    items_new: int = 0
+    items_already_landed: int = 0
+    items_deferred: int = 0
+    items_too_old: int = 0
+    pages_fetched: int = 0
+    pages_failed: int = 0
+    articles: int = 0
+    rejects: int = 0
+    raw_key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _staging(dt: str, batch: str, what: str) -> str:
+    return f"_staging/dt={dt}/{batch}.{what}"
+
+
+def _plain(text: str | None) -> str | None:
+    if not text:
+        return None
+    return " ".join(unescape(_TAG.sub(" ", text)).split()) or None
+
+
+def _same_site(a: str, b: str) -> bool:
+    host_a, host_b = source_domain(a), source_domain(b)
+    return host_a == host_b or host_a.endswith("." + host_b) or host_b.endswith("." + host_a)
+
+
+@dataclass
+class _Selection:
+    """Feed items chosen for fetching, and the validators safe to remember."""
+
+    items: list[tuple[FeedItem, Feed]] = field(default_factory=list)
+    validators: dict[str, Validators] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def _select(
+    polls: list[PollResult],
+    interval: Interval,
+    lookback: timedelta,
+    seen: SeenIndex,
+    report: BatchReport,
+    now: datetime,
+) -> _Selection:
+    selection = _Selection()
+    taken: set[str] = set()
+    for result in polls:
+        feed = result.feed
+        if result.status == "failed":
+            assert result.error is not None
+            report.feeds_failed += 1
+            selection.rejects.append(
+                Reject(
+                    url=feed.url,
+                    stage="feed",
+                    reason=result.error.reason,
+                    detail=result.error.detail,
+                    at=now,
+                    feed_url=feed.url,
+                    source_domain=feed.domain,
+                    status=result.error.status,
+                    pipeline_version=__version__,
+                )
+            )
+            continue
+        if result.status in ("not-modified", "unchanged"):
+            report.feeds_not_modified += 1
+        else:
+            report.feeds_ok += 1
+        if result.problem:
+            selection.rejects.append(
+                Reject(
+                    url=feed.url,
+                    stage="feed",
+                    reason="malformed-feed",
+                    detail=result.problem,
+                    at=now,
+                    feed_url=feed.url,
+                    source_domain=feed.domain,
+                    pipeline_version=__version__,
+                )
+            )
+        deferred = False
+        for item in result.items:
+            report.items += 1
+            key = url_key(item.canonical_url)
+            if key in taken:
+                continue
+            taken.add(key)
+            if seen.landed_elsewhere(interval.dt, url=key):
+                report.items_already_landed += 1
+            elif item.published_at and item.published_at >= interval.end:
+                # Belongs to a later interval; forget the validators so it is seen again.
+                report.items_deferred += 1
+                deferred = True
+            elif item.published_at and item.published_at < interval.start - lookback:
+                report.items_too_old += 1
+            else:
+                selection.items.append((item, feed))
+        if result.validators is not None and not deferred:
+            selection.validators[feed.url] = result.validators
+    report.items_new = len(selection.items)
+    return selection
+
+
+def _to_article(item: FeedItem, feed: Feed, page: Page, raw_ref: str, min_words: int) -> Article:
+    extracted = extract(page.body, page.final_url, min_words=min_words)
+    canonical = canonicalize(page.final_url)
+    if extracted.canonical_url and _same_site(extracted.canonical_url, page.final_url):
+        canonical = canonicalize(extracted.canonical_url)
+    return Article(
+        article_id=article_id(canonical),
+        url=item.url,
+        canonical_url=canonical,
+        source_domain=source_domain(canonical),
+        source_name=feed.name,
+        feed_url=feed.url,
+        title=extracted.title or _plain(item.title),
+        authors=extracted.authors or list(item.authors),
+        published_at=item.published_at or extracted.published_at,
+        fetched_at=page.fetched_at,
+        language=extracted.language,
+        text=extracted.text,
+        summary=extracted.summary or _plain(item.summary),
+        image=extracted.image,
+        word_count=extracted.word_count,
+        content_hash=extracted.content_hash,
+        raw_ref=raw_ref,
+        extractor=EXTRACTOR,
+        pipeline_version=__version__,
+    )
+
+
+def make_fetcher(settings: Settings, feeds: list[Feed]) -> Fetcher:
+    network = NetworkPolicy.for_urls([f.url for f in feeds], settings.allow_private_network)
+    return Fetcher(settings.fetch, network)
+
+
+def ingest_batch(
+    feeds: list[Feed],
+    interval: Interval,
+    lake: Lake,
+    settings: Settings,
+    *,
+    fetcher: Fetcher | None = None,
+    on_page: Callable[[], None] | None = None,
+) -> BatchReport:
+    """Poll, fetch, archive and extract one batch of feeds; stage the results."""
+    batch = batch_id(feeds)
+    dt = interval.dt
+    report = BatchReport(batch_id=batch, dt=dt, feeds=len(feeds))
+    seen = SeenIndex.load(lake)
+    own_fetcher = fetcher is None
+    fetcher = fetcher or make_fetcher(settings, feeds)
+    now = datetime.now(UTC)
+    try:
+        polls = [poll(fetcher, feed, load_validators(lake, feed.url)) for feed in feeds]
+        lookback = timedelta(days=settings.lookback_days)
+        selection = _select(polls, interval, lookback, seen, report, now)
+        rejects = selection.rejects
+        articles: dict[str, Article] = {}
+        urls = [item.url for item, _ in selection.items]
+        digest = hashlib.sha256("\n".join(urls).encode()).hexdigest()[:12]
+        warc = WarcBuffer(f"raw/dt={dt}/{batch}-{digest}.warc.gz")
+        by_url = {item.url: (item, feed) for item, feed in selection.items}
+        for url, outcome in fetcher.get_many(urls, workers=settings.workers):
+            item, feed = by_url[url]
+            if on_page:
+                on_page()
+            if isinstance(outcome, FetchError):
+                report.pages_failed += 1
+                rejects.append(
+                    Reject(
+                        url=url,
+                        stage="fetch",
+                        reason=outcome.reason,
+                        detail=outcome.detail,
+                        at=datetime.now(UTC),
+                        feed_url=feed.url,
+                        source_domain=source_domain(url),
+                        status=outcome.status,
+                        pipeline_version=__version__,
+                    )
+                )
+                continue
+            report.pages_fetched += 1
+            raw_ref = warc.add(outcome)
+            try:
+                article = _to_article(item, feed, outcome, raw_ref, settings.min_words)
+            except ExtractionError as exc:
+                rejects.append(
+                    Reject(
+                        url=url,
+                        stage="extract",
+                        reason=exc.reason,
+                        detail=exc.detail,
+                        at=outcome.fetched_at,
+                        feed_url=feed.url,
+                        source_domain=source_domain(url),
+                        status=outcome.status,
+                        pipeline_version=__version__,
+                        extra={"raw_ref": raw_ref},
+                    )
+                )
+                continue
+            if seen.landed_elsewhere(dt, article=article.article_id):
+                report.items_already_landed += 1
+                continue
+            articles.setdefault(article.article_id, article)
+    finally:
+        if own_fetcher:
+            fetcher.close()
+
+    if warc.records:
+        lake.put(warc.key, warc.getvalue())
+        report.raw_key = warc.key
+    report.articles = len(articles)
+    report.rejects = len(rejects)
+    article_rows = [a.to_row() for a in articles.values()]
+    lake.put(
+        _staging(dt, batch, "articles.parquet"),
+        table_to_parquet(to_table(article_rows, ARTICLES_SCHEMA)),
+    )
+    lake.put(
+        _staging(dt, batch, "rejects.parquet"),
+        table_to_parquet(to_table([r.to_row() for r in rejects], REJECTS_SCHEMA)),
+    )
+    put_json(
+        lake,
+        _staging(dt, batch, "feeds.json"),
+        {
+            "polled_at": now.isoformat(),
+            "validators": {url: asdict(v) for url, v in selection.validators.items()},
+            "report": report.to_dict(),
+        },
+    )
+    log.info("batch %s for %s: %s", batch, dt, json.dumps(report.to_dict()))
+    return report
+
+
+@dataclass
+class CommitReport:
+    dt: str
+    articles: int
+    new_articles: int
+    rejects: int
+    article_files: list[str]
+    reject_files: list[str]
+    manifest: str
+    batches: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _dedupe(table: pa.Table, key: str) -> pa.Table:
+    """Keep the last row for each key (later rows are newer)."""
+    keys = table.column(key).to_pylist()
+    last = {k: i for i, k in enumerate(keys)}
+    return table.take(sorted(last.values()))
+
+
+def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:
+    """Merge the staged batches of ``interval`` into its partition and commit it."""
+    dt = interval.dt
+    staged = lake.list_keys(f"_staging/dt={dt}/")
+
+    def staged_tables(suffix: str, schema: pa.Schema) -> list[pa.Table]:
+        tables = [read_parquet(lake, k, schema) for k in staged if k.endswith(suffix)]
+        return [t for t in tables if t is not None]
+
+    new_articles = staged_tables(".articles.parquet", ARTICLES_SCHEMA)
+    new_rejects = staged_tables(".rejects.parquet", REJECTS_SCHEMA)
+    feed_states = [get_json(lake, k) for k in staged if k.endswith(".feeds.json")]
+
+    seen = SeenIndex.load(lake)
+    existing = read_partition(lake, "articles", dt, ARTICLES_SCHEMA)
+    articles = _dedupe(pa.concat_tables([existing, *new_articles]), "article_id")
+    keep = [
+        not seen.landed_elsewhere(dt, article=a) for a in articles.column("article_id").to_pylist()
+    ]
+    articles = articles.filter(pa.array(keep, pa.bool_()))
+    articles = articles.sort_by([("published_at", "ascending"), ("article_id", "ascending")])
+    new_count = articles.num_rows - existing.num_rows
+
+    landed = set(articles.column("url").to_pylist()) | set(
+        articles.column("canonical_url").to_pylist()
+    )
+    rejects = pa.concat_tables([read_partition(lake, "rejects", dt, REJECTS_SCHEMA), *new_rejects])
+    rejects = rejects.append_column(
+        "_key",
+        pa.array(
+            [
+                f"{u}\t{s}"
+                for u, s in zip(
+                    rejects.column("url").to_pylist(),
+                    rejects.column("stage").to_pylist(),
+                    strict=True,
+                )
+            ]
+        ),
+    )
+    rejects = _dedupe(rejects, "_key").drop_columns(["_key"])
+    rejects = rejects.filter(
+        pa.array([u not in landed for u in rejects.column("url").to_pylist()], pa.bool_())
+    )
+
+    article_files = write_partition(lake, "articles", dt, articles)
+    reject_files = write_partition(lake, "rejects", dt, rejects)
+
+    seen.replace_partition(
+        dt,
+        [
+            (url_key(canonicalize(u)), a)
+            for u, a in zip(
+                articles.column("url").to_pylist(),
+                articles.column("article_id").to_pylist(),
+                strict=True,
+            )
+        ],
+    )
+    seen.save(lake)
+    for state in feed_states:
+        polled_at = datetime.fromisoformat(state["polled_at"])
+        for feed_url, values in state["validators"].items():
+            save_validators(lake, feed_url, Validators(**values), polled_at)
+
+    raw = sorted({ref.partition("#")[0] for ref in articles.column("raw_ref").to_pylist() if ref})
+    batches = [state["report"] for state in feed_states]
+    manifest = write_manifest(
+        lake,
+        dt,
+        run_id,
+        {
+            "articles": {"files": article_files, "rows": articles.num_rows},
+            "rejects": {"files": reject_files, "rows": rejects.num_rows},
+        },
+        {
+            "raw": raw,
+            "interval": [interval.start.isoformat(), interval.end.isoformat()],
+            "batches": batches,
+        },
+    )
+    for key in staged:
+        lake.delete(key)
+    log.info(
+        "committed %s: %d articles (%d new), %d rejects",
+        dt,
+        articles.num_rows,
+        new_count,
+        rejects.num_rows,
+    )
+    return CommitReport(
+        dt=dt,
+        articles=articles.num_rows,
+        new_articles=new_count,
+        rejects=rejects.num_rows,
+        article_files=article_files,
+        reject_files=reject_files,
+        manifest=f"_manifests/dt={manifest['dt']}.json",
+        batches=batches,
+    )
+
+
+@dataclass
+class RunSummary:
+    lake: str
+    dt: str
+    batches: list[BatchReport]
+    commit: CommitReport
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(b, name)) for b in self.batches)
+
+
+def run(
+    settings: Settings,
+    lake: Lake,
+    interval: Interval,
+    run_id: str,
+    *,
+    on_page: Callable[[], None] | None = None,
+    on_batch: Callable[[BatchReport], None] | None = None,
+) -> RunSummary:
+    """A whole run in one process: the same steps the DAG runs as tasks."""
+    feeds = load_feeds(settings.feeds_path)
+    reports = []
+    for feeds_of_batch in plan_batches(feeds, settings.batch_size):
+        report = ingest_batch(feeds_of_batch, interval, lake, settings, on_page=on_page)
+        reports.append(report)
+        if on_batch:
+            on_batch(report)
+    return RunSummary(lake.uri, interval.dt, reports, commit(interval, lake, run_id))

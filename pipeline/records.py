@@ -1,0 +1,126 @@
+"""The records the pipeline lands, and the Arrow schemas that are their contract.
+
+The schemas are read by downstream teams (DuckDB, Spark, Athena, Polars). They are
+versioned and change only additively: new nullable columns at the end, never a rename,
+a removal or a type change. ``SCHEMA_VERSION`` goes up with each addition and is written
+into every file's metadata and every manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+_TS = pa.timestamp("us", tz="UTC")
+ENTITY = pa.struct([("name", pa.string()), ("kind", pa.string())])
+
+
+@dataclass
+class Article:
+    """One kept article: one row of ``articles``."""
+
+    article_id: str
+    url: str
+    canonical_url: str
+    source_domain: str
+    source_name: str
+    feed_url: str | None
+    title: str | None
+    authors: list[str]
+    published_at: datetime | None
+    fetched_at: datetime
+    language: str | None
+    text: str
+    summary: str | None
+    image: str | None
+    word_count: int
+    content_hash: str
+    raw_ref: str | None
+    extractor: str
+    pipeline_version: str
+    duplicate_of: str | None = None
+    story_id: str | None = None
+    relevance: float | None = None
+    topics: list[str] | None = None
+    entities: list[dict[str, str]] | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ARTICLES_SCHEMA = pa.schema(
+    [
+        pa.field("article_id", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("canonical_url", pa.string(), nullable=False),
+        pa.field("source_domain", pa.string(), nullable=False),
+        pa.field("source_name", pa.string(), nullable=False),
+        pa.field("feed_url", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("authors", pa.list_(pa.string())),
+        pa.field("published_at", _TS),
+        pa.field("fetched_at", _TS, nullable=False),
+        pa.field("language", pa.string()),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("summary", pa.string()),
+        pa.field("image", pa.string()),
+        pa.field("word_count", pa.int32(), nullable=False),
+        pa.field("content_hash", pa.string(), nullable=False),
+        pa.field("raw_ref", pa.string()),
+        pa.field("extractor", pa.string(), nullable=False),
+        pa.field("pipeline_version", pa.string(), nullable=False),
+        pa.field("duplicate_of", pa.string()),
+        pa.field("story_id", pa.string()),
+        pa.field("relevance", pa.float32()),
+        pa.field("topics", pa.list_(pa.string())),
+        pa.field("entities", pa.list_(ENTITY)),
+    ],
+    metadata={"newsflow.table": "articles", "newsflow.schema_version": str(SCHEMA_VERSION)},
+)
+
+
+@dataclass
+class Reject:
+    """A feed or page that did not become an article, and why: one row of ``rejects``."""
+
+    url: str
+    stage: str  # "feed", "fetch", "extract"
+    reason: str  # short stable code, e.g. "http-404", "robots", "too-short"
+    detail: str
+    at: datetime
+    feed_url: str | None = None
+    source_domain: str | None = None
+    status: int | None = None
+    pipeline_version: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["extra"] = list(self.extra.items())
+        return row
+
+
+REJECTS_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("at", _TS, nullable=False),
+        pa.field("feed_url", pa.string()),
+        pa.field("source_domain", pa.string()),
+        pa.field("status", pa.int32()),
+        pa.field("pipeline_version", pa.string()),
+        pa.field("extra", pa.map_(pa.string(), pa.string())),
+    ],
+    metadata={"newsflow.table": "rejects", "newsflow.schema_version": str(SCHEMA_VERSION)},
+)
+
+
+def to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=schema)

@@ -1,0 +1,114 @@
+"""Configuration shared by the CLI and the DAGs.
+
+Flags win over environment variables, which win over the settings file
+(``config/settings.yaml``, or the file ``NEWSFLOW_SETTINGS`` names), which wins over the
+defaults here. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.fetch import FetchPolicy
+from pipeline.store import S3Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names it and where it came from."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    feeds_path: Path = Path("config/feeds.yaml")
+    lake: str = "./lake"
+    allow_private_network: bool = False
+    s3: S3Settings = field(default_factory=S3Settings)
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    batch_size: int = 10  # feeds per mapped task
+    lookback_days: int = 3  # items older than this before the interval are left out
+    min_words: int = 40
+    workers: int = 8  # concurrent hosts within one batch
+
+
+def _default_path(relative: str) -> Path:
+    """``relative`` to the working directory if it is there, else to the project."""
+    local = Path(relative)
+    return local if local.exists() else PROJECT_ROOT / relative
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+_INGEST_KEYS = frozenset({"batch_size", "lookback_days", "min_words", "workers"})
+_TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest"})
+
+
+def _section(
+    document: Mapping[str, Any], name: str, known: frozenset[str], where: Path
+) -> dict[str, Any]:
+    section = document.get(name) or {}
+    if not isinstance(section, dict):
+        raise SettingsError(f"{where}: '{name}' must be a mapping")
+    unknown = set(section) - known
+    if unknown:
+        raise SettingsError(f"{where}: unknown keys in '{name}': {sorted(unknown)}")
+    return section
+
+
+def load_settings(
+    *,
+    feeds: str | None = None,
+    lake: str | None = None,
+    allow_private_network: bool | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from flags (the arguments), then the environment, then the settings file."""
+    env = os.environ if env is None else env
+    settings = Settings(feeds_path=_default_path("config/feeds.yaml"))
+    path = (
+        Path(env["NEWSFLOW_SETTINGS"])
+        if env.get("NEWSFLOW_SETTINGS")
+        else _default_path("config/settings.yaml")
+    )
+    if path.exists():
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(document, dict) or set(document) - _TOP_KEYS:
+            raise SettingsError(f"{path}: expected a mapping with keys {sorted(_TOP_KEYS)}")
+        fetch = _section(document, "fetch", frozenset(f.name for f in fields(FetchPolicy)), path)
+        ingest = _section(document, "ingest", _INGEST_KEYS, path)
+        settings = replace(settings, fetch=replace(settings.fetch, **fetch), **ingest)
+        if document.get("feeds"):
+            settings = replace(settings, feeds_path=path.parent / str(document["feeds"]))
+        if document.get("lake"):
+            settings = replace(settings, lake=str(document["lake"]))
+    elif env.get("NEWSFLOW_SETTINGS"):
+        raise SettingsError(f"{path}: settings file not found (NEWSFLOW_SETTINGS)")
+
+    feeds_path = feeds or env.get("NEWSFLOW_FEEDS")
+    lake_uri = lake or env.get("NEWSFLOW_LAKE")
+    if allow_private_network is None and env.get("NEWSFLOW_ALLOW_PRIVATE_NETWORK"):
+        allow_private_network = _truthy(env["NEWSFLOW_ALLOW_PRIVATE_NETWORK"])
+    return replace(
+        settings,
+        feeds_path=Path(feeds_path) if feeds_path else settings.feeds_path,
+        lake=lake_uri or settings.lake,
+        allow_private_network=bool(allow_private_network),
+        s3=S3Settings(
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+            region=env.get("AWS_DEFAULT_REGION") or None,
+        ),
+    )

@@ -1,0 +1,109 @@
+"""What the pipeline remembers between runs, kept in the lake under ``_state/``.
+
+- ``_state/feeds/<hash>.json``: each feed's validators (ETag, Last-Modified, body hash).
+- ``_state/seen.parquet``: every article already landed, by feed-link key and by
+  ``article_id``, with the partition it landed in, so an item a feed shows for a week
+  is ingested once.
+
+Only the commit step writes state, after the data it describes, so a failed run leaves
+the previous state in place and its rerun fetches again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+import pyarrow as pa
+
+from pipeline.feeds import Validators
+from pipeline.store import Lake, get_json, put_json, read_parquet, table_to_parquet
+
+STATE_VERSION = 1
+SEEN_KEY = "_state/seen.parquet"
+SEEN_SCHEMA = pa.schema(
+    [("url_key", pa.string()), ("article_id", pa.string()), ("dt", pa.string())],
+    metadata={"newsflow.state_version": str(STATE_VERSION)},
+)
+
+
+class StateError(RuntimeError):
+    """A state file is unreadable or of an unknown version; the message names it."""
+
+
+def url_key(canonical_url: str) -> str:
+    return hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()[:20]
+
+
+def _feed_key(feed_url: str) -> str:
+    return f"_state/feeds/{hashlib.sha256(feed_url.encode('utf-8')).hexdigest()[:24]}.json"
+
+
+def load_validators(lake: Lake, feed_url: str) -> Validators | None:
+    key = _feed_key(feed_url)
+    document = get_json(lake, key)
+    if document is None:
+        return None
+    if document.get("version") != STATE_VERSION or document.get("feed_url") != feed_url:
+        raise StateError(f"{lake.url(key)}: not a feed state file of version {STATE_VERSION}")
+    return Validators(
+        document.get("etag"), document.get("last_modified"), document.get("content_hash")
+    )
+
+
+def save_validators(lake: Lake, feed_url: str, validators: Validators, polled_at: datetime) -> None:
+    put_json(
+        lake,
+        _feed_key(feed_url),
+        {
+            "version": STATE_VERSION,
+            "feed_url": feed_url,
+            "etag": validators.etag,
+            "last_modified": validators.last_modified,
+            "content_hash": validators.content_hash,
+            "polled_at": polled_at.isoformat(),
+        },
+    )
+
+
+class SeenIndex:
+    """Articles already landed: ``article_id`` → (feed-link key, partition ``dt``)."""
+
+    def __init__(self, entries: dict[str, tuple[str, str]] | None = None) -> None:
+        self.entries = entries or {}
+        self._by_url = {u: dt for u, dt in self.entries.values() if u}
+
+    @classmethod
+    def load(cls, lake: Lake) -> SeenIndex:
+        table = read_parquet(lake, SEEN_KEY)
+        if table is None:
+            return cls()
+        if (table.schema.metadata or {}).get(b"newsflow.state_version") != str(
+            STATE_VERSION
+        ).encode():
+            raise StateError(f"{lake.url(SEEN_KEY)}: not a seen index of version {STATE_VERSION}")
+        columns = (table.column(name).to_pylist() for name in SEEN_SCHEMA.names)
+        return cls({a: (u, dt) for u, a, dt in zip(*columns, strict=True)})
+
+    def landed_elsewhere(
+        self, dt: str, *, url: str | None = None, article: str | None = None
+    ) -> bool:
+        """True if this feed link or article already landed in a partition other than ``dt``."""
+        found = self._by_url.get(url) if url else None
+        if found is None and article:
+            found = self.entries.get(article, ("", None))[1]
+        return found is not None and found != dt
+
+    def replace_partition(self, dt: str, rows: list[tuple[str, str]]) -> None:
+        """Make ``rows`` ((url_key, article_id) pairs) the whole content of partition ``dt``."""
+        self.entries = {a: v for a, v in self.entries.items() if v[1] != dt}
+        for u, a in rows:
+            self.entries.setdefault(a, (u, dt))
+        self._by_url = {u: d for u, d in self.entries.values() if u}
+
+    def save(self, lake: Lake) -> None:
+        rows = sorted((u, a, dt) for a, (u, dt) in self.entries.items())
+        table = pa.Table.from_arrays(
+            [pa.array([r[i] for r in rows], pa.string()) for i in range(3)], schema=SEEN_SCHEMA
+        )
+        lake.put(SEEN_KEY, table_to_parquet(table))

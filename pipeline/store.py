@@ -1,0 +1,222 @@
+"""The lake: one small interface over a local folder or an S3-compatible bucket.
+
+Keys are the same in both (``articles/dt=2026-11-23/part-00000.parquet``). Every write
+of one key is atomic: a reader sees the old object or the new one, never half of one
+(S3 PUT semantics; a rename on local disks).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class LakeError(RuntimeError):
+    """The lake cannot be reached or used; the message names it and says what to check."""
+
+
+class Lake(Protocol):
+    uri: str
+
+    def put(self, key: str, data: bytes) -> None: ...
+    def get(self, key: str) -> bytes | None: ...
+    def list_keys(self, prefix: str) -> list[str]: ...
+    def delete(self, key: str) -> None: ...
+    def url(self, key: str) -> str: ...
+
+
+class LocalLake:
+    """A lake in a local folder (the embedded default)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.uri = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root):
+            raise LakeError(f"key {key!r} escapes the lake {self.root}")
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            Path(tmp).replace(path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self._path(prefix) if prefix else self.root
+        folder = base if base.is_dir() else base.parent
+        if not folder.exists():
+            return []
+        keys = []
+        for path in folder.rglob("*"):
+            key = path.relative_to(self.root).as_posix()
+            if path.is_file() and key.startswith(prefix) and not path.name.startswith("."):
+                keys.append(key)
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def url(self, key: str) -> str:
+        return str(self.root / key)
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where and how to reach an S3-compatible server. Empty fields fall back to boto3's
+    own resolution (``AWS_*`` variables, profiles, instance roles)."""
+
+    endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    region: str | None = None
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"S3Settings(endpoint_url={self.endpoint_url!r}, region={self.region!r})"
+
+
+def make_s3_client(settings: S3Settings | None = None) -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    settings = settings or S3Settings()
+    endpoint = settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+    config = Config(
+        retries={"max_attempts": 5, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=60,
+        # S3-compatible servers (SeaweedFS, MinIO) want path-style addressing.
+        s3={"addressing_style": "path" if endpoint else "auto"},
+    )
+    session = boto3.session.Session(
+        aws_access_key_id=settings.access_key_id,
+        aws_secret_access_key=settings.secret_access_key,
+        region_name=settings.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )
+    return session.client("s3", endpoint_url=endpoint, config=config)
+
+
+class S3Lake:
+    """A lake under ``s3://bucket/prefix`` on any S3-compatible server."""
+
+    def __init__(self, uri: str, client: S3Client) -> None:
+        parts = urlsplit(uri)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise LakeError(f"{uri!r} is not an s3://bucket/prefix URI")
+        self.uri = uri.rstrip("/")
+        self.bucket = parts.netloc
+        self.prefix = parts.path.strip("/")
+        self._client = client
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _fail(self, action: str, key: str, exc: Exception) -> LakeError:
+        endpoint = self._client.meta.endpoint_url
+        return LakeError(f"could not {action} {self.url(key)} (endpoint {endpoint}): {exc}")
+
+    def put(self, key: str, data: bytes) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail("write", key, exc) from exc
+
+    def get(self, key: str) -> bytes | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return response["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise self._fail("read", key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("read", key, exc) from exc
+
+    def list_keys(self, prefix: str) -> list[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        keys: list[str] = []
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            paginator = self._client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail("list", prefix, exc) from exc
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail("delete", key, exc) from exc
+
+    def url(self, key: str) -> str:
+        return f"{self.uri}/{key}"
+
+
+def open_lake(uri: str, s3: S3Settings | None = None) -> Lake:
+    """A lake from ``s3://bucket/prefix`` or a local folder path."""
+    if uri.startswith("s3://"):
+        return S3Lake(uri, make_s3_client(s3))
+    if "://" in uri and not uri.startswith("file://"):
+        raise LakeError(f"{uri!r}: the lake must be s3://bucket/prefix or a local folder")
+    return LocalLake(uri.removeprefix("file://"))
+
+
+def table_to_parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=True, write_statistics=True)
+    return sink.getvalue()
+
+
+def read_parquet(lake: Lake, key: str, schema: pa.Schema | None = None) -> pa.Table | None:
+    data = lake.get(key)
+    if data is None:
+        return None
+    table = pq.read_table(io.BytesIO(data))
+    return table.cast(schema) if schema is not None else table
+
+
+def put_json(lake: Lake, key: str, document: Any) -> None:
+    import json
+
+    lake.put(key, json.dumps(document, indent=2, sort_keys=True, default=str).encode("utf-8"))
+
+
+def get_json(lake: Lake, key: str) -> Any:
+    import json
+
+    data = lake.get(key)
+    return None if data is None else json.loads(data)
