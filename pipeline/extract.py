@@ -23,7 +23,7 @@ import trafilatura
 from trafilatura.settings import Document
 
 EXTRACTOR = f"trafilatura/{trafilatura.__version__}"
-MIN_WORDS = 40
+MIN_WORDS = 80
 _WORD = re.compile(r"\w+", re.UNICODE)
 _TIME_META = (
     "article:published_time",

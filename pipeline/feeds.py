@@ -40,6 +40,13 @@ class Feed:
     def domain(self) -> str:
         return source_domain(self.url)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "name": self.name, "sectors": list(self.sectors)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Feed:
+        return cls(url=data["url"], name=data["name"], sectors=tuple(data.get("sectors", ())))
+
 
 def load_feeds(path: str | Path) -> list[Feed]:
     """Read and validate a feeds file (``feeds: [{url, name?, sectors?}, …]``)."""
@@ -102,6 +109,9 @@ class ParsedFeed:
     title: str | None = None
     problem: str | None = None  # set when the feed was malformed but partly readable
     skipped: int = 0  # entries without a usable link
+
+
+_BENIGN = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 
 
 def _struct_to_datetime(value: Any) -> datetime | None:
@@ -168,10 +178,15 @@ def parse_feed(body: bytes, feed_url: str, content_type: str | None = None) -> P
     """Parse RSS, Atom or JSON Feed bytes. Raises ValueError if nothing is readable."""
     if _looks_like_json(body, content_type):
         return _parse_json_feed(body, feed_url)
-    parsed = feedparser.parse(body, response_headers={"content-location": feed_url})
+    headers = {"content-location": feed_url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(body, response_headers=headers)
     problem = None
-    if parsed.get("bozo"):
-        problem = f"malformed feed: {parsed.get('bozo_exception')}"
+    error = parsed.get("bozo_exception")
+    # A wrong or missing Content-Type or charset label is the server's slip, not the feed's.
+    if parsed.get("bozo") and not isinstance(error, _BENIGN):
+        problem = f"malformed feed: {error}"
     if not parsed.get("version") and not parsed.entries:
         raise ValueError(problem or "not an RSS, Atom or JSON feed")
     items: list[FeedItem] = []

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 
@@ -110,6 +111,10 @@ def _plain(text: str | None) -> str | None:
 
 
 def _same_site(a: str, b: str) -> bool:
+    """Same server or a subdomain of it: a canonical link we follow. Across sites a
+    canonical link marks syndication, which stays an article of its own outlet."""
+    if urlsplit(a).port != urlsplit(b).port:
+        return False
     host_a, host_b = source_domain(a), source_domain(b)
     return host_a == host_b or host_a.endswith("." + host_b) or host_b.endswith("." + host_a)
 

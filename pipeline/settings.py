@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.extract import MIN_WORDS
 from pipeline.fetch import FetchPolicy
 from pipeline.store import S3Settings
 
@@ -34,7 +35,7 @@ class Settings:
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     batch_size: int = 10  # feeds per mapped task
     lookback_days: int = 3  # items older than this before the interval are left out
-    min_words: int = 40
+    min_words: int = MIN_WORDS
     workers: int = 8  # concurrent hosts within one batch
 
 

@@ -1,0 +1,123 @@
+"""news_ingest: the daily run, from feeds to the ``articles`` partition of one UTC day.
+
+plan ─► ingest (mapped: one task per batch of feeds) ─► commit ─► assets
+                                                         newsflow_articles, newsflow_rejects
+
+Each task is a few lines around ``pipeline.ingest``; the CLI's ``newsflow run`` chains the
+same functions in one process. Configuration comes from the environment
+(NEWSFLOW_FEEDS, NEWSFLOW_LAKE, NEWSFLOW_ALLOW_PRIVATE_NETWORK, NEWSFLOW_SETTINGS) and,
+for an s3:// lake, from the ``aws_default`` connection (login, password, and
+``endpoint_url`` / ``region_name`` in its extra), all read when a task runs.
+
+Backfill: ``airflow backfill create --dag-id news_ingest --from-date … --to-date …``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Asset, dag, get_current_context, task
+from newsflow_timetable import UtcDayTimetable
+
+ARTICLES = Asset("newsflow_articles")
+REJECTS = Asset("newsflow_rejects")
+
+
+def _lake() -> Any:
+    """The lake, with S3 credentials from the aws_default connection when there is one."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from pipeline.settings import load_settings
+    from pipeline.store import S3Settings, open_lake
+
+    settings = load_settings()
+    s3 = settings.s3
+    if settings.lake.startswith("s3://"):
+        try:
+            conn = BaseHook.get_connection("aws_default")
+        except AirflowNotFoundException:
+            pass  # boto3's own chain: AWS_* variables, profiles, instance roles
+        else:
+            extra = conn.extra_dejson
+            s3 = S3Settings(
+                endpoint_url=extra.get("endpoint_url") or s3.endpoint_url,
+                access_key_id=conn.login or s3.access_key_id,
+                secret_access_key=conn.password or s3.secret_access_key,
+                region=extra.get("region_name") or s3.region,
+            )
+    return open_lake(settings.lake, s3)
+
+
+def _interval() -> Any:
+    from pipeline.ingest import Interval
+
+    context = get_current_context()
+    start, end = context["data_interval_start"], context["data_interval_end"]
+    if start is None or end is None:
+        raise ValueError("news_ingest needs a data interval; trigger it with a logical date")
+    return Interval(
+        datetime.fromtimestamp(start.timestamp(), UTC), datetime.fromtimestamp(end.timestamp(), UTC)
+    )
+
+
+@dag(
+    dag_id="news_ingest",
+    schedule=UtcDayTimetable(),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,  # days commit in order; stories continue from the previous day
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    tags=["newsflow"],
+    doc_md=__doc__,
+)
+def news_ingest() -> None:
+    @task
+    def plan() -> list[list[dict[str, Any]]]:
+        from pipeline.feeds import load_feeds
+        from pipeline.ingest import plan_batches
+        from pipeline.settings import load_settings
+
+        settings = load_settings()
+        batches = plan_batches(load_feeds(settings.feeds_path), settings.batch_size)
+        return [[feed.to_dict() for feed in batch] for batch in batches]
+
+    @task(max_active_tis_per_dagrun=4, retry_delay=timedelta(minutes=2))
+    def ingest(batch: list[dict[str, Any]]) -> dict[str, Any]:
+        from pipeline.feeds import Feed
+        from pipeline.ingest import ingest_batch
+        from pipeline.settings import load_settings
+
+        feeds = [Feed.from_dict(f) for f in batch]
+        return ingest_batch(feeds, _interval(), _lake(), load_settings()).to_dict()
+
+    @task(outlets=[ARTICLES, REJECTS])
+    def commit(reports: list[dict[str, Any]]) -> dict[str, Any]:
+        from pipeline.ingest import commit as commit_day
+
+        context = get_current_context()
+        result = commit_day(_interval(), _lake(), context["run_id"])
+        partition = f"dt={result.dt}"
+        context["outlet_events"][ARTICLES].extra = {
+            "partition": partition,
+            "rows": result.articles,
+            "new_rows": result.new_articles,
+            "files": result.article_files,
+        }
+        context["outlet_events"][REJECTS].extra = {
+            "partition": partition,
+            "rows": result.rejects,
+            "files": result.reject_files,
+        }
+        return {
+            "dt": result.dt,
+            "articles": result.articles,
+            "rejects": result.rejects,
+            "batches": len(reports),
+        }
+
+    commit(ingest.expand(batch=plan()))
+
+
+news_ingest()
