@@ -231,7 +231,7 @@ class Fetcher:
             headers={"User-Agent": self.policy.user_agent, "Accept-Encoding": "gzip, deflate"},
         )
         self._slots: dict[str, _HostSlot] = {}
-        self._robots: dict[str, Protego | None] = {}
+        self._robots: dict[str, Protego | FetchError | None] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -320,7 +320,7 @@ class Fetcher:
     def _host_delay(self, key: str) -> float:
         robots = self._robots.get(key)
         delay = self.policy.per_host_delay
-        if robots is not None:
+        if isinstance(robots, Protego):
             crawl_delay = robots.crawl_delay(ROBOTS_AGENT)
             if crawl_delay:
                 delay = max(delay, min(float(crawl_delay), self.policy.max_crawl_delay))
@@ -406,13 +406,16 @@ class Fetcher:
             with self._lock:
                 self._robots.setdefault(key, robots)
         robots = self._robots[key]
+        if isinstance(robots, FetchError):
+            raise FetchError(url, robots.reason, f"reading {key}/robots.txt: {robots.detail}")
         if robots is None:
-            raise FetchError(url, "robots", f"robots.txt of {key} could not be read; not crawling")
+            raise FetchError(url, "robots", f"{key}/robots.txt answered 5xx; not crawling for now")
         if not robots.can_fetch(current, ROBOTS_AGENT):
             raise FetchError(url, "robots", f"robots.txt of {key} disallows {current}")
 
-    def _load_robots(self, url: str) -> Protego | None:
-        """Per RFC 9309: 4xx means no rules, 5xx or no answer means stay out for now."""
+    def _load_robots(self, url: str) -> Protego | FetchError | None:
+        """Per RFC 9309: 4xx means no rules, 5xx means stay out for now (None). A
+        transport failure is kept and reported for every page of the host."""
         robots_url = urljoin(url, "/robots.txt")
         try:
             response, body, _ = self._request_once(robots_url, robots_url, None)
@@ -421,8 +424,8 @@ class Fetcher:
                 robots_url = urljoin(robots_url, response.headers.get("location", "/robots.txt"))
                 response, body, _ = self._request_once(robots_url, robots_url, None)
                 hops += 1
-        except FetchError:
-            return None
+        except FetchError as exc:
+            return exc
         if 200 <= response.status_code < 300:
             return Protego.parse(body.decode("utf-8", errors="replace"))
         if 400 <= response.status_code < 500:

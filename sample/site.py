@@ -66,7 +66,7 @@ class SampleWeb:
         for outlet_id in self.outlets:
             server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(outlet_id))
             server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
             self._servers[outlet_id] = server
         return self
 

@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+import gzip
+import socket
+
+import httpcore
+import pytest
+
+from pipeline.fetch import (
+    BlockedAddress,
+    Fetcher,
+    FetchError,
+    FetchPolicy,
+    NetworkPolicy,
+    _GuardedBackend,
+)
+from tests.httpserver import Reply, ScriptedServer
+
+FAST = FetchPolicy(per_host_delay=0.0, retries=2, backoff=0.01, total_timeout=5, read_timeout=5)
+PAGE = b"<html><body><p>hello</p></body></html>"
+
+
+def fetcher_for(*servers: ScriptedServer, policy: FetchPolicy = FAST, **kwargs: object) -> Fetcher:
+    network = NetworkPolicy.for_urls([s.base for s in servers], allow_private=True)
+    return Fetcher(policy, network, **kwargs)  # type: ignore[arg-type]
+
+
+def test_loopback_is_refused_without_allow_private_network(server: ScriptedServer) -> None:
+    server.route("/", Reply(200, PAGE))
+    with Fetcher(FAST) as fetcher, pytest.raises(FetchError) as error:
+        fetcher.get(server.url("/"))
+    assert error.value.reason == "blocked-address"
+    assert "allow-private-network" in error.value.detail
+    assert server.paths() == []
+
+
+def test_private_network_allows_only_the_named_hosts(server: ScriptedServer) -> None:
+    server.route("/", Reply(200, PAGE))
+    with ScriptedServer() as other:
+        other.route("/", Reply(200, PAGE))
+        with fetcher_for(server) as fetcher:
+            assert fetcher.get(server.url("/")).body == PAGE
+            with pytest.raises(FetchError) as error:
+                fetcher.get(other.url("/"))
+        assert error.value.reason == "blocked-address"
+        assert other.paths() == []
+
+
+def test_redirect_to_a_host_not_named_by_the_feeds_is_refused(server: ScriptedServer) -> None:
+    with ScriptedServer() as internal:
+        internal.route("/secret", Reply(200, b"credentials"))
+        server.route("/go", Reply(302, headers={"Location": internal.url("/secret")}))
+        with fetcher_for(server) as fetcher, pytest.raises(FetchError) as error:
+            fetcher.get(server.url("/go"))
+        assert error.value.reason == "blocked-address"
+        assert internal.paths() == []
+
+
+def test_redirect_to_a_non_http_scheme_is_refused(server: ScriptedServer) -> None:
+    server.route("/go", Reply(301, headers={"Location": "file:///etc/passwd"}))
+    with fetcher_for(server) as fetcher, pytest.raises(FetchError) as error:
+        fetcher.get(server.url("/go"))
+    assert error.value.reason == "bad-redirect"
+
+
+def test_redirect_loops_stop_at_the_cap(server: ScriptedServer) -> None:
+    server.route("/a", Reply(302, headers={"Location": "/b"}))
+    server.route("/b", Reply(302, headers={"Location": "/a"}))
+    with fetcher_for(server) as fetcher, pytest.raises(FetchError) as error:
+        fetcher.get(server.url("/a"))
+    assert error.value.reason == "too-many-redirects"
+    assert len([p for p in server.paths() if p in ("/a", "/b")]) == FAST.max_redirects + 1
+
+
+def test_redirects_within_the_site_are_followed(server: ScriptedServer) -> None:
+    server.route("/old", Reply(301, headers={"Location": "/new"}))
+    server.route("/new", Reply(200, PAGE))
+    with fetcher_for(server) as fetcher:
+        page = fetcher.get(server.url("/old"))
+    assert page.final_url == server.url("/new")
+    assert page.redirects == [server.url("/old")]
+
+
+def test_a_dns_answer_mixing_public_and_private_addresses_is_refused() -> None:
+    def rebinding(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+        ]
+
+    backend = _GuardedBackend(NetworkPolicy(), resolve=rebinding)
+    with pytest.raises(BlockedAddress, match=r"127\.0\.0\.1"):
+        backend.connect_tcp("news.example", 80)
+
+
+def test_dns_failure_is_a_connect_error_naming_the_host() -> None:
+    def failing(host: str, port: int, **_: object) -> list[object]:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    with pytest.raises(httpcore.ConnectError, match="news.invalid"):
+        _GuardedBackend(NetworkPolicy(), resolve=failing).connect_tcp("news.invalid", 80)
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("93.184.215.14", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("192.168.0.10", False),
+        ("169.254.169.254", False),
+        ("::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("fe80::1", False),
+        ("0.0.0.0", False),
+    ],
+)
+def test_network_policy_without_private_network(address: str, allowed: bool) -> None:
+    assert (NetworkPolicy().refusal("host", 80, address) is None) is allowed
+
+
+def test_metadata_address_stays_refused_even_when_named() -> None:
+    policy = NetworkPolicy(allow_private=True, allowed_hosts=frozenset({("169.254.169.254", 80)}))
+    assert policy.refusal("169.254.169.254", 80, "169.254.169.254") is not None
+    assert policy.refusal("127.0.0.1", 80, "127.0.0.1") is not None  # not named
+
+
+def test_robots_disallow_is_honoured(server: ScriptedServer) -> None:
+    server.route("/robots.txt", Reply(200, b"User-agent: *\nDisallow: /private/\n"))
+    server.route("/private/page", Reply(200, PAGE))
+    server.route("/public/page", Reply(200, PAGE))
+    with fetcher_for(server) as fetcher:
+        with pytest.raises(FetchError) as error:
+            fetcher.get(server.url("/private/page"))
+        assert fetcher.get(server.url("/public/page")).status == 200
+    assert error.value.reason == "robots"
+    assert "/private/page" not in server.paths()
+    assert server.paths().count("/robots.txt") == 1  # cached per host
+
+
+def test_robots_rules_for_newsflow_by_name(server: ScriptedServer) -> None:
+    server.route(
+        "/robots.txt", Reply(200, b"User-agent: newsflow\nDisallow: /\n\nUser-agent: *\nAllow: /\n")
+    )
+    server.route("/page", Reply(200, PAGE))
+    with fetcher_for(server) as fetcher, pytest.raises(FetchError):
+        fetcher.get(server.url("/page"))
+
+
+def test_unreachable_robots_means_stay_out(server: ScriptedServer) -> None:
+    server.route("/robots.txt", Reply(503, b"down"))
+    server.route("/page", Reply(200, PAGE))
+    with fetcher_for(server) as fetcher, pytest.raises(FetchError) as error:
+        fetcher.get(server.url("/page"))
+    assert error.value.reason == "robots"
+    assert "/page" not in server.paths()
+
+
+def test_missing_robots_allows_everything(server: ScriptedServer) -> None:
+    server.route("/page", Reply(200, PAGE))
+    with fetcher_for(server) as fetcher:
+        assert fetcher.get(server.url("/page")).body == PAGE
+
+
+def test_429_is_retried_after_the_time_the_server_asks(server: ScriptedServer) -> None:
+    server.route("/page", Reply(429, headers={"Retry-After": "7"}), Reply(200, PAGE))
+    waits: list[float] = []
+    with fetcher_for(server, sleep=waits.append) as fetcher:
+        page = fetcher.get(server.url("/page"))
+    assert page.status == 200
+    assert 7.0 in waits
+
+
+def test_5xx_then_success_is_retried_with_backoff(server: ScriptedServer) -> None:
+    server.route("/page", Reply(503), Reply(502), Reply(200, PAGE))
+    with fetcher_for(server) as fetcher:
+        assert fetcher.get(server.url("/page")).body == PAGE
+    assert server.paths().count("/page") == 3
+
+
+def test_persistent_5xx_gives_up_with_the_status(server: ScriptedServer) -> None:
+    server.route("/page", Reply(500))
+    with fetcher_for(server) as fetcher, pytest.raises(FetchError) as error:
+        fetcher.get(server.url("/page"))
+    assert (error.value.reason, error.value.status) == ("http-500", 500)
+    assert server.paths().count("/page") == FAST.retries + 1
+
+
+def test_404_is_not_retried(server: ScriptedServer) -> None:
+    with fetcher_for(server) as fetcher, pytest.raises(FetchError) as error:
+        fetcher.get(server.url("/gone"))
+    assert error.value.reason == "http-404"
+    assert server.paths().count("/gone") == 1
+
+
+def test_declared_oversized_body_is_refused(server: ScriptedServer) -> None:
+    server.route("/big", Reply(200, b"x" * 2000))
+    with fetcher_for(server, policy=FetchPolicy(per_host_delay=0, max_bytes=1000)) as fetcher:
+        with pytest.raises(FetchError) as error:
+            fetcher.get(server.url("/big"))
+    assert error.value.reason == "too-large"
+
+
+def test_compression_bomb_is_capped_on_decoded_size(server: ScriptedServer) -> None:
+    bomb = gzip.compress(b"\0" * 5_000_000)
+    assert len(bomb) < 10_000
+    server.route(
+        "/bomb", Reply(200, bomb, {"Content-Encoding": "gzip", "Content-Type": "text/html"})
+    )
+    with fetcher_for(server, policy=FetchPolicy(per_host_delay=0, max_bytes=100_000)) as fetcher:
+        with pytest.raises(FetchError) as error:
+            fetcher.get(server.url("/bomb"))
+    assert error.value.reason == "too-large"
+    assert "decoded" in error.value.detail
+
+
+def test_slow_drip_hits_the_total_timeout(server: ScriptedServer) -> None:
+    server.route("/slow", Reply(200, b"x" * 100, drip=0.05))
+    policy = FetchPolicy(per_host_delay=0, retries=0, total_timeout=1.0, read_timeout=2.0)
+    with fetcher_for(server, policy=policy) as fetcher, pytest.raises(FetchError) as error:
+        fetcher.get(server.url("/slow"))
+    assert error.value.reason == "timeout"
+
+
+def test_honest_user_agent_is_sent(server: ScriptedServer) -> None:
+    server.route("/page", Reply(200, PAGE))
+    with fetcher_for(server) as fetcher:
+        fetcher.get(server.url("/page"))
+    agent = next(h.headers["User-Agent"] for h in server.hits if h.path == "/page")
+    assert agent.startswith("newsflow/") and "+http" in agent
+
+
+def test_requests_to_one_host_are_spaced_by_the_delay(server: ScriptedServer) -> None:
+    for n in range(3):
+        server.route(f"/p{n}", Reply(200, PAGE))
+    policy = FetchPolicy(per_host_delay=0.3, respect_robots=False)
+    with fetcher_for(server, policy=policy) as fetcher:
+        results = list(fetcher.get_many([server.url(f"/p{n}") for n in range(3)], workers=3))
+    assert all(not isinstance(outcome, FetchError) for _, outcome in results)
+    times = sorted(hit.at for hit in server.hits)
+    assert all(later - earlier >= 0.29 for earlier, later in zip(times, times[1:], strict=False))
+
+
+def test_non_http_url_is_refused_before_any_request() -> None:
+    with Fetcher(FAST) as fetcher, pytest.raises(FetchError) as error:
+        fetcher.get("ftp://example.com/file")
+    assert error.value.reason == "bad-url"
