@@ -80,7 +80,7 @@ def test_truncated_feed_keeps_what_is_readable_and_says_so() -> None:
     parsed = parse_feed(
         two[: two.index(b"<item><title>Second") + 30], FEED_URL, "application/rss+xml"
     )
-    assert [i.url for i in parsed.items][0] == "https://outlet.example/a?utm_source=rss"
+    assert next(i.url for i in parsed.items) == "https://outlet.example/a?utm_source=rss"
     assert parsed.problem and "malformed" in parsed.problem
 
 
@@ -119,7 +119,8 @@ def test_feeds_file_entries_are_validated_with_clear_errors(tmp_path: Path) -> N
 def test_feeds_file_name_defaults_to_the_domain(tmp_path: Path) -> None:
     path = tmp_path / "feeds.yaml"
     path.write_text(
-        "feeds:\n  - url: https://www.outlet.example/feed\n  - url: https://b.example/rss\n    name: B News\n"
+        "feeds:\n  - url: https://www.outlet.example/feed\n"
+        "  - url: https://b.example/rss\n    name: B News\n"
     )
     assert [f.name for f in load_feeds(path)] == ["outlet.example", "B News"]
 

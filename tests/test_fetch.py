@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import socket
 
 import httpcore
@@ -97,7 +98,7 @@ def test_dns_failure_is_a_connect_error_naming_the_host() -> None:
     def failing(host: str, port: int, **_: object) -> list[object]:
         raise socket.gaierror(-2, "Name or service not known")
 
-    with pytest.raises(httpcore.ConnectError, match="news.invalid"):
+    with pytest.raises(httpcore.ConnectError, match=r"news\.invalid"):
         _GuardedBackend(NetworkPolicy(), resolve=failing).connect_tcp("news.invalid", 80)
 
 
@@ -195,9 +196,9 @@ def test_404_is_not_retried(server: ScriptedServer) -> None:
 
 def test_declared_oversized_body_is_refused(server: ScriptedServer) -> None:
     server.route("/big", Reply(200, b"x" * 2000))
-    with fetcher_for(server, policy=FetchPolicy(per_host_delay=0, max_bytes=1000)) as fetcher:
-        with pytest.raises(FetchError) as error:
-            fetcher.get(server.url("/big"))
+    policy = FetchPolicy(per_host_delay=0, max_bytes=1000)
+    with fetcher_for(server, policy=policy) as fetcher, pytest.raises(FetchError) as error:
+        fetcher.get(server.url("/big"))
     assert error.value.reason == "too-large"
 
 
@@ -207,9 +208,9 @@ def test_compression_bomb_is_capped_on_decoded_size(server: ScriptedServer) -> N
     server.route(
         "/bomb", Reply(200, bomb, {"Content-Encoding": "gzip", "Content-Type": "text/html"})
     )
-    with fetcher_for(server, policy=FetchPolicy(per_host_delay=0, max_bytes=100_000)) as fetcher:
-        with pytest.raises(FetchError) as error:
-            fetcher.get(server.url("/bomb"))
+    policy = FetchPolicy(per_host_delay=0, max_bytes=100_000)
+    with fetcher_for(server, policy=policy) as fetcher, pytest.raises(FetchError) as error:
+        fetcher.get(server.url("/bomb"))
     assert error.value.reason == "too-large"
     assert "decoded" in error.value.detail
 
@@ -238,7 +239,7 @@ def test_requests_to_one_host_are_spaced_by_the_delay(server: ScriptedServer) ->
         results = list(fetcher.get_many([server.url(f"/p{n}") for n in range(3)], workers=3))
     assert all(not isinstance(outcome, FetchError) for _, outcome in results)
     times = sorted(hit.at for hit in server.hits)
-    assert all(later - earlier >= 0.29 for earlier, later in zip(times, times[1:], strict=False))
+    assert all(later - earlier >= 0.29 for earlier, later in itertools.pairwise(times))
 
 
 def test_non_http_url_is_refused_before_any_request() -> None:
