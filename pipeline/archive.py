@@ -45,6 +45,7 @@ class WarcBuffer:
             page.final_url,
             "response",
             payload=io.BytesIO(page.body),
+            length=len(page.body),
             http_headers=http_headers,
             warc_headers_dict={"WARC-Date": page.fetched_at.strftime("%Y-%m-%dT%H:%M:%SZ")},
         )

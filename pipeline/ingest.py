@@ -351,7 +351,7 @@ def _dedupe(table: pa.Table, key: str) -> pa.Table:
     """Keep the last row for each key (later rows are newer)."""
     keys = table.column(key).to_pylist()
     last = {k: i for i, k in enumerate(keys)}
-    return table.take(sorted(last.values()))
+    return table.take(pa.array(sorted(last.values()), pa.int64()))
 
 
 def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from pipeline.extract import ExtractionError, content_hash, extract
+from sample.site import SampleWeb
+
+
+def _page(web: SampleWeb, outlet: str, slug_start: str) -> tuple[bytes, str, dict[str, Any]]:
+    article = next(a for a in web.outlets[outlet]["articles"] if a["slug"].startswith(slug_start))
+    return web._page(outlet, article).encode(), web.article_url(outlet, article["slug"]), article
+
+
+def test_main_text_without_page_furniture(web: SampleWeb) -> None:
+    html, url, article = _page(web, "techbeat", "2026/11/22/netflix")
+    page = extract(html, url)
+    assert page.title == article["title"]
+    assert page.authors == ["Sarah Perez-Lind"]
+    assert page.published_at == datetime(2026, 11, 22, 15, 4, tzinfo=UTC)
+    assert page.language == "en"
+    assert page.text.startswith("Netflix is no longer experimenting")
+    for furniture in ("Advertisement", "Most Popular", "Sign up", "moviebuff77", "Privacy policy"):
+        assert furniture not in page.text
+    assert page.canonical_url == url
+    assert page.summary and page.summary.startswith("The streamer told investors")
+
+
+def test_date_from_the_visible_page_when_metadata_has_none(web: SampleWeb) -> None:
+    html, url, _ = _page(web, "bookwire", "news/publishers")
+    assert b"article:published_time" not in html  # the blog layout states no metadata time
+    page = extract(html, url)
+    assert page.published_at is not None and page.published_at.date().isoformat() == "2026-11-21"
+
+
+@pytest.mark.parametrize(("outlet", "language"), [("cinedigital", "es"), ("ecranlibre", "fr")])
+def test_language_of_the_text(web: SampleWeb, outlet: str, language: str) -> None:
+    html, url, _ = _page(web, outlet, "")
+    assert extract(html, url).language == language
+
+
+def test_syndicated_copy_declares_the_original_as_canonical(web: SampleWeb) -> None:
+    html, url, _ = _page(web, "reelpost", "business/")
+    page = extract(html, url)
+    assert page.canonical_url == web.article_url("techbeat", "2026/11/22/netflix-goes-all-in-on-generative-ai")
+
+
+def test_video_page_with_almost_no_text_is_rejected(web: SampleWeb) -> None:
+    html, url, _ = _page(web, "reelpost", "tv/2026/11/video")
+    with pytest.raises(ExtractionError) as error:
+        extract(html, url)
+    assert error.value.reason == "too-short"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty"),
+        (b"   \n", "empty"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3 binary", "not-html"),
+        (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "not-html"),
+        (b"<html><head><script>var a=1;</script></head><body><script>go()</script></body></html>", "no-text"),
+    ],
+)
+def test_unusable_bodies_are_rejected_with_a_reason(body: bytes, reason: str) -> None:
+    with pytest.raises(ExtractionError) as error:
+        extract(body, "https://outlet.example/a")
+    assert error.value.reason == reason
+
+
+def test_content_hash_ignores_case_punctuation_and_spacing() -> None:
+    assert content_hash("Netflix goes  all-in, on AI!") == content_hash("netflix goes all in on ai")
+    assert content_hash("Netflix goes all in") != content_hash("Netflix goes all out")

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pyarrow as pa
+
+from pipeline.archive import read_raw
+from pipeline.ingest import Interval, RunSummary, plan_batches, run
+from pipeline.feeds import Feed
+from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
+from pipeline.settings import Settings
+from pipeline.store import LocalLake
+from pipeline.tables import read_manifest, read_partition
+from sample.site import SampleWeb
+from tests.conftest import DAY
+
+DT = DAY.isoformat()
+
+
+def run_day(settings: Settings, lake: LocalLake, day: date = DAY) -> RunSummary:
+    return run(settings, lake, Interval.day(day), f"test__{day}")
+
+
+def articles(lake: LocalLake, dt: str = DT) -> pa.Table:
+    return read_partition(lake, "articles", dt, ARTICLES_SCHEMA)
+
+
+def expected_articles(web: SampleWeb) -> list[tuple[str, str]]:
+    """(outlet name, title) of every sample article a reader should find: served, allowed,
+    long enough, in a readable feed (a truncated feed loses its cut-off, oldest, item)."""
+    expected = []
+    for outlet in web.outlets.values():
+        listed = sorted(outlet["articles"], key=lambda a: str(a["published"]), reverse=True)
+        if outlet["feed"]["format"] == "truncated":
+            listed = listed[:-1]
+        expected += [(outlet["name"], a["title"]) for a in listed if a.get("status", 200) == 200]
+    return sorted(expected)
+
+
+def test_run_lands_every_good_article_and_records_every_failure(
+    web: SampleWeb, settings: Settings, lake: LocalLake
+) -> None:
+    summary = run_day(settings, lake)
+    table = articles(lake)
+    landed = zip(table.column("source_name").to_pylist(), table.column("title").to_pylist(), strict=True)
+    assert sorted(landed) == expected_articles(web)
+    assert len(set(table.column("article_id").to_pylist())) == table.num_rows
+
+    rejects = read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
+    found = {(r["stage"], r["reason"], r["url"]) for r in rejects}
+    reel = web.base("reelpost")
+    games = web.base("gamesdesk")
+    assert ("feed", "http-500", web.feed_url("deadlinebeat")) in found
+    assert ("feed", "malformed-feed", web.feed_url("pixelpress")) in found
+    assert ("fetch", "http-404", f"{reel}/tv/2026/11/removed-story/") in found
+    assert ("fetch", "robots", f"{games}/private/subscriber-briefing-ai-tools/") in found
+    assert ("extract", "too-short", f"{reel}/tv/2026/11/video-interview-showrunner/") in found
+    assert len(rejects) == 5
+    assert all(r["detail"] and r["at"] for r in rejects)
+    assert summary.total("feeds_failed") == 1 and summary.commit.articles == table.num_rows
+
+
+def test_article_rows_carry_identity_lineage_and_empty_later_columns(
+    web: SampleWeb, settings: Settings, lake: LocalLake
+) -> None:
+    run_day(settings, lake)
+    original = next(
+        r
+        for r in articles(lake).to_pylist()
+        if r["source_name"] == "TechBeat" and "Netflix" in r["title"]
+    )
+    assert "utm_source" in original["url"]
+    assert original["canonical_url"] == web.article_url(
+        "techbeat", "2026/11/22/netflix-goes-all-in-on-generative-ai"
+    )
+    assert original["feed_url"] == web.feed_url("techbeat")
+    assert original["extractor"].startswith("trafilatura/")
+    assert original["pipeline_version"]
+    assert original["word_count"] > 200 and original["language"] == "en"
+    for later in ("duplicate_of", "story_id", "relevance", "topics", "entities"):
+        assert original[later] is None
+
+
+def test_syndicated_copy_is_kept_as_its_own_outlets_article(
+    web: SampleWeb, settings: Settings, lake: LocalLake
+) -> None:
+    run_day(settings, lake)
+    copies = [
+        r for r in articles(lake).to_pylist() if r["title"].startswith("Netflix goes all in")
+    ]
+    assert {c["source_name"] for c in copies} == {"TechBeat", "The Reel Post"}
+    assert len({c["article_id"] for c in copies}) == 2
+    assert len({c["content_hash"] for c in copies}) == 1  # the same text: a duplicate to flag
+
+
+def test_raw_ref_points_at_the_page_as_fetched(settings: Settings, lake: LocalLake) -> None:
+    run_day(settings, lake)
+    for row in articles(lake).to_pylist():
+        record = read_raw(lake, row["raw_ref"])
+        assert record.status == 200
+        assert record.url.split("?")[0] == row["url"].split("?")[0]
+        assert row["text"].split()[0].encode() in record.body
+    manifest = read_manifest(lake, DT)
+    assert manifest is not None
+    assert set(manifest["raw"]) == {r.partition("#")[0] for r in articles(lake).column("raw_ref").to_pylist()}
+
+
+def test_rerun_of_the_same_day_rewrites_the_same_keys_without_duplicates(
+    settings: Settings, lake: LocalLake
+) -> None:
+    run_day(settings, lake)
+    first_keys = sorted(k for k in lake.list_keys("") if not k.startswith("_manifests"))
+    first = articles(lake)
+    run_day(settings, lake)
+    assert sorted(k for k in lake.list_keys("") if not k.startswith("_manifests")) == first_keys
+    second = articles(lake)
+    assert second.num_rows == first.num_rows
+    assert sorted(second.column("article_id").to_pylist()) == sorted(
+        first.column("article_id").to_pylist()
+    )
+    assert not [k for k in lake.list_keys("_staging/")]
+
+
+def test_second_poll_of_unchanged_feeds_gets_304_and_fetches_no_pages(
+    web: SampleWeb, settings: Settings, lake: LocalLake
+) -> None:
+    run_day(settings, lake)
+    web.requests.clear()
+    summary = run_day(settings, lake)
+    feed_paths = {o: web.outlets[o]["feed"]["path"] for o in web.outlets}
+    for request in web.requests:
+        assert request.path in (feed_paths[request.outlet], "/robots.txt"), request
+    conditional = [r for r in web.requests if r.path == feed_paths[r.outlet] and r.status == 304]
+    assert {r.outlet for r in conditional} >= {"techbeat", "screentrade", "soundbiz", "streamwire"}
+    for request in conditional:
+        assert "If-None-Match" in request.headers or "If-Modified-Since" in request.headers
+    assert summary.total("pages_fetched") == 0 and summary.total("items_new") == 0
+
+
+def test_articles_landed_on_an_earlier_day_are_not_fetched_or_landed_again(
+    web: SampleWeb, settings: Settings, lake: LocalLake
+) -> None:
+    run_day(settings, lake)
+    landed = articles(lake)
+    for key in lake.list_keys("_state/feeds/"):  # as if every feed had changed overnight
+        lake.delete(key)
+    web.requests.clear()
+    summary = run_day(settings, lake, date(2026, 11, 24))
+    assert summary.total("items_already_landed") == landed.num_rows
+    landed_paths = {"/" + u.split("/", 3)[3] for u in landed.column("canonical_url").to_pylist()}
+    assert not [r for r in web.requests if r.path.split("?")[0] in landed_paths]
+    # The three that failed on the earlier day (404, robots, too short) are tried again.
+    assert summary.total("pages_fetched") + summary.total("pages_failed") == 3
+    assert articles(lake, "2026-11-24").num_rows == 0
+    assert articles(lake).num_rows > 0
+
+
+def test_items_published_after_the_interval_wait_for_their_own_day(
+    settings: Settings, lake: LocalLake
+) -> None:
+    summary = run_day(settings, lake, date(2026, 11, 22))
+    published = articles(lake, "2026-11-22").column("published_at").to_pylist()
+    assert published and all(p.date() <= date(2026, 11, 22) for p in published)
+    assert summary.total("items_deferred") > 0
+    # Feeds with deferred items keep no validators, so the next day sees the items again.
+    later = run_day(settings, lake, DAY)
+    later_dates = {p.date() for p in articles(lake).column("published_at").to_pylist()}
+    assert date(2026, 11, 23) in later_dates
+    assert later.total("items_already_landed") > 0
+
+
+def test_batches_keep_each_host_together() -> None:
+    feeds = [Feed(f"https://{host}.example/feed{n}", host) for host in "abcde" for n in range(3)]
+    batches = plan_batches(feeds, batch_size=4)
+    for batch in batches:
+        hosts = {f.url.split("/")[2] for f in batch}
+        for other in batches:
+            if other is not batch:
+                assert not hosts & {f.url.split("/")[2] for f in other}
+    assert sorted(f.url for b in batches for f in b) == sorted(f.url for f in feeds)
