@@ -44,7 +44,9 @@ def test_language_of_the_text(web: SampleWeb, outlet: str, language: str) -> Non
 def test_syndicated_copy_declares_the_original_as_canonical(web: SampleWeb) -> None:
     html, url, _ = _page(web, "reelpost", "business/")
     page = extract(html, url)
-    assert page.canonical_url == web.article_url("techbeat", "2026/11/22/netflix-goes-all-in-on-generative-ai")
+    assert page.canonical_url == web.article_url(
+        "techbeat", "2026/11/22/netflix-goes-all-in-on-generative-ai"
+    )
 
 
 def test_video_page_with_almost_no_text_is_rejected(web: SampleWeb) -> None:
@@ -61,7 +63,10 @@ def test_video_page_with_almost_no_text_is_rejected(web: SampleWeb) -> None:
         (b"   \n", "empty"),
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3 binary", "not-html"),
         (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "not-html"),
-        (b"<html><head><script>var a=1;</script></head><body><script>go()</script></body></html>", "no-text"),
+        (
+            b"<html><head><script>var a=1;</script></head><body><script>go()</script></body></html>",
+            "no-text",
+        ),
     ],
 )
 def test_unusable_bodies_are_rejected_with_a_reason(body: bytes, reason: str) -> None:

@@ -5,8 +5,8 @@ from datetime import date
 import pyarrow as pa
 
 from pipeline.archive import read_raw
-from pipeline.ingest import Interval, RunSummary, plan_batches, run
 from pipeline.feeds import Feed
+from pipeline.ingest import Interval, RunSummary, plan_batches, run
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
 from pipeline.settings import Settings
 from pipeline.store import LocalLake
@@ -42,7 +42,9 @@ def test_run_lands_every_good_article_and_records_every_failure(
 ) -> None:
     summary = run_day(settings, lake)
     table = articles(lake)
-    landed = zip(table.column("source_name").to_pylist(), table.column("title").to_pylist(), strict=True)
+    landed = zip(
+        table.column("source_name").to_pylist(), table.column("title").to_pylist(), strict=True
+    )
     assert sorted(landed) == expected_articles(web)
     assert len(set(table.column("article_id").to_pylist())) == table.num_rows
 
@@ -85,9 +87,7 @@ def test_syndicated_copy_is_kept_as_its_own_outlets_article(
     web: SampleWeb, settings: Settings, lake: LocalLake
 ) -> None:
     run_day(settings, lake)
-    copies = [
-        r for r in articles(lake).to_pylist() if r["title"].startswith("Netflix goes all in")
-    ]
+    copies = [r for r in articles(lake).to_pylist() if r["title"].startswith("Netflix goes all in")]
     assert {c["source_name"] for c in copies} == {"TechBeat", "The Reel Post"}
     assert len({c["article_id"] for c in copies}) == 2
     assert len({c["content_hash"] for c in copies}) == 1  # the same text: a duplicate to flag
@@ -102,7 +102,9 @@ def test_raw_ref_points_at_the_page_as_fetched(settings: Settings, lake: LocalLa
         assert row["text"].split()[0].encode() in record.body
     manifest = read_manifest(lake, DT)
     assert manifest is not None
-    assert set(manifest["raw"]) == {r.partition("#")[0] for r in articles(lake).column("raw_ref").to_pylist()}
+    assert set(manifest["raw"]) == {
+        r.partition("#")[0] for r in articles(lake).column("raw_ref").to_pylist()
+    }
 
 
 def test_rerun_of_the_same_day_rewrites_the_same_keys_without_duplicates(

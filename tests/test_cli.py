@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from sample.s3server import SeaweedS3
+from sample.site import SampleWeb
+from tests.conftest import BIN, DAY, SAMPLE_SETTINGS
+
+NEWSFLOW = str(BIN / "newsflow")
+
+
+def newsflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NEWSFLOW"))}
+    return subprocess.run(
+        [NEWSFLOW, *args], env={**clean, **(env or {})}, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_extract_writes_one_line_per_file_in_the_contract_format(
+    web: SampleWeb, tmp_path: Path
+) -> None:
+    outlet = web.outlets["cinedigital"]
+    article = outlet["articles"][0]
+    page = web._page("cinedigital", article).encode()
+    (tmp_path / "es-article.html").write_bytes(page)
+    (tmp_path / "0042.html.gz").write_bytes(gzip.compress(page))
+    (tmp_path / "empty.html").write_bytes(b"")
+    out = tmp_path / "out.jsonl"
+    result = newsflow(
+        "extract",
+        str(tmp_path / "es-article.html"),
+        str(tmp_path / "0042.html.gz"),
+        str(tmp_path / "empty.html"),
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["es-article", "0042", "empty"]
+    for line in lines:
+        assert set(line) == {"id", "title", "text", "authors", "published_at", "language"}
+    assert lines[0] == lines[1] | {"id": "es-article"}
+    assert lines[0]["title"] == article["title"]
+    assert lines[0]["language"] == "es"
+    assert lines[0]["authors"] == ["Lucía Fernández Soto"]
+    assert lines[0]["published_at"].startswith("2026-11-22T11:20:00")
+    assert lines[2]["text"] == "" and "empty.html" in result.stderr
+
+
+def test_extract_to_standard_output(web: SampleWeb, tmp_path: Path) -> None:
+    page = web._page("bookwire", web.outlets["bookwire"]["articles"][0])
+    (tmp_path / "a.html").write_text(page)
+    result = newsflow("extract", str(tmp_path / "a.html"))
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["id"] == "a"
+
+
+def test_run_against_s3_with_aws_variables(
+    web: SampleWeb, feeds_file: Path, s3: SeaweedS3, bucket: str
+) -> None:
+    env = {**s3.env(), "NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)}
+    args = ["run", "--feeds", str(feeds_file), "--lake", f"s3://{bucket}/news"]
+    result = newsflow(*args, "--date", DAY.isoformat(), "--allow-private-network", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "feeds polled     12 (new content 11, not modified 0, failed 1)" in result.stdout
+    assert f"s3://{bucket}/news/articles/dt={DAY}/" in result.stdout
+
+    # A downstream reader: pyarrow straight from S3.
+    fs = pafs.S3FileSystem(
+        access_key=s3.env()["AWS_ACCESS_KEY_ID"],
+        secret_key=s3.env()["AWS_SECRET_ACCESS_KEY"],
+        endpoint_override=s3.endpoint.removeprefix("http://"),
+        scheme="http",
+        region="us-east-1",
+    )
+    table = pq.read_table(f"{bucket}/news/articles/dt={DAY}/part-00000.parquet", filesystem=fs)
+    assert table.num_rows == 19
+    assert len(set(table.column("article_id").to_pylist())) == 19
+
+
+def test_run_without_private_network_refuses_the_local_sample(
+    web: SampleWeb, feeds_file: Path, tmp_path: Path
+) -> None:
+    env = {"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)}
+    args = ["run", "--feeds", str(feeds_file), "--lake", str(tmp_path / "lake"), "--no-progress"]
+    result = newsflow(*args, "--date", DAY.isoformat(), env=env)
+    assert result.returncode == 0
+    assert "failed 12" in result.stdout
+    assert web.requests == []
+
+
+def test_environment_variables_configure_the_run(
+    web: SampleWeb, feeds_file: Path, tmp_path: Path
+) -> None:
+    env = {
+        "NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS),
+        "NEWSFLOW_FEEDS": str(feeds_file),
+        "NEWSFLOW_LAKE": str(tmp_path / "env-lake"),
+        "NEWSFLOW_ALLOW_PRIVATE_NETWORK": "1",
+    }
+    result = newsflow("run", "--date", DAY.isoformat(), "--no-progress", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "env-lake" / "_manifests" / f"dt={DAY}.json").exists()
+
+
+def test_bad_feeds_file_is_reported_without_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "feeds.yaml"
+    bad.write_text("feeds:\n  - name: no url\n")
+    result = newsflow("run", "--feeds", str(bad), "--lake", str(tmp_path / "lake"))
+    assert result.returncode == 2
+    assert "feed #1" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,89 @@
+"""The DAGs, run by real Airflow (``airflow dags test``) on SQLite against real S3."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+
+from sample.s3server import SeaweedS3
+from sample.site import SampleWeb
+from tests.conftest import BIN, DAY, ROOT, SAMPLE_SETTINGS, airflow_env, aws_connection
+
+pytestmark = pytest.mark.airflow
+
+
+def test_dag_folder_imports_with_zero_errors(airflow_home: Path) -> None:
+    script = (
+        "import json; from airflow.dag_processing.dagbag import DagBag;"
+        f"bag = DagBag(dag_folder={str(ROOT / 'dags')!r});"
+        "print(json.dumps({'errors': {k: str(v) for k, v in bag.import_errors.items()},"
+        " 'dags': sorted(bag.dag_ids)}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=airflow_env(airflow_home),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["errors"] == {}
+    assert "news_ingest" in report["dags"]
+
+
+def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
+    airflow_home: Path, web: SampleWeb, feeds_file: Path, s3: SeaweedS3, bucket: str
+) -> None:
+    env = airflow_env(
+        airflow_home,
+        NEWSFLOW_FEEDS=str(feeds_file),
+        NEWSFLOW_LAKE=f"s3://{bucket}/news",
+        NEWSFLOW_ALLOW_PRIVATE_NETWORK="1",
+        NEWSFLOW_SETTINGS=str(SAMPLE_SETTINGS),
+        # Credentials and endpoint reach the tasks only through the aws_default connection.
+        AIRFLOW_CONN_AWS_DEFAULT=aws_connection(s3),
+    )
+    command = [str(BIN / "airflow"), "dags", "test", "news_ingest", DAY.isoformat()]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+
+    fs = pafs.S3FileSystem(
+        access_key=s3.env()["AWS_ACCESS_KEY_ID"],
+        secret_key=s3.env()["AWS_SECRET_ACCESS_KEY"],
+        endpoint_override=s3.endpoint.removeprefix("http://"),
+        scheme="http",
+        region="us-east-1",
+    )
+    partition = f"{bucket}/news/articles/dt={DAY}"
+    table = pq.read_table(f"{partition}/part-00000.parquet", filesystem=fs)
+    assert table.num_rows == 19
+    assert len(set(table.column("article_id").to_pylist())) == table.num_rows
+
+    # The articles asset event carries the partition and its row count.
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        events = db.execute(
+            "select a.name, e.extra from asset_event e join asset a on a.id = e.asset_id"
+        ).fetchall()
+    extras = {name: json.loads(extra) for name, extra in events}
+    assert extras["newsflow_articles"]["partition"] == f"dt={DAY}"
+    assert extras["newsflow_articles"]["rows"] == table.num_rows
+    assert "newsflow_rejects" in extras
+
+    # The same day again: same keys, no duplicate rows.
+    keys_before = sorted(info.path for info in fs.get_file_info(pafs.FileSelector(partition)))
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    keys_after = sorted(info.path for info in fs.get_file_info(pafs.FileSelector(partition)))
+    assert keys_after == keys_before
+    again = pq.read_table(f"{partition}/part-00000.parquet", filesystem=fs)
+    assert sorted(again.column("article_id").to_pylist()) == sorted(
+        table.column("article_id").to_pylist()
+    )

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from pipeline.store import Lake, LakeError, LocalLake, S3Settings, open_lake, read_parquet
+from pipeline.tables import read_partition, write_manifest, write_partition
+from sample.s3server import SeaweedS3
+
+SCHEMA = pa.schema([("id", pa.string()), ("n", pa.int64())])
+
+
+def s3_settings(s3: SeaweedS3) -> S3Settings:
+    env = s3.env()
+    return S3Settings(
+        s3.endpoint, env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], "us-east-1"
+    )
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
+    if request.param == "local":
+        return LocalLake(tmp_path / "lake")
+    s3: SeaweedS3 = request.getfixturevalue("s3")
+    bucket: str = request.getfixturevalue("bucket")
+    return open_lake(f"s3://{bucket}/news/prod", s3_settings(s3))
+
+
+def test_put_get_list_delete(any_lake: Lake) -> None:
+    any_lake.put("articles/dt=2026-11-23/part-00000.parquet", b"one")
+    any_lake.put("articles/dt=2026-11-24/part-00000.parquet", b"two")
+    any_lake.put("rejects/dt=2026-11-23/part-00000.parquet", b"three")
+    assert any_lake.get("articles/dt=2026-11-24/part-00000.parquet") == b"two"
+    assert any_lake.get("articles/dt=2026-11-25/part-00000.parquet") is None
+    assert any_lake.list_keys("articles/") == [
+        "articles/dt=2026-11-23/part-00000.parquet",
+        "articles/dt=2026-11-24/part-00000.parquet",
+    ]
+    any_lake.delete("articles/dt=2026-11-23/part-00000.parquet")
+    any_lake.delete("articles/dt=2026-11-23/part-00000.parquet")  # deleting twice is fine
+    assert any_lake.list_keys("articles/dt=2026-11-23/") == []
+
+
+def test_partition_rewrite_replaces_files_and_drops_stale_parts(
+    any_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipeline.tables.ROWS_PER_FILE", 2)
+    big = pa.table({"id": ["a", "b", "c", "d", "e"], "n": [1, 2, 3, 4, 5]}, schema=SCHEMA)
+    assert len(write_partition(any_lake, "articles", "2026-11-23", big)) == 3
+    small = big.slice(0, 2)
+    keys = write_partition(any_lake, "articles", "2026-11-23", small)
+    assert keys == ["articles/dt=2026-11-23/part-00000.parquet"]
+    assert any_lake.list_keys("articles/dt=2026-11-23/") == keys
+    write_manifest(any_lake, "2026-11-23", "run-1", {"articles": {"files": keys, "rows": 2}}, {})
+    assert read_partition(any_lake, "articles", "2026-11-23", SCHEMA).equals(small)
+
+
+def test_uncommitted_partition_reads_as_empty(any_lake: Lake) -> None:
+    table = pa.table({"id": ["a"], "n": [1]}, schema=SCHEMA)
+    write_partition(any_lake, "articles", "2026-11-23", table)  # no manifest yet
+    assert read_partition(any_lake, "articles", "2026-11-23", SCHEMA).num_rows == 0
+
+
+def test_parquet_is_zstd_compressed(any_lake: Lake) -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    table = pa.table({"id": ["a"] * 100, "n": list(range(100))}, schema=SCHEMA)
+    [key] = write_partition(any_lake, "articles", "2026-11-23", table)
+    data = any_lake.get(key)
+    assert data is not None
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+    assert read_parquet(any_lake, key, SCHEMA) == table
+
+
+def test_local_keys_cannot_escape_the_lake(tmp_path: Path) -> None:
+    with pytest.raises(LakeError, match="escapes"):
+        LocalLake(tmp_path / "lake").put("../outside.txt", b"x")
+
+
+def test_missing_bucket_is_a_clear_error(s3: SeaweedS3) -> None:
+    lake = open_lake("s3://no-such-bucket-here/p", s3_settings(s3))
+    with pytest.raises(LakeError) as error:
+        lake.put("a.txt", b"x")
+    assert "s3://no-such-bucket-here/p/a.txt" in str(error.value)
+    assert s3.endpoint in str(error.value)
+
+
+def test_unknown_lake_scheme_is_refused() -> None:
+    with pytest.raises(LakeError, match="s3://bucket/prefix or a local folder"):
+        open_lake("gs://bucket/p")
+
+
+def test_s3_settings_never_print_the_secret() -> None:
+    settings = S3Settings("http://127.0.0.1:1", "key-id", "very-secret-value", "us-east-1")
+    assert "very-secret-value" not in repr(settings)
