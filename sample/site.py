@@ -52,19 +52,21 @@ def _when(value: Any) -> datetime:
 class SampleWeb:
     """The sample outlets, served; use as a context manager."""
 
-    def __init__(self, spec: Path = SPEC) -> None:
+    def __init__(self, spec: Path = SPEC, base_port: int | None = None) -> None:
         self.outlets: dict[str, dict[str, Any]] = {
             o["id"]: o for o in yaml.safe_load(spec.read_text(encoding="utf-8"))["outlets"]
         }
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._servers: dict[str, ThreadingHTTPServer] = {}
+        self._base_port = base_port  # fixed ports keep URLs (and article ids) stable
 
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> SampleWeb:
-        for outlet_id in self.outlets:
-            server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(outlet_id))
+        for number, outlet_id in enumerate(self.outlets):
+            port = self._base_port + number if self._base_port else 0
+            server = ThreadingHTTPServer(("127.0.0.1", port), self._handler(outlet_id))
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
             self._servers[outlet_id] = server
