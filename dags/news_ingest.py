@@ -8,8 +8,6 @@ same functions in one process. Configuration comes from the environment
 (NEWSFLOW_FEEDS, NEWSFLOW_LAKE, NEWSFLOW_ALLOW_PRIVATE_NETWORK, NEWSFLOW_SETTINGS) and,
 for an s3:// lake, from the ``aws_default`` connection (login, password, and
 ``endpoint_url`` / ``region_name`` in its extra), all read when a task runs.
-
-Backfill: ``airflow backfill create --dag-id news_ingest --from-date … --to-date …``.
 """
 
 from __future__ import annotations

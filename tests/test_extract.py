@@ -64,7 +64,8 @@ def test_video_page_with_almost_no_text_is_rejected(web: SampleWeb) -> None:
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3 binary", "not-html"),
         (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "not-html"),
         (
-            b"<html><head><script>var a=1;</script></head><body><script>go()</script></body></html>",
+            b"<html><head><script>var a=1;</script></head>"
+            b"<body><script>go()</script></body></html>",
             "no-text",
         ),
     ],
