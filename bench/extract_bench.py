@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import trafilatura
 
@@ -28,6 +29,10 @@ from pipeline.extract import ExtractionError, extract
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "extraction" / "wcxb-dev"
 WORD = re.compile(r"\w+")
+
+
+def norm(text: str | None) -> str:
+    return " ".join(WORD.findall((text or "").lower()))
 
 
 def bag_scores(predicted: str, truth: str) -> tuple[float, float, float]:
@@ -53,8 +58,10 @@ def bare(html: bytes) -> dict[str, str | None]:
 
 
 def measure(
-    name: str, fn: Callable[[bytes], dict[str, str | None]], pages: list[tuple[str, bytes, dict]]
-) -> dict:
+    name: str,
+    fn: Callable[[bytes], dict[str, str | None]],
+    pages: list[tuple[str, bytes, dict[str, Any]]],
+) -> dict[str, Any]:
     started = time.perf_counter()
     outputs = [fn(html) for _, html, _ in pages]
     seconds = time.perf_counter() - started
@@ -70,7 +77,6 @@ def measure(
         "f1": statistics.fmean(s[2] for s in scores),
     }
     if outputs[0]["title"] is not None or any(o["title"] for o in outputs):
-        norm = lambda s: " ".join(WORD.findall((s or "").lower()))  # noqa: E731
         result["title_acc"] = statistics.fmean(
             norm(o["title"]) == norm(t.get("title"))
             for o, (_, _, t) in zip(outputs, pages, strict=True)

@@ -97,17 +97,19 @@ def news_ingest() -> None:
         context = get_current_context()
         result = commit_day(_interval(), _lake(), context["run_id"])
         partition = f"dt={result.dt}"
-        context["outlet_events"][ARTICLES].extra = {
+        articles: dict[str, Any] = {
             "partition": partition,
             "rows": result.articles,
             "new_rows": result.new_articles,
             "files": result.article_files,
         }
-        context["outlet_events"][REJECTS].extra = {
+        rejects: dict[str, Any] = {
             "partition": partition,
             "rows": result.rejects,
             "files": result.reject_files,
         }
+        context["outlet_events"][ARTICLES].extra = articles
+        context["outlet_events"][REJECTS].extra = rejects
         return {
             "dt": result.dt,
             "articles": result.articles,
@@ -115,7 +117,7 @@ def news_ingest() -> None:
             "batches": len(reports),
         }
 
-    commit(ingest.expand(batch=plan()))
+    commit(ingest.expand(batch=plan()))  # type: ignore[arg-type]  # TaskFlow passes XComArgs
 
 
 news_ingest()

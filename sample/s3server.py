@@ -17,6 +17,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 ACCESS_KEY = "newsflow-test"
 SECRET_KEY = "newsflow-test-secret"  # noqa: S105 - SeaweedFS without -s3.config accepts any key
@@ -27,7 +31,7 @@ def _free_port_pair() -> int:
     for _ in range(200):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+            port = int(probe.getsockname()[1])
         if port + 10000 > 65535:
             continue
         with socket.socket() as probe:
@@ -94,7 +98,7 @@ class SeaweedS3:
         except Exception:
             return False
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> S3Client:
         from pipeline.store import S3Settings, make_s3_client
 
         return make_s3_client(S3Settings(self.endpoint, ACCESS_KEY, SECRET_KEY, "us-east-1"))

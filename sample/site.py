@@ -93,7 +93,7 @@ class SampleWeb:
         return f"{self.base(outlet_id)}/{slug}/"
 
     def feed_url(self, outlet_id: str) -> str:
-        return self.base(outlet_id) + self.outlets[outlet_id]["feed"]["path"]
+        return self.base(outlet_id) + str(self.outlets[outlet_id]["feed"]["path"])
 
     def feeds(self) -> list[dict[str, str]]:
         return [{"url": self.feed_url(o), "name": self.outlets[o]["name"]} for o in self.outlets]
