@@ -11,7 +11,6 @@ through the ``aws_default`` connection, as in production.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
-from pipeline.store import Lake, S3Settings, open_lake
+from pipeline.store import Lake, open_lake
 from pipeline.tables import read_manifest, read_partition
 from sample.s3server import SeaweedS3
 from sample.site import SampleWeb
@@ -106,21 +105,8 @@ def main() -> None:
             s3 = stack.enter_context(SeaweedS3(str(BIN / "weed")))
             s3.create_bucket("newsflow")
             env["NEWSFLOW_LAKE"] = "s3://newsflow/demo"
-            env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
-                {
-                    "conn_type": "aws",
-                    "login": s3.env()["AWS_ACCESS_KEY_ID"],
-                    "password": s3.env()["AWS_SECRET_ACCESS_KEY"],
-                    "extra": {"endpoint_url": s3.endpoint, "region_name": "us-east-1"},
-                }
-            )
-            settings = S3Settings(
-                s3.endpoint,
-                s3.env()["AWS_ACCESS_KEY_ID"],
-                s3.env()["AWS_SECRET_ACCESS_KEY"],
-                "us-east-1",
-            )
-            lake = open_lake(env["NEWSFLOW_LAKE"], settings)
+            env["AIRFLOW_CONN_AWS_DEFAULT"] = s3.airflow_connection()
+            lake = open_lake(env["NEWSFLOW_LAKE"], s3.settings())
         else:
             env["NEWSFLOW_LAKE"] = args.lake
             lake = open_lake(args.lake)

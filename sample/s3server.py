@@ -8,6 +8,7 @@ runs) never collide. Data lives in a temporary folder removed on stop. Without a
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,10 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
+
+import pyarrow.fs as pafs
+
+from pipeline.store import S3Settings, make_s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -98,10 +103,32 @@ class SeaweedS3:
         except Exception:
             return False
 
-    def client(self) -> S3Client:
-        from pipeline.store import S3Settings, make_s3_client
+    def settings(self) -> S3Settings:
+        return S3Settings(self.endpoint, ACCESS_KEY, SECRET_KEY, "us-east-1")
 
-        return make_s3_client(S3Settings(self.endpoint, ACCESS_KEY, SECRET_KEY, "us-east-1"))
+    def client(self) -> S3Client:
+        return make_s3_client(self.settings())
+
+    def airflow_connection(self) -> str:
+        """The ``aws_default`` connection for this server, as an AIRFLOW_CONN_ value."""
+        return json.dumps(
+            {
+                "conn_type": "aws",
+                "login": ACCESS_KEY,
+                "password": SECRET_KEY,
+                "extra": {"endpoint_url": self.endpoint, "region_name": "us-east-1"},
+            }
+        )
+
+    def filesystem(self) -> pafs.S3FileSystem:
+        """A pyarrow filesystem on this server: how a downstream reader sees the lake."""
+        return pafs.S3FileSystem(
+            access_key=ACCESS_KEY,
+            secret_key=SECRET_KEY,
+            endpoint_override=self.endpoint.removeprefix("http://"),
+            scheme="http",
+            region="us-east-1",
+        )
 
     def env(self) -> dict[str, str]:
         """The ``AWS_*`` variables a client of this server needs."""

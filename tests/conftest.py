@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -103,16 +102,3 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-def aws_connection(s3: SeaweedS3) -> str:
-    """The aws_default connection, as an AIRFLOW_CONN_ variable, pointing at ``s3``."""
-    values = s3.env()
-    return json.dumps(
-        {
-            "conn_type": "aws",
-            "login": values["AWS_ACCESS_KEY_ID"],
-            "password": values["AWS_SECRET_ACCESS_KEY"],
-            "extra": {"endpoint_url": s3.endpoint, "region_name": "us-east-1"},
-        }
-    )

@@ -6,7 +6,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from sample.s3server import SeaweedS3
@@ -73,13 +72,7 @@ def test_run_against_s3_with_aws_variables(
     assert f"s3://{bucket}/news/articles/dt={DAY}/" in result.stdout
 
     # A downstream reader: pyarrow straight from S3.
-    fs = pafs.S3FileSystem(
-        access_key=s3.env()["AWS_ACCESS_KEY_ID"],
-        secret_key=s3.env()["AWS_SECRET_ACCESS_KEY"],
-        endpoint_override=s3.endpoint.removeprefix("http://"),
-        scheme="http",
-        region="us-east-1",
-    )
+    fs = s3.filesystem()
     table = pq.read_table(f"{bucket}/news/articles/dt={DAY}/part-00000.parquet", filesystem=fs)
     assert table.num_rows == 19
     assert len(set(table.column("article_id").to_pylist())) == 19

@@ -14,7 +14,7 @@ import pytest
 
 from sample.s3server import SeaweedS3
 from sample.site import SampleWeb
-from tests.conftest import BIN, DAY, ROOT, SAMPLE_SETTINGS, airflow_env, aws_connection
+from tests.conftest import BIN, DAY, ROOT, SAMPLE_SETTINGS, airflow_env
 
 pytestmark = pytest.mark.airflow
 
@@ -49,19 +49,13 @@ def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
         NEWSFLOW_ALLOW_PRIVATE_NETWORK="1",
         NEWSFLOW_SETTINGS=str(SAMPLE_SETTINGS),
         # Credentials and endpoint reach the tasks only through the aws_default connection.
-        AIRFLOW_CONN_AWS_DEFAULT=aws_connection(s3),
+        AIRFLOW_CONN_AWS_DEFAULT=s3.airflow_connection(),
     )
     command = [str(BIN / "airflow"), "dags", "test", "news_ingest", DAY.isoformat()]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
 
-    fs = pafs.S3FileSystem(
-        access_key=s3.env()["AWS_ACCESS_KEY_ID"],
-        secret_key=s3.env()["AWS_SECRET_ACCESS_KEY"],
-        endpoint_override=s3.endpoint.removeprefix("http://"),
-        scheme="http",
-        region="us-east-1",
-    )
+    fs = s3.filesystem()
     partition = f"{bucket}/news/articles/dt={DAY}"
     table = pq.read_table(f"{partition}/part-00000.parquet", filesystem=fs)
     assert table.num_rows == 19

@@ -25,7 +25,7 @@ def any_lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
         return LocalLake(tmp_path / "lake")
     s3: SeaweedS3 = request.getfixturevalue("s3")
     bucket: str = request.getfixturevalue("bucket")
-    return open_lake(f"s3://{bucket}/news/prod", s3_settings(s3))
+    return open_lake(f"s3://{bucket}/news/prod", s3.settings())
 
 
 def test_put_get_list_delete(any_lake: Lake) -> None:
@@ -83,7 +83,7 @@ def test_local_keys_cannot_escape_the_lake(tmp_path: Path) -> None:
 
 
 def test_missing_bucket_is_a_clear_error(s3: SeaweedS3) -> None:
-    lake = open_lake("s3://no-such-bucket-here/p", s3_settings(s3))
+    lake = open_lake("s3://no-such-bucket-here/p", s3.settings())
     with pytest.raises(LakeError) as error:
         lake.put("a.txt", b"x")
     assert "s3://no-such-bucket-here/p/a.txt" in str(error.value)
