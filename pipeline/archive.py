@@ -9,8 +9,10 @@ rest. Payloads are stored decoded (Content-Encoding removed), as the extractor s
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import IO
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
@@ -67,24 +69,19 @@ class RawRecord:
     date: str
 
 
-def iter_records(data: bytes | io.BufferedIOBase) -> list[RawRecord]:
-    """Every response record of a WARC file."""
-    stream = io.BytesIO(data) if isinstance(data, bytes) else data
-    out = []
+def iter_records(stream: IO[bytes]) -> Iterator[RawRecord]:
+    """The response records of a WARC stream, one at a time."""
     for record in ArchiveIterator(stream):
         if record.rec_type != "response":
             continue
         http = record.http_headers
-        out.append(
-            RawRecord(
-                url=record.rec_headers.get_header("WARC-Target-URI"),
-                status=int(http.get_statuscode()),
-                headers=list(http.headers),
-                body=record.content_stream().read(),
-                date=record.rec_headers.get_header("WARC-Date"),
-            )
+        yield RawRecord(
+            url=record.rec_headers.get_header("WARC-Target-URI"),
+            status=int(http.get_statuscode()),
+            headers=list(http.headers),
+            body=record.content_stream().read(),
+            date=record.rec_headers.get_header("WARC-Date"),
         )
-    return out
 
 
 def read_raw(lake: Lake, raw_ref: str) -> RawRecord:
@@ -95,7 +92,7 @@ def read_raw(lake: Lake, raw_ref: str) -> RawRecord:
         raise FileNotFoundError(f"{lake.url(key)} is missing (raw_ref {raw_ref})")
     stream = io.BytesIO(data)
     stream.seek(int(offset or 0))
-    records = iter_records(stream.read())
-    if not records:
+    record = next(iter_records(stream), None)
+    if record is None:
         raise ValueError(f"no response record at {raw_ref}")
-    return records[0]
+    return record

@@ -301,13 +301,6 @@ class Fetcher:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             yield from pool.map(one, urls)
 
-    def allowed_by_robots(self, url: str) -> bool:
-        try:
-            self._check_robots(url, url)
-        except FetchError:
-            return False
-        return True
-
     # -- internals ------------------------------------------------------------------
 
     def _slot(self, key: str) -> _HostSlot:

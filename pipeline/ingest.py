@@ -347,10 +347,9 @@ class CommitReport:
         return asdict(self)
 
 
-def _dedupe(table: pa.Table, key: str) -> pa.Table:
-    """Keep the last row for each key (later rows are newer)."""
-    keys = table.column(key).to_pylist()
-    last = {k: i for i, k in enumerate(keys)}
+def _keep_last(table: pa.Table, keys: list[Any]) -> pa.Table:
+    """One row per key, the last one (later rows are newer)."""
+    last = {key: row for row, key in enumerate(keys)}
     return table.take(pa.array(sorted(last.values()), pa.int64()))
 
 
@@ -369,7 +368,8 @@ def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:
 
     seen = SeenIndex.load(lake)
     existing = read_partition(lake, "articles", dt, ARTICLES_SCHEMA)
-    articles = _dedupe(pa.concat_tables([existing, *new_articles]), "article_id")
+    articles = pa.concat_tables([existing, *new_articles])
+    articles = _keep_last(articles, articles.column("article_id").to_pylist())
     keep = [
         not seen.landed_elsewhere(dt, article=a) for a in articles.column("article_id").to_pylist()
     ]
@@ -381,20 +381,8 @@ def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:
         articles.column("canonical_url").to_pylist()
     )
     rejects = pa.concat_tables([read_partition(lake, "rejects", dt, REJECTS_SCHEMA), *new_rejects])
-    rejects = rejects.append_column(
-        "_key",
-        pa.array(
-            [
-                f"{u}\t{s}"
-                for u, s in zip(
-                    rejects.column("url").to_pylist(),
-                    rejects.column("stage").to_pylist(),
-                    strict=True,
-                )
-            ]
-        ),
-    )
-    rejects = _dedupe(rejects, "_key").drop_columns(["_key"])
+    urls = rejects.column("url").to_pylist()
+    rejects = _keep_last(rejects, list(zip(urls, rejects.column("stage").to_pylist(), strict=True)))
     rejects = rejects.filter(
         pa.array([u not in landed for u in rejects.column("url").to_pylist()], pa.bool_())
     )

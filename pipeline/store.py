@@ -8,6 +8,7 @@ of one key is atomic: a reader sees the old object or the new one, never half of
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -210,13 +211,9 @@ def read_parquet(lake: Lake, key: str, schema: pa.Schema | None = None) -> pa.Ta
 
 
 def put_json(lake: Lake, key: str, document: Any) -> None:
-    import json
-
     lake.put(key, json.dumps(document, indent=2, sort_keys=True, default=str).encode("utf-8"))
 
 
 def get_json(lake: Lake, key: str) -> Any:
-    import json
-
     data = lake.get(key)
     return None if data is None else json.loads(data)

@@ -71,10 +71,3 @@ def read_partition(lake: Lake, table_name: str, dt: str, schema: pa.Schema) -> p
     if len(present) != len(files):
         raise FileNotFoundError(f"{lake.url(manifest_key(dt))} lists files that are missing")
     return pa.concat_tables(present) if present else schema.empty_table()
-
-
-def committed_days(lake: Lake) -> list[str]:
-    keys = lake.list_keys("_manifests/")
-    return sorted(
-        k.removeprefix("_manifests/dt=").removesuffix(".json") for k in keys if "dt=" in k
-    )
