@@ -15,37 +15,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
+from newsflow_airflow import ARTICLES, REJECTS, lake_from_airflow
 from newsflow_timetable import UtcDayTimetable
-
-ARTICLES = Asset("newsflow_articles")
-REJECTS = Asset("newsflow_rejects")
-
-
-def _lake() -> Any:
-    """The lake, with S3 credentials from the aws_default connection when there is one."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from pipeline.settings import load_settings
-    from pipeline.store import S3Settings, open_lake
-
-    settings = load_settings()
-    s3 = settings.s3
-    if settings.lake.startswith("s3://"):
-        try:
-            conn = BaseHook.get_connection("aws_default")
-        except AirflowNotFoundException:
-            pass  # boto3's own chain: AWS_* variables, profiles, instance roles
-        else:
-            extra = conn.extra_dejson
-            s3 = S3Settings(
-                endpoint_url=extra.get("endpoint_url") or s3.endpoint_url,
-                access_key_id=conn.login or s3.access_key_id,
-                secret_access_key=conn.password or s3.secret_access_key,
-                region=extra.get("region_name") or s3.region,
-            )
-    return open_lake(settings.lake, s3)
 
 
 def _interval() -> Any:
@@ -88,14 +60,14 @@ def news_ingest() -> None:
         from pipeline.settings import load_settings
 
         feeds = [Feed.from_dict(f) for f in batch]
-        return ingest_batch(feeds, _interval(), _lake(), load_settings()).to_dict()
+        return ingest_batch(feeds, _interval(), lake_from_airflow(), load_settings()).to_dict()
 
     @task(outlets=[ARTICLES, REJECTS])
     def commit(reports: list[dict[str, Any]]) -> dict[str, Any]:
         from pipeline.ingest import commit as commit_day
 
         context = get_current_context()
-        result = commit_day(_interval(), _lake(), context["run_id"])
+        result = commit_day(_interval(), lake_from_airflow(), context["run_id"])
         partition = f"dt={result.dt}"
         articles: dict[str, Any] = {
             "partition": partition,

@@ -45,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    clu = commands.add_parser("cluster", help="duplicates and stories of JSON lines, as JSON lines")
+    clu.add_argument(
+        "--in",
+        dest="input",
+        required=True,
+        help='lines of {"id", "title", "text", "published_at"?, "url"?, "source"?}',
+    )
+    clu.add_argument("--out", required=True, help='lines of {"id", "story_id", "duplicate_of"}')
+
     ext = commands.add_parser("extract", help="main text of .html or .html.gz files, as JSON lines")
     ext.add_argument("paths", nargs="+", metavar="PATH")
     ext.add_argument("--out", help="output file (default: standard output)")
@@ -109,6 +118,83 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipeline.dedup import DedupIndex
+    from pipeline.stories import StoryDoc, StoryIndex, group
+
+    # Pass 1: where each line starts and when it was published; nothing else is kept.
+    offsets: list[int] = []
+    times: list[datetime | None] = []
+    with Path(args.input).open("rb") as source:
+        offset = 0
+        for number, line in enumerate(source, start=1):
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    print(
+                        f"newsflow cluster: {args.input}:{number}: not JSON: {exc}", file=sys.stderr
+                    )
+                    return 2
+                if not isinstance(record, dict) or "id" not in record:
+                    print(
+                        f'newsflow cluster: {args.input}:{number}: needs an "id"', file=sys.stderr
+                    )
+                    return 2
+                offsets.append(offset)
+                times.append(_parse_time(record.get("published_at")))
+            offset += len(line)
+    # Publication order; a line without a date keeps its place after the line before it.
+    floor = datetime.min.replace(tzinfo=UTC)
+    carried, keys = floor, []
+    for when in times:
+        carried = when or carried
+        keys.append(carried)
+    order = sorted(range(len(offsets)), key=lambda i: keys[i])
+
+    def stream() -> Iterator[StoryDoc]:
+        with Path(args.input).open("rb") as source:
+            for i in order:
+                source.seek(offsets[i])
+                record = json.loads(source.readline())
+                yield StoryDoc(
+                    id=str(record["id"]),
+                    title=record.get("title") if isinstance(record.get("title"), str) else None,
+                    text=record.get("text") if isinstance(record.get("text"), str) else None,
+                    published_at=times[i],
+                    source=record.get("source") if isinstance(record.get("source"), str) else None,
+                )
+
+    results: dict[int, tuple[str, str, str | None]] = {}
+    grouped = group(stream(), DedupIndex(), StoryIndex())
+    for i, (doc, story_id, duplicate_of) in zip(
+        order,
+        tqdm(grouped, total=len(order), desc="cluster", unit="doc", disable=None),
+        strict=True,
+    ):
+        results[i] = (doc.id, story_id, duplicate_of)
+    with Path(args.out).open("w", encoding="utf-8") as out:
+        for i in range(len(offsets)):
+            doc_id, story_id, duplicate_of = results[i]
+            out.write(
+                json.dumps({"id": doc_id, "story_id": story_id, "duplicate_of": duplicate_of})
+                + "\n"
+            )
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -162,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handler = {"run": cmd_run, "extract": cmd_extract}[args.command]
+    handler = {"run": cmd_run, "extract": cmd_extract, "cluster": cmd_cluster}[args.command]
     return handler(args)
 
 

@@ -25,13 +25,31 @@ import pyarrow as pa
 
 from pipeline import __version__
 from pipeline.archive import WarcBuffer
+from pipeline.dedup import DedupIndex
 from pipeline.extract import EXTRACTOR, ExtractionError, extract
 from pipeline.feeds import Feed, FeedItem, PollResult, Validators, load_feeds, poll
 from pipeline.fetch import Fetcher, FetchError, NetworkPolicy, Page
-from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, Article, Reject, to_table
+from pipeline.records import (
+    ARTICLES_SCHEMA,
+    REJECTS_SCHEMA,
+    STORIES_SCHEMA,
+    Article,
+    Reject,
+    to_table,
+)
 from pipeline.settings import Settings
-from pipeline.state import SeenIndex, load_validators, save_validators, url_key
+from pipeline.state import (
+    SeenIndex,
+    load_dedup,
+    load_stories,
+    load_validators,
+    save_dedup,
+    save_stories,
+    save_validators,
+    url_key,
+)
 from pipeline.store import Lake, get_json, put_json, read_parquet, table_to_parquet
+from pipeline.stories import StoryDoc, StoryIndex, group, story_rows
 from pipeline.tables import read_partition, write_manifest, write_partition
 from pipeline.urls import article_id, canonicalize, host_key, source_domain
 
@@ -353,6 +371,30 @@ def _keep_last(table: pa.Table, keys: list[Any]) -> pa.Table:
     return table.take(pa.array(sorted(last.values()), pa.int64()))
 
 
+def _group(articles: pa.Table, dedup: DedupIndex, index: StoryIndex) -> pa.Table:
+    """Fill ``duplicate_of`` and ``story_id``: new articles in publication order against
+    the indexes; articles already assigned keep their assignment (the indexes remember)."""
+    rows = articles.to_pylist()
+    order = sorted(
+        range(len(rows)),
+        key=lambda i: (rows[i]["published_at"] or rows[i]["fetched_at"], rows[i]["article_id"]),
+    )
+    docs = (
+        StoryDoc(
+            id=rows[i]["article_id"],
+            title=rows[i]["title"],
+            text=rows[i]["text"],
+            published_at=rows[i]["published_at"] or rows[i]["fetched_at"],
+            source=rows[i]["source_name"],
+            language=rows[i]["language"],
+        )
+        for i in order
+    )
+    for i, (_, story_id, duplicate_of) in zip(order, group(docs, dedup, index), strict=True):
+        rows[i]["story_id"], rows[i]["duplicate_of"] = story_id, duplicate_of
+    return pa.Table.from_pylist(rows, schema=ARTICLES_SCHEMA)
+
+
 def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:
     """Merge the staged batches of ``interval`` into its partition and commit it."""
     dt = interval.dt
@@ -376,6 +418,9 @@ def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:
     articles = articles.filter(pa.array(keep, pa.bool_()))
     articles = articles.sort_by([("published_at", "ascending"), ("article_id", "ascending")])
     new_count = articles.num_rows - existing.num_rows
+    dedup, story_index = load_dedup(lake), load_stories(lake)
+    articles = _group(articles, dedup, story_index)
+    story_index.close_stale(interval.start)
 
     landed = set(articles.column("url").to_pylist()) | set(
         articles.column("canonical_url").to_pylist()
@@ -402,6 +447,8 @@ def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:
         ],
     )
     seen.save(lake)
+    save_dedup(lake, dedup)
+    save_stories(lake, story_index)
     for state in feed_states:
         polled_at = datetime.fromisoformat(state["polled_at"])
         for feed_url, values in state["validators"].items():
@@ -473,3 +520,31 @@ def run(
         if on_batch:
             on_batch(report)
     return RunSummary(lake.uri, interval.dt, reports, commit(interval, lake, run_id))
+
+
+@dataclass
+class StoriesReport:
+    dt: str
+    stories: int
+    files: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_stories(lake: Lake, dt: str, run_id: str, lookback_days: int = 30) -> StoriesReport:
+    """Write ``stories/dt=…`` for the stories that gained articles on ``dt``, from the
+    committed articles of ``dt`` and the days before it (stories stay open for a week)."""
+    day = date.fromisoformat(dt)
+    articles: list[dict[str, Any]] = []
+    for back in range(lookback_days, -1, -1):
+        other = (day - timedelta(days=back)).isoformat()
+        for row in read_partition(lake, "articles", other, ARTICLES_SCHEMA).to_pylist():
+            row["_today"] = other == dt
+            articles.append(row)
+    today = {a["story_id"] for a in articles if a["_today"] and a["story_id"]}
+    table = to_table(story_rows(articles, today), STORIES_SCHEMA)
+    files = write_partition(lake, "stories", dt, table)
+    write_manifest(lake, dt, run_id, {"stories": {"files": files, "rows": table.num_rows}}, {})
+    log.info("stories %s: %d stories", dt, table.num_rows)
+    return StoriesReport(dt=dt, stories=table.num_rows, files=files)

@@ -122,5 +122,26 @@ REJECTS_SCHEMA = pa.schema(
 )
 
 
+STORIES_SCHEMA = pa.schema(
+    [
+        pa.field("story_id", pa.string(), nullable=False),
+        pa.field("headline", pa.string()),
+        pa.field("first_seen", _TS, nullable=False),
+        pa.field("last_seen", _TS, nullable=False),
+        pa.field("article_count", pa.int32(), nullable=False),
+        pa.field("outlets", pa.list_(pa.string())),
+        pa.field(
+            "first_reported_by",
+            pa.struct(
+                [("article_id", pa.string()), ("source_name", pa.string()), ("published_at", _TS)]
+            ),
+        ),
+        pa.field("article_ids", pa.list_(pa.string())),
+        pa.field("articles_today", pa.int32(), nullable=False),
+    ],
+    metadata={"newsflow.table": "stories", "newsflow.schema_version": str(SCHEMA_VERSION)},
+)
+
+
 def to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)

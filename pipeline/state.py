@@ -4,6 +4,8 @@
 - ``_state/seen.parquet``: every article already landed, by feed-link key and by
   ``article_id``, with the partition it landed in, so an item a feed shows for a week
   is ingested once.
+- ``_state/dedup.parquet``: duplicate-detection signatures of every article landed.
+- ``_state/stories.json.gz``: the story index (term statistics, open stories).
 
 Only the commit step writes state, after the data it describes, so a failed run leaves
 the previous state in place and its rerun fetches again.
@@ -16,11 +18,15 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from pipeline.dedup import DedupIndex
 from pipeline.feeds import Validators
 from pipeline.store import Lake, get_json, put_json, read_parquet, table_to_parquet
+from pipeline.stories import StoryIndex
 
 STATE_VERSION = 1
 SEEN_KEY = "_state/seen.parquet"
+DEDUP_KEY = "_state/dedup.parquet"
+STORIES_KEY = "_state/stories.json.gz"
 SEEN_SCHEMA = pa.schema(
     [("url_key", pa.string()), ("article_id", pa.string()), ("dt", pa.string())],
     metadata={"newsflow.state_version": str(STATE_VERSION)},
@@ -107,3 +113,21 @@ class SeenIndex:
             [pa.array([r[i] for r in rows], pa.string()) for i in range(3)], schema=SEEN_SCHEMA
         )
         lake.put(SEEN_KEY, table_to_parquet(table))
+
+
+def load_dedup(lake: Lake) -> DedupIndex:
+    data = lake.get(DEDUP_KEY)
+    return DedupIndex() if data is None else DedupIndex.from_parquet(data, lake.url(DEDUP_KEY))
+
+
+def save_dedup(lake: Lake, index: DedupIndex) -> None:
+    lake.put(DEDUP_KEY, index.to_parquet())
+
+
+def load_stories(lake: Lake) -> StoryIndex:
+    data = lake.get(STORIES_KEY)
+    return StoryIndex() if data is None else StoryIndex.from_bytes(data, lake.url(STORIES_KEY))
+
+
+def save_stories(lake: Lake, index: StoryIndex) -> None:
+    lake.put(STORIES_KEY, index.to_bytes())

@@ -49,13 +49,16 @@ def read_manifest(lake: Lake, dt: str) -> dict[str, Any] | None:
 def write_manifest(
     lake: Lake, dt: str, run_id: str, tables: dict[str, dict[str, Any]], extra: dict[str, Any]
 ) -> dict[str, Any]:
+    """Commit ``tables`` of day ``dt``; entries of other tables already committed stay."""
+    previous = read_manifest(lake, dt) or {}
     manifest = {
+        **previous,
         "dt": dt,
         "run_id": run_id,
         "committed_at": datetime.now(UTC).isoformat(),
         "pipeline_version": __version__,
         "schema_version": SCHEMA_VERSION,
-        "tables": tables,
+        "tables": {**previous.get("tables", {}), **tables},
         **extra,
     }
     put_json(lake, manifest_key(dt), manifest)

@@ -109,3 +109,37 @@ def test_bad_feeds_file_is_reported_without_a_traceback(tmp_path: Path) -> None:
     result = newsflow("run", "--feeds", str(bad), "--lake", str(tmp_path / "lake"))
     assert result.returncode == 2
     assert "feed #1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cluster_writes_one_line_per_input_in_input_order(tmp_path: Path) -> None:
+    from tests.test_stories import LIONSGATE_DEAL, NETFLIX_SCREENTRADE, NETFLIX_TECHBEAT
+
+    lines = [
+        {"id": "st", "title": NETFLIX_SCREENTRADE[0], "text": NETFLIX_SCREENTRADE[1],
+         "published_at": "2026-11-22T21:10:00Z", "source": "Screen Trade Daily"},
+        {"id": "repost", "title": NETFLIX_TECHBEAT[0], "text": NETFLIX_TECHBEAT[1],
+         "published_at": "2026-11-22T19:30:00Z", "url": "https://reel.example/x"},
+        {"id": "tb", "title": NETFLIX_TECHBEAT[0], "text": NETFLIX_TECHBEAT[1],
+         "published_at": "2026-11-22T15:04:00+00:00", "source": "TechBeat"},
+        {"id": "lionsgate", "title": LIONSGATE_DEAL[0], "text": LIONSGATE_DEAL[1]},
+    ]  # fmt: skip
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = newsflow("cluster", "--in", str(source), "--out", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [o["id"] for o in out] == ["st", "repost", "tb", "lionsgate"]
+    assert all(set(o) == {"id", "story_id", "duplicate_of"} for o in out)
+    by_id = {o["id"]: o for o in out}
+    # Stream order is publication order: "tb" came first, so the repost duplicates it.
+    assert by_id["repost"]["duplicate_of"] == "tb" and by_id["tb"]["duplicate_of"] is None
+    assert by_id["st"]["story_id"] == by_id["tb"]["story_id"] == by_id["repost"]["story_id"]
+    assert by_id["lionsgate"]["story_id"] != by_id["tb"]["story_id"]
+
+
+def test_cluster_reports_a_bad_line_by_number(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "a", "title": "x"}\nnot json\n')
+    result = newsflow("cluster", "--in", str(source), "--out", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 2
+    assert "in.jsonl:2" in result.stderr

@@ -36,7 +36,7 @@ def test_dag_folder_imports_with_zero_errors(airflow_home: Path) -> None:
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}
-    assert "news_ingest" in report["dags"]
+    assert {"news_ingest", "news_stories"} <= set(report["dags"])
 
 
 def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
@@ -70,6 +70,17 @@ def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
     assert extras["newsflow_articles"]["partition"] == f"dt={DAY}"
     assert extras["newsflow_articles"]["rows"] == table.num_rows
     assert "newsflow_rejects" in extras
+
+    # The stories of the day, built by the DAG the articles asset schedules.
+    stories_run = subprocess.run(
+        [str(BIN / "airflow"), "dags", "test", "news_stories", DAY.isoformat()],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert stories_run.returncode == 0, stories_run.stdout[-3000:] + stories_run.stderr[-3000:]
+    stories = pq.read_table(f"{bucket}/news/stories/dt={DAY}/part-00000.parquet", filesystem=fs)
+    assert set(stories.column("story_id").to_pylist()) == set(table.column("story_id").to_pylist())
+    netflix = [s for s in stories.to_pylist() if len(s["outlets"]) >= 4]
+    assert netflix and "TechBeat" in netflix[0]["outlets"]
 
     # The same day again: same keys, no duplicate rows.
     keys_before = sorted(info.path for info in fs.get_file_info(pafs.FileSelector(partition)))

@@ -62,7 +62,7 @@ def test_run_lands_every_good_article_and_records_every_failure(
     assert summary.total("feeds_failed") == 1 and summary.commit.articles == table.num_rows
 
 
-def test_article_rows_carry_identity_lineage_and_empty_later_columns(
+def test_article_rows_carry_identity_lineage_and_story(
     web: SampleWeb, settings: Settings, lake: LocalLake
 ) -> None:
     run_day(settings, lake)
@@ -79,7 +79,8 @@ def test_article_rows_carry_identity_lineage_and_empty_later_columns(
     assert original["extractor"].startswith("trafilatura/")
     assert original["pipeline_version"]
     assert original["word_count"] > 200 and original["language"] == "en"
-    for later in ("duplicate_of", "story_id", "relevance", "topics", "entities"):
+    assert original["story_id"] and original["duplicate_of"] is None
+    for later in ("relevance", "topics", "entities"):
         assert original[later] is None
 
 

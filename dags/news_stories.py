@@ -1,0 +1,64 @@
+"""news_stories: the day's stories, built when ingestion lands an articles partition.
+
+Scheduled on the ``newsflow_articles`` asset: each event's metadata names the partition
+(``dt=…``) that landed, and this DAG writes ``stories/dt=…`` from that day's articles
+and the days before it, then emits ``newsflow_stories``. Run by hand (``airflow dags
+test news_stories 2026-11-23``), it builds the day of its logical date. Rebuilding a day
+gives the same rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import dag, get_current_context, task
+from newsflow_airflow import ARTICLES, STORIES, lake_from_airflow
+
+
+def _partitions() -> list[str]:
+    """The days to build: from the triggering asset events, else the logical date."""
+    context = get_current_context()
+    days = []
+    for event in context["triggering_asset_events"].get(ARTICLES, []):
+        partition = (event.extra or {}).get("partition", "")
+        if partition.startswith("dt="):
+            days.append(partition.removeprefix("dt="))
+    if not days and context.get("logical_date") is not None:
+        days.append(context["logical_date"].strftime("%Y-%m-%d"))
+    if not days:
+        raise ValueError("no partition to build: no articles event and no logical date")
+    return sorted(set(days))
+
+
+@dag(
+    dag_id="news_stories",
+    schedule=[ARTICLES],
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2},
+    tags=["newsflow"],
+    doc_md=__doc__,
+)
+def news_stories() -> None:
+    @task(outlets=[STORIES])
+    def build() -> list[dict[str, Any]]:
+        from pipeline.ingest import build_stories
+
+        context = get_current_context()
+        reports = [
+            build_stories(lake_from_airflow(), day, context["run_id"]) for day in _partitions()
+        ]
+        extra: dict[str, Any] = {
+            "partition": f"dt={reports[-1].dt}",
+            "partitions": [f"dt={r.dt}" for r in reports],
+            "rows": sum(r.stories for r in reports),
+        }
+        context["outlet_events"][STORIES].extra = extra
+        return [report.to_dict() for report in reports]
+
+    build()
+
+
+news_stories()

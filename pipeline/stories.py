@@ -1,0 +1,326 @@
+"""Stories: coverage of one event across outlets, grouped as articles stream in.
+
+Articles arrive in publication order. Each is compared with the stories still open (last
+article within ``window_days``) and joins the most similar one above the threshold, or
+starts a new story. A copy (``duplicate_of`` set) joins its original's story. Story ids
+are derived from the article that opened the story, never change once written, and
+carry over between runs: the index (term statistics, story centroids, which article is
+in which story) is saved in the lake's state and reloaded by the next run.
+
+Representation: TF-IDF over stemmed content words of the title (weighted up) and the
+lead, with document frequencies learned from the stream itself, compared by cosine with
+each story's centroid.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pipeline.dedup import DedupIndex, signatures
+from pipeline.text import weighted_terms
+
+STATE_VERSION = 1
+
+
+class StoryStateError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoryParams:
+    # Cosine with a story's centroid needed to join it. Short texts share fewer words by
+    # nature, so the bar moves from ``short_threshold`` (a headline of ``short_terms``
+    # distinct terms or fewer) to ``threshold`` (``long_terms`` or more: an article).
+    threshold: float = 0.16
+    short_threshold: float = 0.05
+    short_terms: int = 12
+    long_terms: int = 80
+    window_days: float = 7.0  # a story with no article for this long is closed
+    title_weight: float = 3.0
+    name_weight: float = 2.0  # weight of names (people, companies, works) over other words
+    lead_words: int = 300  # words of the text after the title that count
+    query_terms: int = 20  # an article's strongest terms, used to find candidate stories
+    centroid_terms: int = 300  # strongest terms kept per story
+
+
+@dataclass
+class StoryDoc:
+    """What the clusterer needs to know of one article."""
+
+    id: str
+    title: str | None
+    text: str | None
+    published_at: datetime | None = None
+    source: str | None = None
+    language: str | None = None
+    duplicate_of: str | None = None
+
+
+@dataclass
+class Story:
+    story_id: str
+    headline: str | None
+    first_seen: datetime
+    last_seen: datetime
+    first_article_id: str | None  # the earliest original article (None: only copies so far)
+    first_source: str | None
+    first_reported_at: datetime | None
+    article_ids: list[str] = field(default_factory=list)
+    outlets: dict[str, int] = field(default_factory=dict)
+    centroid: dict[str, float] = field(default_factory=dict)
+    norm: float = 0.0
+
+
+def story_id_for(article_id: str) -> str:
+    return "st_" + hashlib.sha256(article_id.encode("utf-8")).hexdigest()[:16]
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class StoryIndex:
+    def __init__(self, params: StoryParams | None = None) -> None:
+        self.params = params or StoryParams()
+        self.docs = 0
+        self.df: Counter[str] = Counter()
+        self.stories: dict[str, Story] = {}
+        self.story_of: dict[str, str] = {}  # article id → story id
+        self._inverted: dict[str, set[str]] = {}
+        self._clock = datetime(1970, 1, 1, tzinfo=UTC)
+
+    # -- assignment -------------------------------------------------------------------
+
+    def _weights(self, doc: StoryDoc) -> dict[str, float]:
+        counts: dict[str, float] = {}
+        boost: dict[str, float] = {}
+        lead = " ".join((doc.text or "").split()[: self.params.lead_words])
+        for text, weight in ((doc.title or "", self.params.title_weight), (lead, 1.0)):
+            for term, name in weighted_terms(text, doc.language, self.params.name_weight):
+                counts[term] = counts.get(term, 0.0) + weight
+                boost[term] = max(boost.get(term, 1.0), name)
+        self.docs += 1
+        self.df.update(counts.keys())
+        weights = {
+            t: (1 + math.log(c)) * boost[t] * math.log((self.docs + 1) / (self.df[t] + 0.5))
+            for t, c in counts.items()
+        }
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        return {t: w / norm for t, w in weights.items()}
+
+    def _is_open(self, story: Story, now: datetime) -> bool:
+        return now - story.last_seen <= timedelta(days=self.params.window_days)
+
+    def assign(self, doc: StoryDoc) -> str:
+        """The story of ``doc``; records it. Assigning an article again gives its story."""
+        known = self.story_of.get(doc.id)
+        if known is not None:
+            return known
+        now = doc.published_at or self._clock
+        self._clock = max(self._clock, now)
+        vector = self._weights(doc)
+        story = None
+        if doc.duplicate_of and doc.duplicate_of in self.story_of:
+            story = self.stories.get(self.story_of[doc.duplicate_of])
+        if story is None:
+            story = self._best(vector, now)
+        if story is None:
+            story = Story(
+                story_id=story_id_for(doc.id),
+                headline=doc.title,
+                first_seen=now,
+                last_seen=now,
+                first_article_id=None,
+                first_source=None,
+                first_reported_at=None,
+            )
+            self.stories[story.story_id] = story
+        self._add(story, doc, vector, now)
+        return story.story_id
+
+    def _best(self, vector: dict[str, float], now: datetime) -> Story | None:
+        strongest = sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]
+        candidates: set[str] = set()
+        for term in strongest:
+            candidates.update(self._inverted.get(term, ()))
+        p = self.params
+        length = min(1.0, max(0.0, (len(vector) - p.short_terms) / (p.long_terms - p.short_terms)))
+        best, best_score = None, p.short_threshold + length * (p.threshold - p.short_threshold)
+        for story_id in candidates:
+            story = self.stories[story_id]
+            if not self._is_open(story, now) or not story.norm:
+                continue
+            score = sum(w * story.centroid.get(t, 0.0) for t, w in vector.items()) / story.norm
+            if score >= best_score:
+                best, best_score = story, score
+        return best
+
+    def _add(self, story: Story, doc: StoryDoc, vector: dict[str, float], now: datetime) -> None:
+        story.article_ids.append(doc.id)
+        if doc.source:
+            story.outlets[doc.source] = story.outlets.get(doc.source, 0) + 1
+        story.first_seen = min(story.first_seen, now)
+        story.last_seen = max(story.last_seen, now)
+        first = story.first_reported_at
+        if doc.duplicate_of is None and (first is None or now < first):
+            story.first_article_id, story.first_source = doc.id, doc.source
+            story.first_reported_at, story.headline = now, doc.title or story.headline
+        centroid = story.centroid
+        for term, weight in vector.items():
+            centroid[term] = centroid.get(term, 0.0) + weight
+        if len(centroid) > 2 * self.params.centroid_terms:
+            kept = sorted(centroid, key=centroid.__getitem__, reverse=True)
+            story.centroid = centroid = {t: centroid[t] for t in kept[: self.params.centroid_terms]}
+        story.norm = math.sqrt(sum(w * w for w in centroid.values()))
+        for term in sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]:
+            self._inverted.setdefault(term, set()).add(story.story_id)
+        self.story_of[doc.id] = story.story_id
+
+    def close_stale(self, now: datetime) -> list[str]:
+        """Forget stories closed for a whole window (they are in the stories table)."""
+        horizon = now - timedelta(days=2 * self.params.window_days)
+        stale = [sid for sid, s in self.stories.items() if s.last_seen < horizon]
+        for story_id in stale:
+            story = self.stories.pop(story_id)
+            for article in story.article_ids:
+                self.story_of.pop(article, None)
+        if stale:
+            gone = set(stale)
+            for term in list(self._inverted):
+                self._inverted[term] -= gone
+                if not self._inverted[term]:
+                    del self._inverted[term]
+        return stale
+
+    # -- persistence ------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        document: dict[str, Any] = {
+            "version": STATE_VERSION,
+            "params": self.params.__dict__,
+            "docs": self.docs,
+            "clock": _ts(self._clock),
+            "df": self.df,
+            "stories": [
+                {
+                    "story_id": s.story_id,
+                    "headline": s.headline,
+                    "first_seen": _ts(s.first_seen),
+                    "last_seen": _ts(s.last_seen),
+                    "first_article_id": s.first_article_id,
+                    "first_source": s.first_source,
+                    "first_reported_at": _ts(s.first_reported_at),
+                    "article_ids": s.article_ids,
+                    "outlets": s.outlets,
+                    "centroid": s.centroid,
+                }
+                for s in self.stories.values()
+            ],
+        }
+        return gzip.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"), 6)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str, params: StoryParams | None = None) -> StoryIndex:
+        try:
+            document = json.loads(gzip.decompress(data))
+        except (OSError, ValueError) as exc:
+            raise StoryStateError(f"{where}: unreadable story index: {exc}") from None
+        if not isinstance(document, dict) or document.get("version") != STATE_VERSION:
+            raise StoryStateError(f"{where}: not a story index of version {STATE_VERSION}")
+        index = cls(params)
+        index.docs = int(document["docs"])
+        index.df = Counter(document["df"])
+        index._clock = _dt(document["clock"]) or index._clock
+        for item in document["stories"]:
+            first_seen, last_seen = _dt(item["first_seen"]), _dt(item["last_seen"])
+            assert first_seen is not None and last_seen is not None
+            story = Story(
+                story_id=item["story_id"],
+                headline=item["headline"],
+                first_seen=first_seen,
+                last_seen=last_seen,
+                first_article_id=item["first_article_id"],
+                first_source=item["first_source"],
+                first_reported_at=_dt(item["first_reported_at"]),
+                article_ids=list(item["article_ids"]),
+                outlets=dict(item["outlets"]),
+                centroid=dict(item["centroid"]),
+            )
+            story.norm = math.sqrt(sum(w * w for w in story.centroid.values()))
+            index.stories[story.story_id] = story
+            for article in story.article_ids:
+                index.story_of[article] = story.story_id
+            strongest = sorted(story.centroid, key=story.centroid.__getitem__, reverse=True)
+            for term in strongest[: index.params.centroid_terms]:
+                index._inverted.setdefault(term, set()).add(story.story_id)
+        return index
+
+
+def group(
+    docs: Iterable[StoryDoc], dedup: DedupIndex, index: StoryIndex, batch: int = 512
+) -> Iterator[tuple[StoryDoc, str, str | None]]:
+    """Run articles, in publication order, through duplicate detection and then story
+    assignment. Yields (doc, story_id, duplicate_of)."""
+    pending: list[StoryDoc] = []
+
+    def flush() -> Iterator[tuple[StoryDoc, str, str | None]]:
+        for doc, sig in zip(pending, signatures([(d.title, d.text) for d in pending]), strict=True):
+            doc.duplicate_of = dedup.add(doc.id, sig)
+            yield doc, index.assign(doc), doc.duplicate_of
+        pending.clear()
+
+    for doc in docs:
+        pending.append(doc)
+        if len(pending) >= batch:
+            yield from flush()
+    yield from flush()
+
+
+def story_rows(articles: list[dict[str, Any]], today: set[str]) -> list[dict[str, Any]]:
+    """Rows of the stories table for the stories in ``today``, from their articles (every
+    committed article of those stories up to and including the day). A pure function of
+    the articles, so rebuilding a day gives the same rows."""
+    members: dict[str, list[dict[str, Any]]] = {}
+    for article in articles:
+        if article["story_id"] in today:
+            members.setdefault(article["story_id"], []).append(article)
+    rows = []
+    for story_id in sorted(members):
+        group_ = sorted(
+            members[story_id],
+            key=lambda a: (a["published_at"] or a["fetched_at"], a["article_id"]),
+        )
+        times = [a["published_at"] or a["fetched_at"] for a in group_]
+        originals = [a for a in group_ if a["duplicate_of"] is None] or group_
+        first = originals[0]
+        outlets: Counter[str] = Counter(a["source_name"] for a in group_)
+        rows.append(
+            {
+                "story_id": story_id,
+                "headline": first["title"],
+                "first_seen": times[0],
+                "last_seen": times[-1],
+                "article_count": len(group_),
+                "outlets": sorted(outlets, key=lambda o: (-outlets[o], o)),
+                "first_reported_by": {
+                    "article_id": first["article_id"],
+                    "source_name": first["source_name"],
+                    "published_at": first["published_at"],
+                },
+                "article_ids": [a["article_id"] for a in group_],
+                "articles_today": sum(1 for a in group_ if a["_today"]),
+            }
+        )
+    return rows

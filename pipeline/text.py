@@ -1,0 +1,87 @@
+"""Words of an article, as duplicate detection and story clustering see them."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cache
+
+import Stemmer
+
+WORD = re.compile(r"\w+", re.UNICODE)
+_TERM = re.compile(r"[^\W\d_][\w'’]*|\d+", re.UNICODE)
+
+# Function words of the feeds' main languages; they say nothing about which story it is.
+STOPWORDS = frozenset(
+    """
+    a about after again all also an and any are as at be been before being both but by can
+    could did do does down each few for from further had has have he her here hers him his how
+    i if in into is it its just me more most my no nor not now of off on once one only or other
+    our out over own same she should so some such than that the their them then there these
+    they this those through to too two under until up very was we were what when where which
+    while who whom why will with would you your says said say new year years week day time
+    told just like get got make made back first last
+    el la los las un una unos unas y o de del al en con por para que es son fue ser se su sus
+    lo le les como más pero sin sobre entre este esta estos estas ese esa ya muy también
+    le la les un une des et ou de du au aux en dans par pour que qui est sont été être se sa
+    son ses ce cette ces il elle ils elles nous vous sur avec sans plus mais pas ne aussi
+    der die das den dem des ein eine einen einem eines und oder zu im in mit von für auf ist
+    sind war wurde werden sich sie er es wir ihr nicht auch noch nach bei aus als wie dass
+    """.split()
+)
+
+_STEMMERS = {"en": "english", "es": "spanish", "fr": "french", "de": "german", "it": "italian",
+             "pt": "portuguese", "nl": "dutch"}  # fmt: skip
+
+
+@cache
+def _stemmer(language: str) -> Stemmer._Stemmer:
+    return Stemmer.Stemmer(_STEMMERS.get(language, "english"))
+
+
+def normalise(text: str) -> str:
+    """Lower-case words separated by single spaces: what two copies of one text share."""
+    return " ".join(WORD.findall(unicodedata.normalize("NFKC", text).lower()))
+
+
+def terms(text: str, language: str | None = None) -> list[str]:
+    """Stemmed content words of ``text``, in order."""
+    words = [
+        w.strip("'’")
+        for w in _TERM.findall(unicodedata.normalize("NFKC", text).lower())
+        if len(w) > 1 and w not in STOPWORDS
+    ]
+    return list(_stemmer(language or "en").stemWords(words))
+
+
+def _title_case(words: list[str]) -> bool:
+    long_words = [w for w in words if len(w) > 3]
+    return bool(long_words) and sum(w[:1].isupper() for w in long_words) > 0.6 * len(long_words)
+
+
+_SENTENCE = re.compile(r"(?<=[.!?:;\"“”])\s+|\n+")
+
+
+def weighted_terms(
+    text: str, language: str | None = None, name_weight: float = 1.0
+) -> list[tuple[str, float]]:
+    """Stemmed content words with a weight: ``name_weight`` for names (capitalised inside a
+    sentence, or all capitals), 1 otherwise. In Title Case text capitals say nothing."""
+    text = unicodedata.normalize("NFKC", text)
+    names = name_weight != 1.0 and not _title_case(_TERM.findall(text))
+    kept: list[str] = []
+    weights: list[float] = []
+    for sentence in _SENTENCE.split(text):
+        for position, word in enumerate(_TERM.findall(sentence)):
+            lowered = word.lower().strip("'’")
+            if len(lowered) < 2 or lowered in STOPWORDS:
+                continue
+            # Short acronyms (AI, TV, VFX, CEO) are vocabulary; SAG-AFTRA or NETFLIX are names.
+            acronym = word.isupper() and len(word) > 1
+            capital = (acronym and len(word) > 3) or (
+                not acronym and word[:1].isupper() and position > 0
+            )
+            kept.append(lowered)
+            weights.append(name_weight if names and capital and not word.isdigit() else 1.0)
+    stems = _stemmer(language or "en").stemWords(kept)
+    return list(zip(stems, weights, strict=True))

@@ -1,0 +1,38 @@
+"""What the newsflow DAGs share: the lake's assets, and the lake reached through Airflow's
+``aws_default`` connection. Read when a task runs, never when a DAG file is parsed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Asset
+
+ARTICLES = Asset("newsflow_articles")
+REJECTS = Asset("newsflow_rejects")
+STORIES = Asset("newsflow_stories")
+
+
+def lake_from_airflow() -> Any:
+    """The lake, with S3 credentials from the aws_default connection when there is one."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from pipeline.settings import load_settings
+    from pipeline.store import S3Settings, open_lake
+
+    settings = load_settings()
+    s3 = settings.s3
+    if settings.lake.startswith("s3://"):
+        try:
+            conn = BaseHook.get_connection("aws_default")
+        except AirflowNotFoundException:
+            pass  # boto3's own chain: AWS_* variables, profiles, instance roles
+        else:
+            extra = conn.extra_dejson
+            s3 = S3Settings(
+                endpoint_url=extra.get("endpoint_url") or s3.endpoint_url,
+                access_key_id=conn.login or s3.access_key_id,
+                secret_access_key=conn.password or s3.secret_access_key,
+                region=extra.get("region_name") or s3.region,
+            )
+    return open_lake(settings.lake, s3)

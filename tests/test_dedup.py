@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from pipeline.dedup import DedupIndex, signature, signatures
+
+ORIGINAL = (
+    "Netflix is expanding its use of generative AI across film and series production, "
+    "co-chief executive Ted Sarandos told analysts on Tuesday, pointing to the Argentine "
+    "science-fiction drama El Eternauta as the first original to include final footage made "
+    "with generative video tools. The sequence, a building collapsing in Buenos Aires, was "
+    "finished ten times faster than with a traditional visual effects pipeline, he said, and "
+    "at a cost the production could afford. The streamer also uses the technology for "
+    "pre-visualisation and shot planning, and is testing advertising formats generated on the "
+    "fly for subscribers on its cheaper tier. Sarandos insisted the tools would help creators "
+    "rather than replace them, while unions said they would watch how the guidelines for "
+    "production partners are applied in practice."
+)
+OTHER_OUTLET_SAME_EVENT = (
+    "Generative AI is now part of how Netflix makes its shows. During its quarterly results "
+    "the company described a pipeline in which AI helps with pre-visualisation, costume and set "
+    "design and finished effects shots. European producers working with the streamer told us "
+    "they received new guidelines asking partners to declare any use of generative tools in "
+    "advance, and French dubbing artists fear synthetic voices will be the next step. For now "
+    "the company insists the technology serves its creators instead of replacing them, and "
+    "that smaller productions will get effects they could never have afforded before."
+)
+
+
+def test_exact_copy_is_a_duplicate_of_the_first_seen() -> None:
+    index = DedupIndex()
+    assert index.add("a", signature("Netflix goes all in", ORIGINAL)) is None
+    assert index.add("b", signature("Netflix goes all in", ORIGINAL)) == "a"
+
+
+def test_reposted_copy_with_new_headline_boilerplate_and_edits_is_a_duplicate() -> None:
+    repost = (
+        "REPUBLISHED FROM OUR PARTNERS | Sign up for our newsletter. "
+        + ORIGINAL.replace("on Tuesday", "this week").replace("he said", "Sarandos said")
+        + " Read more stories like this on our website."
+    )
+    index = DedupIndex()
+    index.add("original", signature("Netflix goes all in on generative AI", ORIGINAL))
+    assert index.add("repost", signature("WIRE: Netflix bets on AI", repost)) == "original"
+
+
+def test_copy_with_a_cut_tail_is_a_duplicate() -> None:
+    cut = ORIGINAL[: len(ORIGINAL) * 3 // 5]
+    index = DedupIndex()
+    index.add("original", signature(None, ORIGINAL))
+    assert index.add("cut", signature(None, cut)) == "original"
+
+
+def test_two_articles_about_the_same_event_are_not_duplicates() -> None:
+    index = DedupIndex()
+    index.add("techbeat", signature(None, ORIGINAL))
+    assert index.add("rudebaguette", signature(None, OTHER_OUTLET_SAME_EVENT)) is None
+
+
+def test_copy_of_a_copy_points_at_the_root() -> None:
+    index = DedupIndex()
+    index.add("a", signature(None, ORIGINAL))
+    index.add("b", signature(None, ORIGINAL + " Updated at 10:00."))
+    assert index.add("c", signature(None, ORIGINAL + " Updated at 11:00.")) == "a"
+
+
+def test_short_texts_are_compared_exactly_only() -> None:
+    index = DedupIndex()
+    index.add("a", signature("Netflix bets on AI", None))
+    assert index.add("b", signature("Netflix bets on AI!", None)) == "a"  # same words
+    assert index.add("c", signature("Netflix bets on AI again", None)) is None
+
+
+def test_adding_an_article_again_gives_the_same_answer() -> None:
+    index = DedupIndex()
+    index.add("a", signature(None, ORIGINAL))
+    assert index.add("b", signature(None, ORIGINAL)) == "a"
+    assert index.add("b", signature(None, ORIGINAL)) == "a"
+    assert index.add("a", signature(None, ORIGINAL)) is None
+    assert len(index) == 2
+
+
+def test_index_survives_a_round_trip_through_parquet() -> None:
+    index = DedupIndex()
+    index.add("a", signature(None, ORIGINAL))
+    index.add("b", signature(None, OTHER_OUTLET_SAME_EVENT))
+    reloaded = DedupIndex.from_parquet(index.to_parquet(), "test")
+    cut = ORIGINAL[: len(ORIGINAL) * 3 // 5]
+    assert reloaded.add("c", signature(None, cut)) == "a"
+    assert reloaded.add("b", signature(None, OTHER_OUTLET_SAME_EVENT)) is None
+
+
+def test_batch_and_single_signatures_agree() -> None:
+    docs = [(None, ORIGINAL), ("title only", None), (None, OTHER_OUTLET_SAME_EVENT)]
+    batch = signatures(docs)
+    for doc, sig in zip(docs, batch, strict=True):
+        single = signature(*doc)
+        assert sig.exact == single.exact and sig.shingles == single.shingles
+        assert (sig.digest is None) == (single.digest is None)
+        if sig.digest is not None and single.digest is not None:
+            assert (sig.digest == single.digest).all()
