@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import math
 from collections import Counter
@@ -48,7 +49,9 @@ class StoryParams:
     name_weight: float = 2.0  # weight of names (people, companies, works) over other words
     lead_words: int = 300  # words of the text after the title that count
     query_terms: int = 20  # an article's strongest terms, used to find candidate stories
-    centroid_terms: int = 300  # strongest terms kept per story
+    postings: int = 200  # most recent stories per term that are considered
+    candidates: int = 50  # stories scored in full, the ones sharing most weight with it
+    centroid_terms: int = 150  # strongest terms kept per article and per story
 
 
 @dataclass
@@ -98,8 +101,9 @@ class StoryIndex:
         self.df: Counter[str] = Counter()
         self.stories: dict[str, Story] = {}
         self.story_of: dict[str, str] = {}  # article id → story id
-        self._inverted: dict[str, set[str]] = {}
+        self._inverted: dict[str, dict[str, None]] = {}  # term → stories, oldest first
         self._clock = datetime(1970, 1, 1, tzinfo=UTC)
+        self._swept = self._clock
 
     # -- assignment -------------------------------------------------------------------
 
@@ -117,6 +121,9 @@ class StoryIndex:
             t: (1 + math.log(c)) * boost[t] * math.log((self.docs + 1) / (self.df[t] + 0.5))
             for t, c in counts.items()
         }
+        if len(weights) > self.params.centroid_terms:
+            kept = sorted(weights, key=weights.__getitem__, reverse=True)
+            weights = {t: weights[t] for t in kept[: self.params.centroid_terms]}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         return {t: w / norm for t, w in weights.items()}
 
@@ -130,6 +137,9 @@ class StoryIndex:
             return known
         now = doc.published_at or self._clock
         self._clock = max(self._clock, now)
+        if self._clock - self._swept > timedelta(days=1):
+            self.close_stale(self._clock)
+            self._swept = self._clock
         vector = self._weights(doc)
         story = None
         if doc.duplicate_of and doc.duplicate_of in self.story_of:
@@ -151,11 +161,13 @@ class StoryIndex:
         return story.story_id
 
     def _best(self, vector: dict[str, float], now: datetime) -> Story | None:
-        strongest = sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]
-        candidates: set[str] = set()
-        for term in strongest:
-            candidates.update(self._inverted.get(term, ()))
         p = self.params
+        strongest = sorted(vector, key=vector.__getitem__, reverse=True)[: p.query_terms]
+        overlap: dict[str, float] = {}
+        for term in strongest:
+            for story_id in itertools.islice(reversed(self._inverted.get(term, {})), p.postings):
+                overlap[story_id] = overlap.get(story_id, 0.0) + vector[term]
+        candidates = sorted(overlap, key=overlap.__getitem__, reverse=True)[: p.candidates]
         length = min(1.0, max(0.0, (len(vector) - p.short_terms) / (p.long_terms - p.short_terms)))
         best, best_score = None, p.short_threshold + length * (p.threshold - p.short_threshold)
         for story_id in candidates:
@@ -180,12 +192,14 @@ class StoryIndex:
         centroid = story.centroid
         for term, weight in vector.items():
             centroid[term] = centroid.get(term, 0.0) + weight
-        if len(centroid) > 2 * self.params.centroid_terms:
+        if len(centroid) > self.params.centroid_terms + 50:
             kept = sorted(centroid, key=centroid.__getitem__, reverse=True)
             story.centroid = centroid = {t: centroid[t] for t in kept[: self.params.centroid_terms]}
         story.norm = math.sqrt(sum(w * w for w in centroid.values()))
         for term in sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]:
-            self._inverted.setdefault(term, set()).add(story.story_id)
+            posting = self._inverted.setdefault(term, {})
+            posting.pop(story.story_id, None)  # move to the end: most recent last
+            posting[story.story_id] = None
         self.story_of[doc.id] = story.story_id
 
     def close_stale(self, now: datetime) -> list[str]:
@@ -199,8 +213,10 @@ class StoryIndex:
         if stale:
             gone = set(stale)
             for term in list(self._inverted):
-                self._inverted[term] -= gone
-                if not self._inverted[term]:
+                posting = self._inverted[term]
+                for story_id in gone.intersection(posting):
+                    del posting[story_id]
+                if not posting:
                     del self._inverted[term]
         return stale
 
@@ -263,8 +279,8 @@ class StoryIndex:
             for article in story.article_ids:
                 index.story_of[article] = story.story_id
             strongest = sorted(story.centroid, key=story.centroid.__getitem__, reverse=True)
-            for term in strongest[: index.params.centroid_terms]:
-                index._inverted.setdefault(term, set()).add(story.story_id)
+            for term in strongest[: index.params.query_terms]:
+                index._inverted.setdefault(term, {})[story.story_id] = None
         return index
 
 

@@ -20,7 +20,7 @@ from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
-from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
+from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
 from pipeline.store import Lake, open_lake
 from pipeline.tables import read_manifest, read_partition
 from sample.s3server import SeaweedS3
@@ -59,14 +59,24 @@ def _summary(lake: Lake, day: str) -> str:
             f"  {when}  {article['source_name'][:22]:<22} {article['word_count']:>4}w  "
             f"{(article['title'] or '')[:70]}"
         )
+    stories = read_partition(lake, "stories", day, STORIES_SCHEMA).to_pylist()
+    stories.sort(key=lambda s: (-len(s["outlets"]), -s["article_count"], s["story_id"]))
+    lines += ["", f"  {len(stories)} stories; the most widely covered:"]
+    for story in stories[:3]:
+        first = story["first_reported_by"] or {}
+        lines.append(f"    {story['story_id']}  {story['headline']}")
+        lines.append(
+            f"      {story['article_count']} article{'s' * (story['article_count'] != 1)} from "
+            f"{', '.join(story['outlets'])}; "
+            f"first reported by {first.get('source_name')}"
+        )
     lines += ["", f"  {len(rejects)} rejects, recorded with their reason:"]
     for reject in rejects:
         lines.append(f"    {reject['stage']:<8}{reject['reason']:<16}{reject['url']}")
-    texts = Counter(a["content_hash"] for a in articles)
-    copies = [a for a in articles if texts[a["content_hash"]] > 1]
-    if copies:
-        names = ", ".join(sorted(a["source_name"] for a in copies))
-        lines += ["", f"  same text at several outlets (syndication): {names}"]
+    names = {a["article_id"]: a["source_name"] for a in articles}
+    for copy in (a for a in articles if a["duplicate_of"]):
+        original = names.get(copy["duplicate_of"], copy["duplicate_of"])
+        lines += ["", f"  {copy['source_name']} republished {original}'s article (duplicate_of)"]
     lines += [
         "",
         "  Files:",
@@ -118,7 +128,10 @@ def main() -> None:
         _airflow(["db", "migrate"], env, log)
         print(f"Running: airflow dags test news_ingest {args.date} ...", flush=True)
         _airflow(["dags", "test", "news_ingest", args.date], env, log)
-        print(f"DAG run succeeded in {time.monotonic() - started:.0f}s.\n")
+        # In production the articles asset schedules news_stories; here we run it by hand.
+        print(f"Running: airflow dags test news_stories {args.date} ...", flush=True)
+        _airflow(["dags", "test", "news_stories", args.date], env, log)
+        print(f"DAG runs succeeded in {time.monotonic() - started:.0f}s.\n")
         print(_summary(lake, args.date))
 
 

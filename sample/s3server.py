@@ -68,7 +68,7 @@ class SeaweedS3:
             f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer'] + 10000}",
             "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3'] + 10000}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-master.volumeSizeLimitMB=64", "-volume.max=50", "-master.telemetry=false",
+            "-master.volumeSizeLimitMB=64", "-volume.max=200", "-master.telemetry=false",
         ]  # fmt: skip
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

@@ -68,11 +68,17 @@ def s3() -> Iterator[SeaweedS3]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def session_bucket(s3: SeaweedS3) -> str:
+    s3.create_bucket("newsflow-tests")
+    return "newsflow-tests"
+
+
 @pytest.fixture
-def bucket(s3: SeaweedS3) -> str:
-    name = f"lake-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(name)
-    return name
+def bucket(session_bucket: str) -> str:
+    """``bucket/prefix`` of a fresh, empty place in S3 (one bucket, a prefix per test:
+    SeaweedFS gives every bucket volumes of its own)."""
+    return f"{session_bucket}/{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture(scope="session")
