@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import string
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,45 +51,95 @@ class Signature:
     shingles: int
 
 
-# Multipliers (mod 2**64) that make a shingle hash depend on word order.
+# Odd multipliers (mod 2**64) that make a shingle hash depend on word order.
 _ROLL = np.array(
-    [pow(0x100000001B3, k, 2**64) for k in range(SHINGLE - 1, -1, -1)], dtype=np.uint64
-)
-_PUNCTUATION = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
-_WIDE_PUNCTUATION = [c.encode("utf-8") for c in "‘’“”«»–—…·•¡¿"]
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+     0xFF51AFD7ED558CCD][:SHINGLE],
+    dtype=np.uint64,
+)  # fmt: skip
+_SEPARATORS = string.punctuation + string.whitespace
+_PUNCTUATION = bytes.maketrans(_SEPARATORS.encode(), b" " * len(_SEPARATORS))
+_WIDE_PUNCTUATION = [c.encode("utf-8") for c in "‘’“”«»–—…·•¡¿\u00a0"]
+_BASE = 0x100000001B3  # odd, so it has an inverse modulo 2**64
+_powers = np.ones(1, dtype=np.uint64)
+_inverse_powers = np.ones(1, dtype=np.uint64)
+_powers_lock = threading.Lock()
 
 
-def words(text: str) -> list[bytes]:
-    """Lower-case words without punctuation (UTF-8): what two copies of one text share.
-    Bytes, because that is several times faster than str for this on the hot path."""
+def _power_tables(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """BASE**i and BASE**-i (mod 2**64) for i < length; shared, grown, never shrunk."""
+    global _powers, _inverse_powers
+    with _powers_lock:
+        if len(_powers) < length:
+            size = max(length, 2 * len(_powers))
+            one = np.ones(1, dtype=np.uint64)
+            base, inverse = np.uint64(_BASE), np.uint64(pow(_BASE, -1, 2**64))
+            _powers = np.concatenate((one, np.cumprod(np.full(size - 1, base))))
+            _inverse_powers = np.concatenate((one, np.cumprod(np.full(size - 1, inverse))))
+        return _powers, _inverse_powers
+
+
+def normalised_bytes(text: str) -> bytes:
+    """Lower-case UTF-8 with punctuation and spacing turned into single separators."""
     data = text.lower().encode("utf-8")
     if not data.isascii():
         for mark in _WIDE_PUNCTUATION:
             if mark in data:
                 data = data.replace(mark, b" ")
-    return data.translate(_PUNCTUATION).split()
+    return data.translate(_PUNCTUATION)
+
+
+def _word_hashes(texts: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """A 64-bit hash of every word of every text, flat, and each text's word count.
+    Polynomial prefix sums over the bytes: no Python object per word."""
+    joined = b" ".join(texts) + b" "
+    buffer = np.frombuffer(joined, dtype=np.uint8)
+    size = len(buffer)
+    powers, inverse_powers = _power_tables(size + 1)
+    space = buffer == 32
+    before = np.concatenate(([True], space[:-1]))
+    after = np.concatenate((space[1:], [True]))
+    starts = np.flatnonzero(~space & before)
+    ends = np.flatnonzero(~space & after) + 1
+    prefix = np.zeros(size + 1, dtype=np.uint64)
+    np.cumsum((buffer.astype(np.uint64) + 1) * powers[:size], out=prefix[1:])
+    hashes = (prefix[ends] - prefix[starts]) * inverse_powers[starts]
+    # Finalise (splitmix64): a polynomial hash has weak low bits.
+    hashes ^= hashes >> np.uint64(30)
+    hashes *= np.uint64(0xBF58476D1CE4E5B9)
+    hashes ^= hashes >> np.uint64(27)
+    hashes *= np.uint64(0x94D049BB133111EB)
+    hashes ^= hashes >> np.uint64(31)
+    text_starts = np.cumsum([0] + [len(t) + 1 for t in texts])
+    counts = np.diff(np.searchsorted(starts, text_starts))
+    return hashes, counts
 
 
 def signatures(docs: list[tuple[str | None, str | None]]) -> list[Signature]:
     """Signatures of many (title, text) pairs: of the body, or of the title when there is
-    no body. Shingle hashes are rolled from word hashes for all documents at once."""
-    tokens = [words(text or "") or words(title or "") for title, text in docs]
-    lengths = np.array([len(t) for t in tokens], dtype=np.int64)
+    no body. All hashing is done for the whole batch at once."""
+    texts = []
+    for title, text in docs:
+        body = normalised_bytes(text or "")
+        texts.append(body if body.strip() else normalised_bytes(title or ""))
+    flat, lengths = _word_hashes(texts)
+    ends = np.cumsum(lengths)
+    exact = [
+        hashlib.sha256(flat[e - n : e].tobytes()).hexdigest()[:32]
+        for n, e in zip(lengths, ends, strict=True)
+    ]
     counts = np.maximum(lengths - SHINGLE + 1, 0)
-    exact = [hashlib.sha256(b" ".join(t)).hexdigest()[:32] for t in tokens]
-    hashed = RMinHash.hash_token_sets(tokens)
     total = int(lengths.sum())
     long_enough = counts >= MIN_SHINGLES
     digests: list[np.ndarray | None] = [None] * len(docs)
     if total >= SHINGLE and long_enough.any():
-        flat = np.fromiter(itertools.chain.from_iterable(hashed), dtype=np.uint64, count=total)
         windows = total - SHINGLE + 1
         rolled = flat[:windows] * _ROLL[0]
         for k in range(1, SHINGLE):
             rolled += flat[k : k + windows] * _ROLL[k]
-        doc_of = np.repeat(np.arange(len(docs)), lengths)[: len(rolled)]
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        keep = (np.arange(len(rolled)) - starts[doc_of] < counts[doc_of]) & long_enough[doc_of]
+        doc_of = np.repeat(np.arange(len(docs)), lengths)[:windows]
+        starts = np.concatenate(([0], ends[:-1]))
+        keep = (np.arange(windows) - starts[doc_of] < counts[doc_of]) & long_enough[doc_of]
         chosen = np.flatnonzero(long_enough)
         offsets = np.concatenate(([0], np.cumsum(counts[chosen]))).astype(np.uint64)
         matrix = RMinHash.digest_matrix_from_flat_token_hashes(
@@ -99,6 +152,42 @@ def signatures(docs: list[tuple[str | None, str | None]]) -> list[Signature]:
 
 def signature(title: str | None, text: str | None) -> Signature:
     return signatures([(title, text)])[0]
+
+
+def find_duplicates(
+    docs: Iterable[tuple[str, str | None, str | None]],
+    index: DedupIndex,
+    batch: int = 1024,
+    workers: int = 2,
+) -> Iterator[tuple[str, str | None]]:
+    """(id, duplicate_of) for a stream of (id, title, text), in stream order. Signatures of
+    the next batches are computed on ``workers`` threads (numpy releases the GIL) while
+    the index takes the current one."""
+
+    def chunks() -> Iterator[list[tuple[str, str | None, str | None]]]:
+        chunk: list[tuple[str, str | None, str | None]] = []
+        for doc in docs:
+            chunk.append(doc)
+            if len(chunk) >= batch:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[tuple[list[tuple[str, str | None, str | None]], Future[list[Signature]]]]
+        pending = deque()
+
+        def drain(limit: int) -> Iterator[tuple[str, str | None]]:
+            while len(pending) > limit:
+                chunk, future = pending.popleft()
+                for (doc_id, _, _), sig in zip(chunk, future.result(), strict=True):
+                    yield doc_id, index.add(doc_id, sig)
+
+        for chunk in chunks():
+            pending.append((chunk, pool.submit(signatures, [(t, x) for _, t, x in chunk])))
+            yield from drain(workers)
+        yield from drain(0)
 
 
 class DedupIndex:

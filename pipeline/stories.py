@@ -19,13 +19,13 @@ import hashlib
 import itertools
 import json
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.dedup import DedupIndex, signatures
+from pipeline.dedup import DedupIndex, find_duplicates
 from pipeline.text import weighted_terms
 
 STATE_VERSION = 1
@@ -285,23 +285,21 @@ class StoryIndex:
 
 
 def group(
-    docs: Iterable[StoryDoc], dedup: DedupIndex, index: StoryIndex, batch: int = 512
+    docs: Iterable[StoryDoc], dedup: DedupIndex, index: StoryIndex
 ) -> Iterator[tuple[StoryDoc, str, str | None]]:
     """Run articles, in publication order, through duplicate detection and then story
     assignment. Yields (doc, story_id, duplicate_of)."""
-    pending: list[StoryDoc] = []
+    pending: deque[StoryDoc] = deque()
 
-    def flush() -> Iterator[tuple[StoryDoc, str, str | None]]:
-        for doc, sig in zip(pending, signatures([(d.title, d.text) for d in pending]), strict=True):
-            doc.duplicate_of = dedup.add(doc.id, sig)
-            yield doc, index.assign(doc), doc.duplicate_of
-        pending.clear()
+    def keyed() -> Iterator[tuple[str, str | None, str | None]]:
+        for doc in docs:
+            pending.append(doc)
+            yield doc.id, doc.title, doc.text
 
-    for doc in docs:
-        pending.append(doc)
-        if len(pending) >= batch:
-            yield from flush()
-    yield from flush()
+    for _, duplicate_of in find_duplicates(keyed(), dedup):
+        doc = pending.popleft()
+        doc.duplicate_of = duplicate_of
+        yield doc, index.assign(doc), duplicate_of
 
 
 def story_rows(articles: list[dict[str, Any]], today: set[str]) -> list[dict[str, Any]]:
