@@ -63,7 +63,9 @@ def adjusted_rand(pred: list[Any], gold: list[Any]) -> float:
 
 
 def cluster(docs: list[StoryDoc]) -> list[str]:
-    return [story for _, story, _ in group(docs, DedupIndex(), StoryIndex())]
+    index = StoryIndex()
+    assigned = [(doc.id, story) for doc, story, _ in group(docs, DedupIndex(), index)]
+    return [index.final(doc_id, story) for doc_id, story in assigned]
 
 
 def report(name: str, pred: list[str], gold: list[str]) -> tuple[float, float, float, float]:

@@ -178,7 +178,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
                 )
 
     results: dict[int, tuple[str, str, str | None]] = {}
-    grouped = group(stream(), DedupIndex(), StoryIndex())
+    index = StoryIndex()
+    grouped = group(stream(), DedupIndex(), index)
     for i, (doc, story_id, duplicate_of) in zip(
         order,
         tqdm(grouped, total=len(order), desc="cluster", unit="doc", disable=None),
@@ -188,6 +189,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     with Path(args.out).open("w", encoding="utf-8") as out:
         for i in range(len(offsets)):
             doc_id, story_id, duplicate_of = results[i]
+            story_id = index.final(doc_id, story_id)
             out.write(
                 json.dumps({"id": doc_id, "story_id": story_id, "duplicate_of": duplicate_of})
                 + "\n"

@@ -392,6 +392,8 @@ def _group(articles: pa.Table, dedup: DedupIndex, index: StoryIndex) -> pa.Table
     )
     for i, (_, story_id, duplicate_of) in zip(order, group(docs, dedup, index), strict=True):
         rows[i]["story_id"], rows[i]["duplicate_of"] = story_id, duplicate_of
+    for row in rows:
+        row["story_id"] = index.final(row["article_id"], row["story_id"])
     return pa.Table.from_pylist(rows, schema=ARTICLES_SCHEMA)
 
 

@@ -41,17 +41,21 @@ class StoryParams:
     # nature, so the bar moves from ``short_threshold`` (a headline of ``short_terms``
     # distinct terms or fewer) to ``threshold`` (``long_terms`` or more: an article).
     threshold: float = 0.16
-    short_threshold: float = 0.05
+    short_threshold: float = 0.07
     short_terms: int = 12
     long_terms: int = 80
     window_days: float = 7.0  # a story with no article for this long is closed
     title_weight: float = 3.0
     name_weight: float = 2.0  # weight of names (people, companies, works) over other words
-    lead_words: int = 300  # words of the text after the title that count
+    lead_words: int = 600  # words of the text after the title that count
     query_terms: int = 20  # an article's strongest terms, used to find candidate stories
     postings: int = 200  # most recent stories per term that are considered
     candidates: int = 50  # stories scored in full, the ones sharing most weight with it
-    centroid_terms: int = 150  # strongest terms kept per article and per story
+    centroid_terms: int = 300  # strongest terms kept per article and per story
+    # Two open stories whose centroids are this similar are one story told in two strands:
+    # the younger joins the older, if it was opened in this run (written ids never change).
+    merge_threshold: float = 0.2
+    merge_candidates: int = 3
 
 
 @dataclass
@@ -104,6 +108,7 @@ class StoryIndex:
         self._inverted: dict[str, dict[str, None]] = {}  # term → stories, oldest first
         self._clock = datetime(1970, 1, 1, tzinfo=UTC)
         self._swept = self._clock
+        self._new: set[str] = set()  # stories opened by this index, not loaded from state
 
     # -- assignment -------------------------------------------------------------------
 
@@ -127,6 +132,10 @@ class StoryIndex:
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         return {t: w / norm for t, w in weights.items()}
 
+    def final(self, article_id: str, assigned: str) -> str:
+        """The story an article is in now (stories opened in this run can merge)."""
+        return self.story_of.get(article_id, assigned)
+
     def _is_open(self, story: Story, now: datetime) -> bool:
         return now - story.last_seen <= timedelta(days=self.params.window_days)
 
@@ -141,11 +150,12 @@ class StoryIndex:
             self.close_stale(self._clock)
             self._swept = self._clock
         vector = self._weights(doc)
-        story = None
+        story: Story | None = None
+        others: list[Story] = []
         if doc.duplicate_of and doc.duplicate_of in self.story_of:
             story = self.stories.get(self.story_of[doc.duplicate_of])
         if story is None:
-            story = self._best(vector, now)
+            story, others = self._best(vector, now)
         if story is None:
             story = Story(
                 story_id=story_id_for(doc.id),
@@ -157,10 +167,54 @@ class StoryIndex:
                 first_reported_at=None,
             )
             self.stories[story.story_id] = story
+            self._new.add(story.story_id)
         self._add(story, doc, vector, now)
+        for other in others:
+            story = self._maybe_merge(story, other)
         return story.story_id
 
-    def _best(self, vector: dict[str, float], now: datetime) -> Story | None:
+    def _maybe_merge(self, story: Story, other: Story) -> Story:
+        """Merge ``other`` and ``story`` if their centroids are alike; returns the survivor."""
+        if other.story_id not in self.stories or other is story or not other.norm:
+            return story
+        similarity = sum(w * other.centroid.get(t, 0.0) for t, w in story.centroid.items())
+        if similarity / (story.norm * other.norm) < self.params.merge_threshold:
+            return story
+        keep, gone = sorted((story, other), key=lambda s: (s.first_seen, s.story_id))
+        if gone.story_id not in self._new:
+            return story
+        for article in gone.article_ids:
+            self.story_of[article] = keep.story_id
+        keep.article_ids.extend(gone.article_ids)
+        for outlet, count in gone.outlets.items():
+            keep.outlets[outlet] = keep.outlets.get(outlet, 0) + count
+        keep.first_seen = min(keep.first_seen, gone.first_seen)
+        keep.last_seen = max(keep.last_seen, gone.last_seen)
+        if gone.first_reported_at is not None and (
+            keep.first_reported_at is None or gone.first_reported_at < keep.first_reported_at
+        ):
+            keep.first_article_id, keep.first_source = gone.first_article_id, gone.first_source
+            keep.first_reported_at, keep.headline = gone.first_reported_at, gone.headline
+        for term, weight in gone.centroid.items():
+            keep.centroid[term] = keep.centroid.get(term, 0.0) + weight
+            posting = self._inverted.get(term)
+            if posting is not None and gone.story_id in posting:
+                del posting[gone.story_id]
+                posting[keep.story_id] = None
+        self._trim(keep)
+        del self.stories[gone.story_id]
+        self._new.discard(gone.story_id)
+        return keep
+
+    def _trim(self, story: Story) -> None:
+        centroid = story.centroid
+        if len(centroid) > self.params.centroid_terms + 50:
+            kept = sorted(centroid, key=centroid.__getitem__, reverse=True)
+            story.centroid = {t: centroid[t] for t in kept[: self.params.centroid_terms]}
+        story.norm = math.sqrt(sum(w * w for w in story.centroid.values()))
+
+    def _best(self, vector: dict[str, float], now: datetime) -> tuple[Story | None, list[Story]]:
+        """The story to join (or None), and the runners-up that also cleared the bar."""
         p = self.params
         strongest = sorted(vector, key=vector.__getitem__, reverse=True)[: p.query_terms]
         overlap: dict[str, float] = {}
@@ -169,15 +223,19 @@ class StoryIndex:
                 overlap[story_id] = overlap.get(story_id, 0.0) + vector[term]
         candidates = sorted(overlap, key=overlap.__getitem__, reverse=True)[: p.candidates]
         length = min(1.0, max(0.0, (len(vector) - p.short_terms) / (p.long_terms - p.short_terms)))
-        best, best_score = None, p.short_threshold + length * (p.threshold - p.short_threshold)
+        bar = p.short_threshold + length * (p.threshold - p.short_threshold)
+        scored = []
         for story_id in candidates:
-            story = self.stories[story_id]
-            if not self._is_open(story, now) or not story.norm:
+            story = self.stories.get(story_id)  # postings may still name a merged story
+            if story is None or not self._is_open(story, now) or not story.norm:
                 continue
             score = sum(w * story.centroid.get(t, 0.0) for t, w in vector.items()) / story.norm
-            if score >= best_score:
-                best, best_score = story, score
-        return best
+            if score >= bar:
+                scored.append((score, story.story_id, story))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        if not scored:
+            return None, []
+        return scored[0][2], [s for _, _, s in scored[1 : 1 + p.merge_candidates]]
 
     def _add(self, story: Story, doc: StoryDoc, vector: dict[str, float], now: datetime) -> None:
         story.article_ids.append(doc.id)
@@ -192,10 +250,7 @@ class StoryIndex:
         centroid = story.centroid
         for term, weight in vector.items():
             centroid[term] = centroid.get(term, 0.0) + weight
-        if len(centroid) > self.params.centroid_terms + 50:
-            kept = sorted(centroid, key=centroid.__getitem__, reverse=True)
-            story.centroid = centroid = {t: centroid[t] for t in kept[: self.params.centroid_terms]}
-        story.norm = math.sqrt(sum(w * w for w in centroid.values()))
+        self._trim(story)
         for term in sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]:
             posting = self._inverted.setdefault(term, {})
             posting.pop(story.story_id, None)  # move to the end: most recent last
@@ -288,7 +343,9 @@ def group(
     docs: Iterable[StoryDoc], dedup: DedupIndex, index: StoryIndex
 ) -> Iterator[tuple[StoryDoc, str, str | None]]:
     """Run articles, in publication order, through duplicate detection and then story
-    assignment. Yields (doc, story_id, duplicate_of)."""
+    assignment. Yields (doc, story_id, duplicate_of). A story opened in this run can
+    still merge into an older one later in the stream: ``index.final(doc.id, story_id)``
+    gives the story an article ended in."""
     pending: deque[StoryDoc] = deque()
 
     def keyed() -> Iterator[tuple[str, str | None, str | None]]:

@@ -8,7 +8,6 @@ from functools import cache
 
 import Stemmer
 
-WORD = re.compile(r"\w+", re.UNICODE)
 _TERM = re.compile(r"[^\W\d_][\w'’]*|\d+", re.UNICODE)
 
 # Function words of the feeds' main languages; they say nothing about which story it is.
@@ -37,21 +36,6 @@ _STEMMERS = {"en": "english", "es": "spanish", "fr": "french", "de": "german", "
 @cache
 def _stemmer(language: str) -> Stemmer._Stemmer:
     return Stemmer.Stemmer(_STEMMERS.get(language, "english"))
-
-
-def normalise(text: str) -> str:
-    """Lower-case words separated by single spaces: what two copies of one text share."""
-    return " ".join(WORD.findall(unicodedata.normalize("NFKC", text).lower()))
-
-
-def terms(text: str, language: str | None = None) -> list[str]:
-    """Stemmed content words of ``text``, in order."""
-    words = [
-        w.strip("'’")
-        for w in _TERM.findall(unicodedata.normalize("NFKC", text).lower())
-        if len(w) > 1 and w not in STOPWORDS
-    ]
-    return list(_stemmer(language or "en").stemWords(words))
 
 
 def _title_case(words: list[str]) -> bool:
