@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline import __version__
+from pipeline.records import parse_timestamp
 
 
 def _day(value: str) -> date:
@@ -118,16 +119,6 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def cmd_cluster(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -154,7 +145,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
                     )
                     return 2
                 offsets.append(offset)
-                times.append(_parse_time(record.get("published_at")))
+                times.append(parse_timestamp(record.get("published_at")))
             offset += len(line)
     # Publication order; a line without a date keeps its place after the line before it.
     floor = datetime.min.replace(tzinfo=UTC)

@@ -14,13 +14,15 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import py3langid
 import trafilatura
 from trafilatura.settings import Document
+
+from pipeline.records import parse_timestamp
 
 EXTRACTOR = f"trafilatura/{trafilatura.__version__}"
 MIN_WORDS = 80
@@ -68,17 +70,6 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(folded.encode("utf-8")).hexdigest()[:32]
 
 
-def _parse_datetime(value: str) -> datetime | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def _json_ld_dates(tree: Any) -> list[str]:
     dates: list[str] = []
 
@@ -111,7 +102,7 @@ def _stated_time(tree: Any) -> datetime | None:
     candidates += tree.xpath("//time[@itemprop='datePublished']/@datetime")
     candidates += _json_ld_dates(tree)
     for value in candidates:
-        parsed = _parse_datetime(value)
+        parsed = parse_timestamp(value)
         if parsed is not None and "T" in value:
             return parsed
     return None
@@ -176,7 +167,7 @@ def extract(page: bytes | str, url: str | None = None, min_words: int = MIN_WORD
     assert document is not None
     published = stated
     if published is None and document.date:
-        published = _parse_datetime(document.date)
+        published = parse_timestamp(document.date)
     authors = [a.strip() for a in (document.author or "").split(";") if a.strip()]
     return Extracted(
         title=(document.title or "").strip() or None,

@@ -21,6 +21,7 @@ import feedparser
 import yaml
 
 from pipeline.fetch import Fetcher, FetchError
+from pipeline.records import parse_timestamp
 from pipeline.urls import canonicalize, source_domain
 
 
@@ -123,16 +124,6 @@ def _struct_to_datetime(value: Any) -> datetime | None:
         return None
 
 
-def _iso_to_datetime(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def _looks_like_json(body: bytes, content_type: str | None) -> bool:
     if content_type and "json" in content_type.lower():
         return True
@@ -164,7 +155,7 @@ def _parse_json_feed(body: bytes, feed_url: str) -> ParsedFeed:
                 feed_url=feed_url,
                 url=urljoin(feed_url, link.strip()),
                 title=title if isinstance(title, str) else None,
-                published_at=_iso_to_datetime(entry.get("date_published")),
+                published_at=parse_timestamp(entry.get("date_published")),
                 summary=summary if isinstance(summary, str) else None,
                 authors=names,
                 guid=str(entry.get("id")) if entry.get("id") is not None else None,

@@ -9,12 +9,25 @@ into every file's metadata and every manifest.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
 SCHEMA_VERSION = 1
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """An ISO 8601 date or date-time as an aware UTC datetime (naive means UTC); None for
+    anything else."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
 
 _TS = pa.timestamp("us", tz="UTC")
 ENTITY = pa.struct([("name", pa.string()), ("kind", pa.string())])
