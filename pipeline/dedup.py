@@ -37,7 +37,8 @@ JACCARD = 0.55  # near copies: most shingles shared
 CONTAINMENT = 0.85  # cut copies: almost all of the shorter text in the longer one
 MIN_JACCARD_FOR_CONTAINMENT = 0.25
 STATE_VERSION = 1
-ALGORITHM = f"rensa-rminhash/{getattr(RMinHash, 'ALGORITHM_VERSION', 'unknown')}"
+# Signatures depend on our word and shingle hashing and on rensa's MinHash.
+ALGORITHM = f"newsflow-shingles/1+rensa-rminhash/{getattr(RMinHash, 'ALGORITHM_VERSION', '?')}"
 
 
 class DedupStateError(RuntimeError):
@@ -243,6 +244,10 @@ class DedupIndex:
             return None if root == article_id else root
         match = self._match(sig)
         root = self.roots[match] if match is not None else article_id
+        self._record(article_id, root, sig)
+        return None if root == article_id else root
+
+    def _record(self, article_id: str, root: str, sig: Signature) -> None:
         index = len(self.ids)
         self.ids.append(article_id)
         self.roots.append(root)
@@ -253,7 +258,6 @@ class DedupIndex:
         self._exact.setdefault(sig.exact, index)
         if sig.digest is not None:
             self._index_bands(index, sig.digest)
-        return None if root == article_id else root
 
     # -- persistence ------------------------------------------------------------------
 
@@ -293,15 +297,6 @@ class DedupIndex:
             for n in ("article_id", "root", "exact", "shingles", "digest")
         ]
         for article_id, root, exact, shingles, digest in zip(*columns, strict=True):
-            i = len(index.ids)
-            index.ids.append(article_id)
-            index.roots.append(root)
-            index.exacts.append(exact)
-            index.sizes.append(shingles)
-            sig = np.asarray(digest, dtype=np.uint64) if digest is not None else None
-            index.digests.append(sig)
-            index._by_id[article_id] = i
-            index._exact.setdefault(exact, i)
-            if sig is not None:
-                index._index_bands(i, sig)
+            array = np.asarray(digest, dtype=np.uint64) if digest is not None else None
+            index._record(article_id, root, Signature(exact, array, shingles))
         return index

@@ -372,11 +372,11 @@ def _keep_last(table: pa.Table, keys: list[Any]) -> pa.Table:
 
 
 def _group(articles: pa.Table, dedup: DedupIndex, index: StoryIndex) -> pa.Table:
-    """Fill ``duplicate_of`` and ``story_id``: new articles in publication order against
-    the indexes; articles already assigned keep their assignment (the indexes remember)."""
+    """Fill ``duplicate_of`` and ``story_id`` of the articles that have none yet, in
+    publication order; articles already assigned keep their assignment."""
     rows = articles.to_pylist()
     order = sorted(
-        range(len(rows)),
+        (i for i, row in enumerate(rows) if row["story_id"] is None),
         key=lambda i: (rows[i]["published_at"] or rows[i]["fetched_at"], rows[i]["article_id"]),
     )
     docs = (
@@ -392,8 +392,8 @@ def _group(articles: pa.Table, dedup: DedupIndex, index: StoryIndex) -> pa.Table
     )
     for i, (_, story_id, duplicate_of) in zip(order, group(docs, dedup, index), strict=True):
         rows[i]["story_id"], rows[i]["duplicate_of"] = story_id, duplicate_of
-    for row in rows:
-        row["story_id"] = index.final(row["article_id"], row["story_id"])
+    for i in order:  # a story opened in this run may have merged into an older one
+        rows[i]["story_id"] = index.final(rows[i]["article_id"], rows[i]["story_id"])
     return pa.Table.from_pylist(rows, schema=ARTICLES_SCHEMA)
 
 
@@ -534,6 +534,16 @@ class StoriesReport:
         return asdict(self)
 
 
+# What the stories table needs of an article (the text stays unread).
+_STORY_COLUMNS = pa.schema(
+    [
+        ARTICLES_SCHEMA.field(name)
+        for name in ("article_id", "source_name", "title", "published_at", "fetched_at",
+                     "duplicate_of", "story_id")
+    ]
+)  # fmt: skip
+
+
 def build_stories(lake: Lake, dt: str, run_id: str, lookback_days: int = 30) -> StoriesReport:
     """Write ``stories/dt=…`` for the stories that gained articles on ``dt``, from the
     committed articles of ``dt`` and the days before it (stories stay open for a week)."""
@@ -541,7 +551,7 @@ def build_stories(lake: Lake, dt: str, run_id: str, lookback_days: int = 30) -> 
     articles: list[dict[str, Any]] = []
     for back in range(lookback_days, -1, -1):
         other = (day - timedelta(days=back)).isoformat()
-        for row in read_partition(lake, "articles", other, ARTICLES_SCHEMA).to_pylist():
+        for row in read_partition(lake, "articles", other, _STORY_COLUMNS).to_pylist():
             row["_today"] = other == dt
             articles.append(row)
     today = {a["story_id"] for a in articles if a["_today"] and a["story_id"]}

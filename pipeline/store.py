@@ -203,10 +203,11 @@ def table_to_parquet(table: pa.Table) -> bytes:
 
 
 def read_parquet(lake: Lake, key: str, schema: pa.Schema | None = None) -> pa.Table | None:
+    """A Parquet object; with ``schema``, only its columns, cast to it."""
     data = lake.get(key)
     if data is None:
         return None
-    table = pq.read_table(io.BytesIO(data))
+    table = pq.read_table(io.BytesIO(data), columns=schema.names if schema is not None else None)
     return table.cast(schema) if schema is not None else table
 
 

@@ -150,12 +150,13 @@ class StoryIndex:
             self.close_stale(self._clock)
             self._swept = self._clock
         vector = self._weights(doc)
+        strongest = sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]
         story: Story | None = None
         others: list[Story] = []
         if doc.duplicate_of and doc.duplicate_of in self.story_of:
             story = self.stories.get(self.story_of[doc.duplicate_of])
         if story is None:
-            story, others = self._best(vector, now)
+            story, others = self._best(vector, strongest, now)
         if story is None:
             story = Story(
                 story_id=story_id_for(doc.id),
@@ -168,7 +169,7 @@ class StoryIndex:
             )
             self.stories[story.story_id] = story
             self._new.add(story.story_id)
-        self._add(story, doc, vector, now)
+        self._add(story, doc, vector, strongest, now)
         for other in others:
             story = self._maybe_merge(story, other)
         return story.story_id
@@ -213,10 +214,11 @@ class StoryIndex:
             story.centroid = {t: centroid[t] for t in kept[: self.params.centroid_terms]}
         story.norm = math.sqrt(sum(w * w for w in story.centroid.values()))
 
-    def _best(self, vector: dict[str, float], now: datetime) -> tuple[Story | None, list[Story]]:
+    def _best(
+        self, vector: dict[str, float], strongest: list[str], now: datetime
+    ) -> tuple[Story | None, list[Story]]:
         """The story to join (or None), and the runners-up that also cleared the bar."""
         p = self.params
-        strongest = sorted(vector, key=vector.__getitem__, reverse=True)[: p.query_terms]
         overlap: dict[str, float] = {}
         for term in strongest:
             for story_id in itertools.islice(reversed(self._inverted.get(term, {})), p.postings):
@@ -237,7 +239,14 @@ class StoryIndex:
             return None, []
         return scored[0][2], [s for _, _, s in scored[1 : 1 + p.merge_candidates]]
 
-    def _add(self, story: Story, doc: StoryDoc, vector: dict[str, float], now: datetime) -> None:
+    def _add(
+        self,
+        story: Story,
+        doc: StoryDoc,
+        vector: dict[str, float],
+        strongest: list[str],
+        now: datetime,
+    ) -> None:
         story.article_ids.append(doc.id)
         if doc.source:
             story.outlets[doc.source] = story.outlets.get(doc.source, 0) + 1
@@ -251,7 +260,7 @@ class StoryIndex:
         for term, weight in vector.items():
             centroid[term] = centroid.get(term, 0.0) + weight
         self._trim(story)
-        for term in sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]:
+        for term in strongest:
             posting = self._inverted.setdefault(term, {})
             posting.pop(story.story_id, None)  # move to the end: most recent last
             posting[story.story_id] = None
