@@ -9,7 +9,7 @@ in which story) is saved in the lake's state and reloaded by the next run.
 
 Representation: TF-IDF over stemmed content words of the title (weighted up) and the
 lead, with document frequencies learned from the stream itself, compared by cosine with
-each story's centroid.
+each story's centroid, and weighed by how long the story has been quiet.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ class StoryParams:
     # Cosine with a story's centroid needed to join it. Short texts share fewer words by
     # nature, so the bar moves from ``short_threshold`` (a headline of ``short_terms``
     # distinct terms or fewer) to ``threshold`` (``long_terms`` or more: an article).
-    threshold: float = 0.16
+    threshold: float = 0.12
     short_threshold: float = 0.07
     short_terms: int = 12
-    long_terms: int = 80
+    long_terms: int = 40
     window_days: float = 7.0  # a story with no article for this long is closed
     title_weight: float = 3.0
     name_weight: float = 2.0  # weight of names (people, companies, works) over other words
@@ -51,11 +51,18 @@ class StoryParams:
     query_terms: int = 20  # an article's strongest terms, used to find candidate stories
     postings: int = 200  # most recent stories per term that are considered
     candidates: int = 50  # stories scored in full, the ones sharing most weight with it
-    centroid_terms: int = 300  # strongest terms kept per article and per story
+    centroid_terms: int = 500  # strongest terms kept per article and per story
     # Two open stories whose centroids are this similar are one story told in two strands:
     # the younger joins the older, if it was opened in this run (written ids never change).
-    merge_threshold: float = 0.2
+    merge_threshold: float = 0.18
     merge_candidates: int = 3
+    # Coverage comes in bursts: the longer a story has been quiet, the more an article
+    # must resemble it to join it. Similarity is scaled by 1 / (1 + quiet / quiet_hours),
+    # but never below a floor. A headline is weak evidence, so time counts for much
+    # (``short_quiet_floor``); a full article can revive a story days later on its words.
+    quiet_hours: float = 1.0
+    short_quiet_floor: float = 0.2
+    quiet_floor: float = 0.7
 
 
 @dataclass
@@ -136,6 +143,17 @@ class StoryIndex:
         """The story an article is in now (stories opened in this run can merge)."""
         return self.story_of.get(article_id, assigned)
 
+    def _length(self, vector: dict[str, float]) -> float:
+        """0 for a headline (``short_terms`` terms or fewer), 1 for an article."""
+        p = self.params
+        return min(1.0, max(0.0, (len(vector) - p.short_terms) / (p.long_terms - p.short_terms)))
+
+    def _recency(self, quiet: timedelta, length: float) -> float:
+        p = self.params
+        floor = p.short_quiet_floor + length * (p.quiet_floor - p.short_quiet_floor)
+        hours = max(0.0, quiet.total_seconds() / 3600)
+        return max(floor, 1 / (1 + hours / p.quiet_hours))
+
     def _is_open(self, story: Story, now: datetime) -> bool:
         return now - story.last_seen <= timedelta(days=self.params.window_days)
 
@@ -151,12 +169,13 @@ class StoryIndex:
             self._swept = self._clock
         vector = self._weights(doc)
         strongest = sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]
+        length = self._length(vector)
         story: Story | None = None
         others: list[Story] = []
         if doc.duplicate_of and doc.duplicate_of in self.story_of:
             story = self.stories.get(self.story_of[doc.duplicate_of])
         if story is None:
-            story, others = self._best(vector, strongest, now)
+            story, others = self._best(vector, strongest, now, length)
         if story is None:
             story = Story(
                 story_id=story_id_for(doc.id),
@@ -171,14 +190,18 @@ class StoryIndex:
             self._new.add(story.story_id)
         self._add(story, doc, vector, strongest, now)
         for other in others:
-            story = self._maybe_merge(story, other)
+            story = self._maybe_merge(story, other, length)
         return story.story_id
 
-    def _maybe_merge(self, story: Story, other: Story) -> Story:
-        """Merge ``other`` and ``story`` if their centroids are alike; returns the survivor."""
+    def _maybe_merge(self, story: Story, other: Story, length: float) -> Story:
+        """Merge ``other`` and ``story`` if their centroids are alike, judged with the time
+        weight of the article (of ``length``) that brought them together; returns the
+        survivor."""
         if other.story_id not in self.stories or other is story or not other.norm:
             return story
         similarity = sum(w * other.centroid.get(t, 0.0) for t, w in story.centroid.items())
+        apart = max(story.first_seen - other.last_seen, other.first_seen - story.last_seen)
+        similarity *= self._recency(apart, length)
         if similarity / (story.norm * other.norm) < self.params.merge_threshold:
             return story
         keep, gone = sorted((story, other), key=lambda s: (s.first_seen, s.story_id))
@@ -215,7 +238,7 @@ class StoryIndex:
         story.norm = math.sqrt(sum(w * w for w in story.centroid.values()))
 
     def _best(
-        self, vector: dict[str, float], strongest: list[str], now: datetime
+        self, vector: dict[str, float], strongest: list[str], now: datetime, length: float
     ) -> tuple[Story | None, list[Story]]:
         """The story to join (or None), and the runners-up that also cleared the bar."""
         p = self.params
@@ -224,7 +247,6 @@ class StoryIndex:
             for story_id in itertools.islice(reversed(self._inverted.get(term, {})), p.postings):
                 overlap[story_id] = overlap.get(story_id, 0.0) + vector[term]
         candidates = sorted(overlap, key=overlap.__getitem__, reverse=True)[: p.candidates]
-        length = min(1.0, max(0.0, (len(vector) - p.short_terms) / (p.long_terms - p.short_terms)))
         bar = p.short_threshold + length * (p.threshold - p.short_threshold)
         scored = []
         for story_id in candidates:
@@ -232,6 +254,7 @@ class StoryIndex:
             if story is None or not self._is_open(story, now) or not story.norm:
                 continue
             score = sum(w * story.centroid.get(t, 0.0) for t, w in vector.items()) / story.norm
+            score *= self._recency(now - story.last_seen, length)
             if score >= bar:
                 scored.append((score, story.story_id, story))
         scored.sort(key=lambda item: (-item[0], item[1]))

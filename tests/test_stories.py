@@ -196,3 +196,25 @@ def test_follow_up_on_day_two_joins_day_ones_story_across_runs_on_s3(
         before_articles.drop_columns(["fetched_at"])
     )
     assert read_partition(lake, "stories", "2026-11-23", STORIES_SCHEMA).equals(before_stories)
+
+
+def headline(doc_id: str, title: str, day: int, hour: int, source: str) -> StoryDoc:
+    return StoryDoc(
+        id=doc_id,
+        title=title,
+        text=None,
+        published_at=datetime(2026, 11, day, hour, tzinfo=UTC),
+        source=source,
+    )
+
+
+def test_a_quiet_story_needs_more_than_shared_words_from_a_headline() -> None:
+    results, _ = assign(
+        [
+            headline("mon1", "Stocks close lower as streaming shares slide", 23, 21, "Wire"),
+            headline("mon2", "Streaming shares drag stocks lower at the close", 23, 21, "Desk"),
+            headline("tue", "Stocks close lower as chip shares slide", 24, 21, "Wire"),
+        ]
+    )
+    assert results["mon1"][0] == results["mon2"][0]  # the same evening: one story
+    assert results["tue"][0] != results["mon1"][0]  # the next evening's report is its own
