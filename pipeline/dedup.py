@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import string
 import threading
 from collections import deque
@@ -50,6 +51,17 @@ class Signature:
     exact: str  # hash of the normalised text
     digest: np.ndarray | None  # MinHash (uint64), or None for texts too short to shingle
     shingles: int
+    bands: list[int] | None = None  # LSH keys: one hash per band of the digest
+
+
+def _band_keys(digests: np.ndarray) -> np.ndarray:
+    """One 64-bit key per LSH band for each row of a (n, NUM_PERM) digest matrix."""
+    rows = digests.reshape(len(digests), BANDS, ROWS)
+    keys = np.zeros((len(digests), BANDS), dtype=np.uint64)
+    for k in range(ROWS):
+        keys = (keys ^ rows[:, :, k]) * np.uint64(0x100000001B3)
+        keys ^= keys >> np.uint64(29)
+    return keys
 
 
 # Odd multipliers (mod 2**64) that make a shingle hash depend on word order.
@@ -67,16 +79,28 @@ _inverse_powers = np.ones(1, dtype=np.uint64)
 _powers_lock = threading.Lock()
 
 
+def _geometric(base: int, size: int) -> np.ndarray:
+    """base**i (mod 2**64) for i < size: two short running products and one broadcast
+    multiplication (a running product over millions of elements is slow)."""
+
+    def running(factor: int, count: int) -> np.ndarray:  # factor**0 .. factor**(count-1)
+        one = np.ones(1, dtype=np.uint64)
+        return np.concatenate((one, np.cumprod(np.full(count - 1, factor, dtype=np.uint64))))
+
+    step = math.isqrt(size) + 1
+    low, high = running(base, step), running(pow(base, step, 2**64), -(-size // step))
+    table: np.ndarray = (high[:, None] * low[None, :]).ravel()[:size]
+    return table
+
+
 def _power_tables(length: int) -> tuple[np.ndarray, np.ndarray]:
     """BASE**i and BASE**-i (mod 2**64) for i < length; shared, grown, never shrunk."""
     global _powers, _inverse_powers
     with _powers_lock:
         if len(_powers) < length:
             size = max(length, 2 * len(_powers))
-            one = np.ones(1, dtype=np.uint64)
-            base, inverse = np.uint64(_BASE), np.uint64(pow(_BASE, -1, 2**64))
-            _powers = np.concatenate((one, np.cumprod(np.full(size - 1, base))))
-            _inverse_powers = np.concatenate((one, np.cumprod(np.full(size - 1, inverse))))
+            _powers = _geometric(_BASE, size)
+            _inverse_powers = _geometric(pow(_BASE, -1, 2**64), size)
         return _powers, _inverse_powers
 
 
@@ -133,6 +157,7 @@ def signatures(docs: list[tuple[str | None, str | None]]) -> list[Signature]:
     total = int(lengths.sum())
     long_enough = counts >= MIN_SHINGLES
     digests: list[np.ndarray | None] = [None] * len(docs)
+    bands: list[list[int] | None] = [None] * len(docs)
     if total >= SHINGLE and long_enough.any():
         windows = total - SHINGLE + 1
         rolled = flat[:windows] * _ROLL[0]
@@ -146,9 +171,10 @@ def signatures(docs: list[tuple[str | None, str | None]]) -> list[Signature]:
         matrix = RMinHash.digest_matrix_from_flat_token_hashes(
             rolled[keep], offsets, NUM_PERM, SEED
         )
-        for i, row in zip(chosen, matrix.to_rows(), strict=True):
-            digests[i] = np.asarray(row, dtype=np.uint64)
-    return [Signature(exact[i], digests[i], int(counts[i])) for i in range(len(docs))]
+        rows = np.array(matrix.to_rows(), dtype=np.uint64)
+        for i, row, keys in zip(chosen, rows, _band_keys(rows).tolist(), strict=True):
+            digests[i], bands[i] = row, keys
+    return [Signature(exact[i], digests[i], int(counts[i]), bands[i]) for i in range(len(docs))]
 
 
 def signature(title: str | None, text: str | None) -> Signature:
@@ -201,27 +227,20 @@ class DedupIndex:
         self.sizes: list[int] = []
         self.exacts: list[str] = []
         self._exact: dict[str, int] = {}
-        self._bands: list[dict[bytes, list[int]]] = [{} for _ in range(BANDS)]
+        self._bands: list[dict[int, list[int]]] = [{} for _ in range(BANDS)]
         self._by_id: dict[str, int] = {}
-
-    def _index_bands(self, index: int, digest: np.ndarray) -> None:
-        for band in range(BANDS):
-            self._bands[band].setdefault(
-                digest[band * ROWS : (band + 1) * ROWS].tobytes(), []
-            ).append(index)
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def _match(self, sig: Signature) -> int | None:
         found = self._exact.get(sig.exact)
-        if found is not None or sig.digest is None:
+        if found is not None or sig.digest is None or sig.bands is None:
             return found
         digest = sig.digest
         candidates: set[int] = set()
-        for band in range(BANDS):
-            key = digest[band * ROWS : (band + 1) * ROWS].tobytes()
-            candidates.update(self._bands[band].get(key, ()))
+        for table, key in zip(self._bands, sig.bands, strict=True):
+            candidates.update(table.get(key, ()))
         best, best_score = None, 0.0
         for other in candidates:
             theirs = self.digests[other]
@@ -256,8 +275,9 @@ class DedupIndex:
         self.exacts.append(sig.exact)
         self._by_id[article_id] = index
         self._exact.setdefault(sig.exact, index)
-        if sig.digest is not None:
-            self._index_bands(index, sig.digest)
+        if sig.bands is not None:
+            for table, key in zip(self._bands, sig.bands, strict=True):
+                table.setdefault(key, []).append(index)
 
     # -- persistence ------------------------------------------------------------------
 
@@ -292,11 +312,16 @@ class DedupIndex:
                 f"this version makes {ALGORITHM!r}; rebuild the index from the articles table"
             )
         index = cls()
-        columns = [
-            table.column(n).to_pylist()
-            for n in ("article_id", "root", "exact", "shingles", "digest")
-        ]
-        for article_id, root, exact, shingles, digest in zip(*columns, strict=True):
-            array = np.asarray(digest, dtype=np.uint64) if digest is not None else None
-            index._record(article_id, root, Signature(exact, array, shingles))
+        column = table.column("digest").combine_chunks()
+        present = column.is_valid().to_numpy(zero_copy_only=False)
+        matrix = column.flatten().to_numpy().astype(np.uint64).reshape(-1, NUM_PERM)
+        rows, keys = iter(matrix), iter(_band_keys(matrix).tolist())
+        names = ("article_id", "root", "exact", "shingles")
+        columns = [table.column(n).to_pylist() for n in names]
+        for article_id, root, exact, shingles, has in zip(*columns, present, strict=True):
+            if has:
+                sig = Signature(exact, next(rows), shingles, next(keys))
+            else:
+                sig = Signature(exact, None, shingles)
+            index._record(article_id, root, sig)
         return index

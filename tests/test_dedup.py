@@ -80,11 +80,15 @@ def test_adding_an_article_again_gives_the_same_answer() -> None:
 
 def test_index_survives_a_round_trip_through_parquet() -> None:
     index = DedupIndex()
+    index.add("short", signature("Netflix goes all in", None))  # no MinHash, exact only
     index.add("a", signature(None, ORIGINAL))
     index.add("b", signature(None, OTHER_OUTLET_SAME_EVENT))
     reloaded = DedupIndex.from_parquet(index.to_parquet(), "test")
     cut = ORIGINAL[: len(ORIGINAL) * 3 // 5]
     assert reloaded.add("c", signature(None, cut)) == "a"
+    edited = OTHER_OUTLET_SAME_EVENT.replace("quarterly results", "latest earnings call")
+    assert reloaded.add("d", signature(None, edited)) == "b"
+    assert reloaded.add("e", signature("Netflix goes all in", None)) == "short"
     assert reloaded.add("b", signature(None, OTHER_OUTLET_SAME_EVENT)) is None
 
 
