@@ -141,8 +141,8 @@ def bbc(data: Path) -> None:
     ]
     near = sum(s >= 0.75 for s in similar)
     print(f"  BBC exact duplicates found: {len(found & gold)} of {len(gold)} ({rate:.0f} docs/s)")
-    print(f"  further pairs flagged: {len(extra)}; word-sequence similarity >= 0.75 (revised "
-          f"copies of one article): {near}; below: {len(extra) - near}")  # fmt: skip
+    print(f"  further pairs flagged: {len(extra)}: revised copies of one article (word-sequence "
+          f"similarity >= 0.75): {near}; false pairs (below): {len(extra) - near}")  # fmt: skip
     for (a, b), s in sorted(zip(extra, similar, strict=True), key=lambda x: x[1])[:5]:
         print(f"    lowest: {a}~{b} similarity {s:.2f}: {' '.join(text[a][:9])} …")
 

@@ -41,12 +41,12 @@ class StoryParams:
     # nature, so the bar moves from ``short_threshold`` (a headline of ``short_terms``
     # distinct terms or fewer) to ``threshold`` (``long_terms`` or more: an article).
     threshold: float = 0.12
-    short_threshold: float = 0.07
+    short_threshold: float = 0.08
     short_terms: int = 12
     long_terms: int = 40
     window_days: float = 7.0  # a story with no article for this long is closed
     title_weight: float = 3.0
-    name_weight: float = 2.0  # weight of names (people, companies, works) over other words
+    name_weight: float = 3.0  # weight of names (people, companies, works) over other words
     lead_words: int = 600  # words of the text after the title that count
     query_terms: int = 20  # an article's strongest terms, used to find candidate stories
     postings: int = 200  # most recent stories per term that are considered
