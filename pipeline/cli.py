@@ -55,6 +55,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     clu.add_argument("--out", required=True, help='lines of {"id", "story_id", "duplicate_of"}')
 
+    cla = commands.add_parser("classify", help="relevance and topics of JSON lines, as JSON lines")
+    cla.add_argument(
+        "--in",
+        dest="input",
+        required=True,
+        help='lines of {"id", "title", "text", "language"?}',
+    )
+    cla.add_argument(
+        "--out", required=True, help='lines of {"id", "relevance", "is_relevant", "topics"}'
+    )
+    cla.add_argument("--taxonomy", help="taxonomy file (default: config/topics.yaml)")
+    cla.add_argument(
+        "--threshold", type=float, help="relevance needed to be relevant (default: 0.5)"
+    )
+
     ext = commands.add_parser("extract", help="main text of .html or .html.gz files, as JSON lines")
     ext.add_argument("paths", nargs="+", metavar="PATH")
     ext.add_argument("--out", help="output file (default: standard output)")
@@ -188,6 +203,50 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify(args: argparse.Namespace) -> int:
+    from pipeline.extract import detect_language
+    from pipeline.relevance import TAXONOMY, THRESHOLD, Taxonomy, TaxonomyError
+
+    try:
+        taxonomy = Taxonomy.load(args.taxonomy or TAXONOMY)
+    except TaxonomyError as exc:
+        print(f"newsflow classify: {exc}", file=sys.stderr)
+        return 2
+    threshold = THRESHOLD if args.threshold is None else args.threshold
+    failures = 0
+    source_path, out_path = Path(args.input), Path(args.out)
+    if not source_path.is_file():
+        print(f"newsflow classify: {args.input}: no such file", file=sys.stderr)
+        return 2
+    with (
+        source_path.open(encoding="utf-8", errors="replace") as source,
+        out_path.open("w", encoding="utf-8") as out,
+    ):
+        for number, line in enumerate(source, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                record, problem = None, f"not JSON ({exc})"
+            else:
+                problem = 'needs an object with an "id"'
+            if not isinstance(record, dict) or "id" not in record:
+                print(f"newsflow classify: {args.input}:{number}: {problem}", file=sys.stderr)
+                failures += 1
+                continue
+            title, text = (
+                v if isinstance(v, str) else None for v in map(record.get, ("title", "text"))
+            )
+            language = record.get("language") if isinstance(record.get("language"), str) else None
+            language = language or detect_language(f"{title or ''}\n{(text or '')[:2000]}")
+            result = taxonomy.classify(title, text, language, threshold)
+            row = {"id": record["id"], "relevance": result.relevance,
+                   "is_relevant": result.is_relevant, "topics": result.topics}  # fmt: skip
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return 1 if failures else 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -241,7 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handler = {"run": cmd_run, "extract": cmd_extract, "cluster": cmd_cluster}[args.command]
+    handlers = {"run": cmd_run, "extract": cmd_extract, "cluster": cmd_cluster,
+                "classify": cmd_classify}  # fmt: skip
+    handler = handlers[args.command]
     return handler(args)
 
 

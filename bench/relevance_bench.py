@@ -1,0 +1,104 @@
+"""Relevance against the project's labelled set and against off-topic pressure, in one run.
+
+- ``bench/data/relevance_set.jsonl``: headline+lead items written for this project,
+  positives across sectors, AI uses and languages, and hard negatives of each trap.
+  Precision and recall, and every miss.
+- HuffPost News Category (../shared/data/topics, 10,000 items, almost none about AI in
+  entertainment): how many the filter accepts; every accepted item is printed to be judged.
+- Throughput of classification on one core, over the HuffPost items and over synthetic
+  articles of about 4 KB.
+
+Usage: ``python bench/relevance_bench.py [--data DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+from pipeline.relevance import Taxonomy
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+
+
+def labelled(taxonomy: Taxonomy) -> None:
+    path = ROOT / "bench" / "data" / "relevance_set.jsonl"
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    tp = fp = fn = 0
+    misses = []
+    for item in items:
+        result = taxonomy.classify(item["title"], item["text"], item["language"])
+        if result.is_relevant and item["relevant"]:
+            tp += 1
+        elif result.is_relevant or item["relevant"]:
+            fp += result.is_relevant
+            fn += item["relevant"]
+            label = "false positive" if result.is_relevant else "missed"
+            misses.append(f"    {label:<14} {result.relevance:.2f} {item['kind']}: {item['title']}")
+    positives = sum(i["relevant"] for i in items)
+    print(f"  labelled set: {len(items)} items ({positives} relevant, "
+          f"{len(items) - positives} traps)")  # fmt: skip
+    print(f"  precision {tp / max(1, tp + fp):.3f}  recall {tp / max(1, tp + fn):.3f}")
+    print("\n".join(misses))
+
+
+def huffpost(taxonomy: Taxonomy, data: Path) -> list[tuple[str, str]]:
+    path = data / "topics" / "huffpost-news-category-first10000.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    docs = [(r["headline"], r["short_description"]) for r in rows]
+    accepted = [
+        (r["category"], r["headline"])
+        for r, (title, text) in zip(rows, docs, strict=True)
+        if taxonomy.classify(title, text, "en").is_relevant
+    ]
+    share = len(accepted) / len(rows)
+    print(f"  HuffPost: accepted {len(accepted)} of {len(rows)} ({share:.2%}); every one:")
+    for category, headline in accepted:
+        print(f"    [{category}] {headline}")
+    return docs
+
+
+def throughput(taxonomy: Taxonomy, docs: list[tuple[str, str]], label: str) -> None:
+    started = time.perf_counter()
+    for title, text in docs:
+        taxonomy.classify(title, text, "en")
+    rate = len(docs) / (time.perf_counter() - started)
+    print(f"  classify, {label}: {rate:.0f} articles/s on one core")
+
+
+def synthetic(count: int, seed: int = 3) -> list[tuple[str, str]]:
+    """Articles of about 4 KB from news-like words, some of them on topic."""
+    rng = random.Random(seed)
+    words = (
+        "the studio said on tuesday that its new film would use tools for visual effects and "
+        "that actors and writers had been consulted about the plans for the series while the "
+        "union asked for consent and pay and the company reported quarterly results with "
+        "streaming growth as music labels and game publishers watched generative AI models"
+    ).split()
+    return [
+        (" ".join(rng.choices(words, k=10)), " ".join(rng.choices(words, k=650)))
+        for _ in range(count)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    args = parser.parse_args()
+    taxonomy = Taxonomy.load()
+    print("Relevance:")
+    labelled(taxonomy)
+    if args.data.exists():
+        docs = huffpost(taxonomy, args.data)
+        throughput(taxonomy, docs, f"{len(docs)} HuffPost headline+description items")
+    else:
+        print(f"  {args.data} not found: HuffPost pressure test skipped")
+    throughput(taxonomy, synthetic(5000), "5000 synthetic articles of about 4 KB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.relevance import Taxonomy, TaxonomyError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def taxonomy() -> Taxonomy:
+    return Taxonomy.load()
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "language"),
+    [
+        ("Netflix goes all in on generative AI", "The streamer used AI video in a series.", "en"),
+        ("SAG-AFTRA deal limits AI voice clones in video games", "Consent comes first.", "en"),
+        ("Can A.I. Write a Hit Movie?", "Studios test A.I. tools on screenplays.", "en"),
+        ("Los actores de doblaje contra la inteligencia artificial", "Piden una ley.", "es"),
+        ("Les comédiens de doublage face à l'IA", "Ils dénoncent le clonage vocal.", "fr"),
+        ("Synchronsprecher warnen vor KI", "Künstliche Intelligenz klont Stimmen.", "de"),
+    ],
+)
+def test_ai_in_entertainment_is_relevant(
+    taxonomy: Taxonomy, title: str, text: str, language: str
+) -> None:
+    result = taxonomy.classify(title, text, language)
+    assert result.is_relevant and result.relevance >= 0.5
+
+
+@pytest.mark.parametrize(
+    ("trap", "title", "text"),
+    [
+        ("AI as a name", "Ai Weiwei opens show in Berlin", "The artist's film and sculpture."),
+        ("A.I. the film", "Spielberg's A.I. Artificial Intelligence returns to cinemas", "4K."),
+        ("A.I. as initials", "Allen Iverson: A.I. looks back", "The Sixers star's documentary."),
+        ("generic algorithm", "Instagram changes its algorithm", "Creators say reach dropped."),
+        ("no AI", "Taylor Swift's concert film breaks box office records", "A record."),
+        ("no entertainment", "Hospitals test AI to read X-rays", "Machine learning flags tumours."),
+        ("show-business words", "AI model is a game changer for drug discovery", "In days."),
+        ("capitals", "AI STARS AT THE SHOW", "Everything in this headline shouts."),
+    ],
+)
+def test_traps_are_not_relevant(taxonomy: Taxonomy, trap: str, title: str, text: str) -> None:
+    assert not taxonomy.classify(title, text, "en").is_relevant, trap
+
+
+def test_title_weighs_more_than_body(taxonomy: Taxonomy) -> None:
+    body = "Filler words about the company's quarterly plans. " * 10
+    in_title = taxonomy.classify("AI voice clones worry film actors", body, "en")
+    in_body = taxonomy.classify("Quarterly plans", body + "AI voice clones worry actors.", "en")
+    assert in_title.relevance > in_body.relevance
+
+
+def test_labels_from_each_group(taxonomy: Taxonomy) -> None:
+    result = taxonomy.classify(
+        "SAG-AFTRA wins consent rules for AI voice clones in video games",
+        "Voice actors feared losing jobs to digital replicas; the law now requires consent.",
+        "en",
+    )
+    groups = {topic.split("/")[0] for topic in result.topics}
+    assert {"sector", "use", "stakeholder", "concern"} <= groups
+    assert "use/dubbing-voice" in result.topics and "sector/games" in result.topics
+
+
+def test_threshold_is_configurable(taxonomy: Taxonomy) -> None:
+    title, text = "Studio tests AI tools", "A film studio said it tried AI on set."
+    score = taxonomy.classify(title, text, "en").relevance
+    assert taxonomy.classify(title, text, "en", threshold=score - 0.01).is_relevant
+    assert not taxonomy.classify(title, text, "en", threshold=score + 0.01).is_relevant
+
+
+def test_labelled_set_precision_and_recall(taxonomy: Taxonomy) -> None:
+    lines = (ROOT / "bench/data/relevance_set.jsonl").read_text(encoding="utf-8").splitlines()
+    items = [json.loads(line) for line in lines]
+    assert len(items) >= 150
+    predicted = [taxonomy.classify(i["title"], i["text"], i["language"]) for i in items]
+    tp = sum(p.is_relevant and i["relevant"] for p, i in zip(predicted, items, strict=True))
+    fp = sum(p.is_relevant and not i["relevant"] for p, i in zip(predicted, items, strict=True))
+    fn = sum(i["relevant"] and not p.is_relevant for p, i in zip(predicted, items, strict=True))
+    assert tp / (tp + fp) >= 0.95 and tp / (tp + fn) >= 0.90
+
+
+def test_a_broken_taxonomy_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "topics.yaml"
+    path.write_text("signals: [just, a, list]\n")
+    with pytest.raises(TaxonomyError, match=r"topics\.yaml"):
+        Taxonomy.load(path)
+
+
+def test_classify_command(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    lines = [
+        {"id": "a", "title": "Netflix uses generative AI for effects", "text": "In a series."},
+        {"id": "b", "title": "Stocks rise", "text": "Markets were up."},
+        {
+            "id": "c",
+            "title": "Los actores de doblaje contra la inteligencia artificial",
+            "text": "El doblaje de películas pide una ley contra la clonación de voz.",
+        },
+    ]
+    source.write_text(
+        "\n".join(json.dumps(x) for x in lines[:2]) + "\nnot json\n" + json.dumps(lines[2]) + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "classify", "--in", str(source), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1  # the bad line is reported; the good ones are classified
+    assert f"{source}:3: not JSON" in done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b", "c"]
+    assert set(rows[0]) == {"id", "relevance", "is_relevant", "topics"}
+    assert [r["is_relevant"] for r in rows] == [True, False, True]
+    assert "sector/tv-streaming" in rows[0]["topics"] and rows[1]["topics"] == []
