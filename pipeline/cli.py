@@ -46,24 +46,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    clu = commands.add_parser("cluster", help="duplicates and stories of JSON lines, as JSON lines")
-    clu.add_argument(
-        "--in",
-        dest="input",
-        required=True,
-        help='lines of {"id", "title", "text", "published_at"?, "url"?, "source"?}',
-    )
-    clu.add_argument("--out", required=True, help='lines of {"id", "story_id", "duplicate_of"}')
+    def lines_in_out(
+        name: str, description: str, lines_in: str, lines_out: str
+    ) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=f"{description} of JSON lines, as JSON lines")
+        command.add_argument("--in", dest="input", required=True, help=f"lines of {lines_in}")
+        command.add_argument("--out", required=True, help=f"lines of {lines_out}")
+        return command
 
-    cla = commands.add_parser("classify", help="relevance and topics of JSON lines, as JSON lines")
-    cla.add_argument(
-        "--in",
-        dest="input",
-        required=True,
-        help='lines of {"id", "title", "text", "language"?}',
+    lines_in_out(
+        "cluster",
+        "duplicates and stories",
+        '{"id", "title", "text", "published_at"?, "url"?, "source"?}',
+        '{"id", "story_id", "duplicate_of"}',
     )
-    cla.add_argument(
-        "--out", required=True, help='lines of {"id", "relevance", "is_relevant", "topics"}'
+    cla = lines_in_out(
+        "classify",
+        "relevance and topics",
+        '{"id", "title", "text", "language"?}',
+        '{"id", "relevance", "is_relevant", "topics"}',
     )
     cla.add_argument("--taxonomy", help="taxonomy file (default: config/topics.yaml)")
     cla.add_argument(
@@ -235,10 +236,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
                 print(f"newsflow classify: {args.input}:{number}: {problem}", file=sys.stderr)
                 failures += 1
                 continue
-            title, text = (
-                v if isinstance(v, str) else None for v in map(record.get, ("title", "text"))
+            title, text, language = (
+                record.get(k) if isinstance(record.get(k), str) else None
+                for k in ("title", "text", "language")
             )
-            language = record.get("language") if isinstance(record.get("language"), str) else None
             language = language or detect_language(f"{title or ''}\n{(text or '')[:2000]}")
             result = taxonomy.classify(title, text, language, threshold)
             row = {"id": record["id"], "relevance": result.relevance,

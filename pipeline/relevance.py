@@ -94,7 +94,6 @@ class Result:
 
 class Taxonomy:
     def __init__(self, document: dict[str, Any], where: str = "taxonomy") -> None:
-        self.where = where
         try:
             signals = document["signals"]
             self.terms: list[tuple[str, Entry]] = []
@@ -118,7 +117,6 @@ class Taxonomy:
         except (KeyError, TypeError, AttributeError) as exc:
             raise TaxonomyError(f"{where}: not a taxonomy ({exc!r} missing or malformed)") from None
         self._exclude_first = {phrase[0] for phrase in self.exclude if phrase}
-        self.labels = sorted({e.key for _, e in self.terms if "/" in e.key})
         self._matchers: dict[str, _Matcher] = {}
 
     @classmethod
