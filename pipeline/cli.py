@@ -288,6 +288,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  pages fetched    {summary.total('pages_fetched')}"
         f" (failed {summary.total('pages_failed')})\n"
         f"  articles written {commit.articles} in dt={commit.dt} ({commit.new_articles} new)\n"
+        f"  off-topic        {commit.offtopic} (below relevance {settings.relevance_threshold:g},"
+        f" kept in offtopic/)\n"
         f"  rejects          {commit.rejects}\n"
         f"  articles at      {lake.url(f'articles/dt={commit.dt}/')}\n"
         f"  manifest         {lake.url(commit.manifest)}"

@@ -232,6 +232,7 @@ class Fetcher:
         )
         self._slots: dict[str, _HostSlot] = {}
         self._robots: dict[str, Protego | FetchError | None] = {}
+        self._site_files: dict[tuple[str, str], bytes | None] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -286,6 +287,26 @@ class Fetcher:
                 fetched_at=fetched_at,
                 redirects=redirects,
             )
+
+    def robots(self, url: str) -> Protego | None:
+        """The parsed robots.txt of ``url``'s host, read once per host (also when robots
+        are not obeyed); None when it could not be read."""
+        robots = self._robots_of(url)
+        return robots if isinstance(robots, Protego) else None
+
+    def site_file(self, url: str, path: str) -> bytes | None:
+        """A file that sites publish at a fixed ``path`` (``/.well-known/…``), read once per
+        host: its body, empty when the site has none (4xx), None when it could not be read."""
+        key = (host_key(url), path)
+        with self._lock:
+            if key in self._site_files:
+                return self._site_files[key]
+        try:
+            body: bytes | None = self.get(urljoin(url, path)).body
+        except FetchError as exc:
+            body = b"" if exc.status is not None and 400 <= exc.status < 500 else None
+        with self._lock:
+            return self._site_files.setdefault(key, body)
 
     def get_many(
         self, urls: Iterable[str], workers: int = 8
@@ -388,17 +409,21 @@ class Fetcher:
             reason, detail = _describe(exc)
             raise FetchError(url, reason, detail) from exc
 
+    def _robots_of(self, url: str) -> Protego | FetchError | None:
+        key = host_key(url)
+        with self._lock:
+            known = key in self._robots
+        if not known:
+            robots = self._load_robots(url)
+            with self._lock:
+                self._robots.setdefault(key, robots)
+        return self._robots[key]
+
     def _check_robots(self, url: str, current: str) -> None:
         if not self.policy.respect_robots:
             return
         key = host_key(current)
-        with self._lock:
-            known = key in self._robots
-        if not known:
-            robots = self._load_robots(current)
-            with self._lock:
-                self._robots.setdefault(key, robots)
-        robots = self._robots[key]
+        robots = self._robots_of(current)
         if isinstance(robots, FetchError):
             raise FetchError(url, robots.reason, f"reading {key}/robots.txt: {robots.detail}")
         if robots is None:

@@ -22,15 +22,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline import __version__
 from pipeline.archive import WarcBuffer
 from pipeline.dedup import DedupIndex
+from pipeline.enrich import TDMREP_PATH, Enricher, page_rights
 from pipeline.extract import EXTRACTOR, ExtractionError, extract
 from pipeline.feeds import Feed, FeedItem, PollResult, Validators, load_feeds, poll
 from pipeline.fetch import Fetcher, FetchError, NetworkPolicy, Page
 from pipeline.records import (
     ARTICLES_SCHEMA,
+    OFFTOPIC_SCHEMA,
     REJECTS_SCHEMA,
     STORIES_SCHEMA,
     Article,
@@ -243,6 +246,12 @@ def _to_article(item: FeedItem, feed: Feed, page: Page, raw_ref: str, min_words:
     )
 
 
+def enricher_for(settings: Settings) -> Enricher:
+    return Enricher.load(
+        settings.taxonomy_path, settings.entities_path, settings.relevance_threshold
+    )
+
+
 def make_fetcher(settings: Settings, feeds: list[Feed]) -> Fetcher:
     network = NetworkPolicy.for_urls([f.url for f in feeds], settings.allow_private_network)
     return Fetcher(settings.fetch, network)
@@ -318,6 +327,13 @@ def ingest_batch(
             if seen.landed_elsewhere(dt, article=article.article_id):
                 report.items_already_landed += 1
                 continue
+            article.rights = page_rights(
+                outcome.final_url,
+                outcome.headers,
+                outcome.body,
+                fetcher.robots(outcome.final_url),
+                fetcher.site_file(outcome.final_url, TDMREP_PATH),
+            )
             articles.setdefault(article.article_id, article)
     finally:
         if own_fetcher:
@@ -355,8 +371,10 @@ class CommitReport:
     dt: str
     articles: int
     new_articles: int
+    offtopic: int
     rejects: int
     article_files: list[str]
+    offtopic_files: list[str]
     reject_files: list[str]
     manifest: str
     batches: list[dict[str, Any]]
@@ -369,6 +387,21 @@ def _keep_last(table: pa.Table, keys: list[Any]) -> pa.Table:
     """One row per key, the last one (later rows are newer)."""
     last = {key: row for row, key in enumerate(keys)}
     return table.take(pa.array(sorted(last.values()), pa.int64()))
+
+
+def _score(table: pa.Table, enricher: Enricher) -> tuple[pa.Table, pa.Table]:
+    """Relevance, topics and entities of every row; the relevant rows, then the others."""
+    rows = table.to_pylist()
+    relevant = []
+    for row in rows:
+        enrichment = enricher(row["title"], row["text"], row["language"])
+        result = enrichment.relevance
+        row["relevance"], row["topics"] = result.relevance, result.topics
+        row["entities"] = enrichment.entities if result.is_relevant else None
+        relevant.append(result.is_relevant)
+    scored = pa.Table.from_pylist(rows, schema=ARTICLES_SCHEMA)
+    mask = pa.array(relevant, pa.bool_())
+    return scored.filter(mask), scored.filter(pc.invert(mask))
 
 
 def _group(articles: pa.Table, dedup: DedupIndex, index: StoryIndex) -> pa.Table:
@@ -397,8 +430,15 @@ def _group(articles: pa.Table, dedup: DedupIndex, index: StoryIndex) -> pa.Table
     return pa.Table.from_pylist(rows, schema=ARTICLES_SCHEMA)
 
 
-def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:
-    """Merge the staged batches of ``interval`` into its partition and commit it."""
+def commit(
+    interval: Interval, lake: Lake, run_id: str, enricher: Enricher | None = None
+) -> CommitReport:
+    """Merge the staged batches of ``interval`` into its partition and commit it.
+
+    Every article of the day, new or already committed, relevant or not, is scored again
+    with ``enricher`` (default: the taxonomy and gazetteer in ``config/``), so a changed
+    threshold or taxonomy applies to the whole day when it is committed again."""
+    enricher = enricher or Enricher.load()
     dt = interval.dt
     staged = lake.list_keys(f"_staging/dt={dt}/")
 
@@ -412,21 +452,22 @@ def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:
 
     seen = SeenIndex.load(lake)
     existing = read_partition(lake, "articles", dt, ARTICLES_SCHEMA)
-    articles = pa.concat_tables([existing, *new_articles])
-    articles = _keep_last(articles, articles.column("article_id").to_pylist())
+    existing_offtopic = read_partition(lake, "offtopic", dt, OFFTOPIC_SCHEMA)
+    every = pa.concat_tables([existing, existing_offtopic.cast(ARTICLES_SCHEMA), *new_articles])
+    every = _keep_last(every, every.column("article_id").to_pylist())
     keep = [
-        not seen.landed_elsewhere(dt, article=a) for a in articles.column("article_id").to_pylist()
+        not seen.landed_elsewhere(dt, article=a) for a in every.column("article_id").to_pylist()
     ]
-    articles = articles.filter(pa.array(keep, pa.bool_()))
+    every = every.filter(pa.array(keep, pa.bool_()))
+    articles, offtopic = _score(every, enricher)
     articles = articles.sort_by([("published_at", "ascending"), ("article_id", "ascending")])
+    offtopic = offtopic.sort_by([("published_at", "ascending"), ("article_id", "ascending")])
     new_count = articles.num_rows - existing.num_rows
     dedup, story_index = load_dedup(lake), load_stories(lake)
     articles = _group(articles, dedup, story_index)
     story_index.close_stale(interval.start)
 
-    landed = set(articles.column("url").to_pylist()) | set(
-        articles.column("canonical_url").to_pylist()
-    )
+    landed = set(every.column("url").to_pylist()) | set(every.column("canonical_url").to_pylist())
     rejects = pa.concat_tables([read_partition(lake, "rejects", dt, REJECTS_SCHEMA), *new_rejects])
     urls = rejects.column("url").to_pylist()
     rejects = _keep_last(rejects, list(zip(urls, rejects.column("stage").to_pylist(), strict=True)))
@@ -435,18 +476,12 @@ def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:
     )
 
     article_files = write_partition(lake, "articles", dt, articles)
+    offtopic_files = write_partition(lake, "offtopic", dt, offtopic.cast(OFFTOPIC_SCHEMA))
     reject_files = write_partition(lake, "rejects", dt, rejects)
 
+    urls, ids = every.column("url").to_pylist(), every.column("article_id").to_pylist()
     seen.replace_partition(
-        dt,
-        [
-            (url_key(canonicalize(u)), a)
-            for u, a in zip(
-                articles.column("url").to_pylist(),
-                articles.column("article_id").to_pylist(),
-                strict=True,
-            )
-        ],
+        dt, [(url_key(canonicalize(u)), a) for u, a in zip(urls, ids, strict=True)]
     )
     seen.save(lake)
     save_dedup(lake, dedup)
@@ -456,7 +491,7 @@ def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:
         for feed_url, values in state["validators"].items():
             save_validators(lake, feed_url, Validators(**values), polled_at)
 
-    raw = sorted({ref.partition("#")[0] for ref in articles.column("raw_ref").to_pylist() if ref})
+    raw = sorted({ref.partition("#")[0] for ref in every.column("raw_ref").to_pylist() if ref})
     batches = [state["report"] for state in feed_states]
     manifest = write_manifest(
         lake,
@@ -464,9 +499,11 @@ def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:
         run_id,
         {
             "articles": {"files": article_files, "rows": articles.num_rows},
+            "offtopic": {"files": offtopic_files, "rows": offtopic.num_rows},
             "rejects": {"files": reject_files, "rows": rejects.num_rows},
         },
         {
+            "relevance_threshold": enricher.threshold,
             "raw": raw,
             "interval": [interval.start.isoformat(), interval.end.isoformat()],
             "batches": batches,
@@ -475,18 +512,21 @@ def commit(interval: Interval, lake: Lake, run_id: str) -> CommitReport:
     for key in staged:
         lake.delete(key)
     log.info(
-        "committed %s: %d articles (%d new), %d rejects",
+        "committed %s: %d articles (%d new), %d off-topic, %d rejects",
         dt,
         articles.num_rows,
         new_count,
+        offtopic.num_rows,
         rejects.num_rows,
     )
     return CommitReport(
         dt=dt,
         articles=articles.num_rows,
         new_articles=new_count,
+        offtopic=offtopic.num_rows,
         rejects=rejects.num_rows,
         article_files=article_files,
+        offtopic_files=offtopic_files,
         reject_files=reject_files,
         manifest=f"_manifests/dt={manifest['dt']}.json",
         batches=batches,
@@ -514,6 +554,7 @@ def run(
     on_batch: Callable[[BatchReport], None] | None = None,
 ) -> RunSummary:
     """A whole run in one process: the same steps the DAG runs as tasks."""
+    enricher = enricher_for(settings)  # a broken taxonomy stops the run before any fetch
     feeds = load_feeds(settings.feeds_path)
     reports = []
     for feeds_of_batch in plan_batches(feeds, settings.batch_size):
@@ -521,7 +562,7 @@ def run(
         reports.append(report)
         if on_batch:
             on_batch(report)
-    return RunSummary(lake.uri, interval.dt, reports, commit(interval, lake, run_id))
+    return RunSummary(lake.uri, interval.dt, reports, commit(interval, lake, run_id, enricher))
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: articles.rights, stories.topics and stories.stakeholders; offtopic
 
 
 def parse_timestamp(value: object) -> datetime | None:
@@ -31,6 +31,15 @@ def parse_timestamp(value: object) -> datetime | None:
 
 _TS = pa.timestamp("us", tz="UTC")
 ENTITY = pa.struct([("name", pa.string()), ("kind", pa.string())])
+RIGHTS = pa.struct(
+    [
+        ("ai_crawlers_disallowed", pa.list_(pa.string())),
+        ("tdm_reserved", pa.bool_()),
+        ("tdm_policy", pa.string()),
+        ("tdm_source", pa.string()),
+        ("noai", pa.bool_()),
+    ]
+)
 
 
 @dataclass
@@ -61,6 +70,7 @@ class Article:
     relevance: float | None = None
     topics: list[str] | None = None
     entities: list[dict[str, str]] | None = None
+    rights: dict[str, Any] | None = None
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,8 +102,14 @@ ARTICLES_SCHEMA = pa.schema(
         pa.field("relevance", pa.float32()),
         pa.field("topics", pa.list_(pa.string())),
         pa.field("entities", pa.list_(ENTITY)),
+        pa.field("rights", RIGHTS),
     ],
     metadata={"newsflow.table": "articles", "newsflow.schema_version": str(SCHEMA_VERSION)},
+)
+# Articles below the relevance threshold: the same columns, kept so that a change of the
+# threshold or the taxonomy can be replayed from the lake.
+OFFTOPIC_SCHEMA = ARTICLES_SCHEMA.with_metadata(
+    {"newsflow.table": "offtopic", "newsflow.schema_version": str(SCHEMA_VERSION)}
 )
 
 
@@ -151,6 +167,8 @@ STORIES_SCHEMA = pa.schema(
         ),
         pa.field("article_ids", pa.list_(pa.string())),
         pa.field("articles_today", pa.int32(), nullable=False),
+        pa.field("topics", pa.list_(pa.string())),
+        pa.field("stakeholders", pa.list_(pa.string())),
     ],
     metadata={"newsflow.table": "stories", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )

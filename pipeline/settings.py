@@ -15,8 +15,10 @@ from typing import Any
 
 import yaml
 
+from pipeline.enrich import ENTITIES
 from pipeline.extract import MIN_WORDS
 from pipeline.fetch import FetchPolicy
+from pipeline.relevance import TAXONOMY, THRESHOLD
 from pipeline.store import S3Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +39,9 @@ class Settings:
     lookback_days: int = 3  # items older than this before the interval are left out
     min_words: int = MIN_WORDS
     workers: int = 8  # concurrent hosts within one batch
+    relevance_threshold: float = THRESHOLD
+    taxonomy_path: Path = TAXONOMY
+    entities_path: Path = ENTITIES
 
 
 def _default_path(relative: str) -> Path:
@@ -50,7 +55,8 @@ def _truthy(value: str) -> bool:
 
 
 _INGEST_KEYS = frozenset({"batch_size", "lookback_days", "min_words", "workers"})
-_TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest"})
+_RELEVANCE_KEYS = frozenset({"threshold", "taxonomy", "entities"})
+_TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance"})
 
 
 def _section(
@@ -90,6 +96,16 @@ def load_settings(
         fetch = _section(document, "fetch", frozenset(f.name for f in fields(FetchPolicy)), path)
         ingest = _section(document, "ingest", _INGEST_KEYS, path)
         settings = replace(settings, fetch=replace(settings.fetch, **fetch), **ingest)
+        relevance = _section(document, "relevance", _RELEVANCE_KEYS, path)
+        if "threshold" in relevance:
+            threshold = relevance["threshold"]
+            if not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+                raise SettingsError(f"{path}: relevance.threshold must be a number in 0..1")
+            settings = replace(settings, relevance_threshold=float(threshold))
+        if relevance.get("taxonomy"):
+            settings = replace(settings, taxonomy_path=path.parent / str(relevance["taxonomy"]))
+        if relevance.get("entities"):
+            settings = replace(settings, entities_path=path.parent / str(relevance["entities"]))
         if document.get("feeds"):
             settings = replace(settings, feeds_path=path.parent / str(document["feeds"]))
         if document.get("lake"):

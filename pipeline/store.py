@@ -203,12 +203,22 @@ def table_to_parquet(table: pa.Table) -> bytes:
 
 
 def read_parquet(lake: Lake, key: str, schema: pa.Schema | None = None) -> pa.Table | None:
-    """A Parquet object; with ``schema``, only its columns, cast to it."""
+    """A Parquet object; with ``schema``, only its columns, cast to it. Columns that an
+    older file lacks (schemas grow by nullable columns) come back as nulls."""
     data = lake.get(key)
     if data is None:
         return None
-    table = pq.read_table(io.BytesIO(data), columns=schema.names if schema is not None else None)
-    return table.cast(schema) if schema is not None else table
+    if schema is None:
+        return pq.read_table(io.BytesIO(data))
+    parquet = pq.ParquetFile(io.BytesIO(data))
+    present = set(parquet.schema_arrow.names)
+    table = parquet.read(columns=[name for name in schema.names if name in present])
+    for field in schema:
+        if field.name not in present:
+            if not field.nullable:
+                raise ValueError(f"{key}: required column {field.name!r} is missing")
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(schema.names).cast(schema)
 
 
 def put_json(lake: Lake, key: str, document: Any) -> None:

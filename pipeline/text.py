@@ -34,11 +34,11 @@ _STEMMERS = {"en": "english", "es": "spanish", "fr": "french", "de": "german", "
 
 
 @cache
-def _stemmer(language: str) -> Stemmer._Stemmer:
+def stemmer(language: str) -> Stemmer._Stemmer:
     return Stemmer.Stemmer(_STEMMERS.get(language, "english"))
 
 
-def _title_case(words: list[str]) -> bool:
+def title_case(words: list[str]) -> bool:
     long_words = [w for w in words if len(w) > 3]
     return bool(long_words) and sum(w[:1].isupper() for w in long_words) > 0.6 * len(long_words)
 
@@ -52,7 +52,7 @@ def weighted_terms(
     """Stemmed content words with a weight: ``name_weight`` for names (capitalised inside a
     sentence, or all capitals), 1 otherwise. In Title Case text capitals say nothing."""
     text = unicodedata.normalize("NFKC", text)
-    names = name_weight != 1.0 and not _title_case(_TERM.findall(text))
+    names = name_weight != 1.0 and not title_case(_TERM.findall(text))
     kept: list[str] = []
     weights: list[float] = []
     for sentence in _SENTENCE.split(text):
@@ -67,5 +67,5 @@ def weighted_terms(
             )
             kept.append(lowered)
             weights.append(name_weight if names and capital and not word.isdigit() else 1.0)
-    stems = _stemmer(language or "en").stemWords(kept)
+    stems = stemmer(language or "en").stemWords(kept)
     return list(zip(stems, weights, strict=True))

@@ -70,12 +70,13 @@ def test_run_against_s3_with_aws_variables(
     assert result.returncode == 0, result.stderr
     assert "feeds polled     12 (new content 11, not modified 0, failed 1)" in result.stdout
     assert f"s3://{bucket}/news/articles/dt={DAY}/" in result.stdout
+    assert "off-topic        5 (below relevance 0.5, kept in offtopic/)" in result.stdout
 
     # A downstream reader: pyarrow straight from S3.
     fs = s3.filesystem()
     table = pq.read_table(f"{bucket}/news/articles/dt={DAY}/part-00000.parquet", filesystem=fs)
-    assert table.num_rows == 19
-    assert len(set(table.column("article_id").to_pylist())) == 19
+    assert table.num_rows == 14
+    assert len(set(table.column("article_id").to_pylist())) == 14
 
 
 def test_run_without_private_network_refuses_the_local_sample(

@@ -7,7 +7,7 @@ import pyarrow as pa
 from pipeline.archive import read_raw
 from pipeline.feeds import Feed
 from pipeline.ingest import Interval, RunSummary, plan_batches, run
-from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
+from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA
 from pipeline.settings import Settings
 from pipeline.store import LocalLake
 from pipeline.tables import read_manifest, read_partition
@@ -25,16 +25,26 @@ def articles(lake: LocalLake, dt: str = DT) -> pa.Table:
     return read_partition(lake, "articles", dt, ARTICLES_SCHEMA)
 
 
-def expected_articles(web: SampleWeb) -> list[tuple[str, str]]:
+def expected_articles(web: SampleWeb, on_topic: bool = True) -> list[tuple[str, str]]:
     """(outlet name, title) of every sample article a reader should find: served, allowed,
-    long enough, in a readable feed (a truncated feed loses its cut-off, oldest, item)."""
+    long enough, in a readable feed (a truncated feed loses its cut-off, oldest, item), and
+    about AI in entertainment (or, with ``on_topic`` false, not about it)."""
     expected = []
     for outlet in web.outlets.values():
         listed = sorted(outlet["articles"], key=lambda a: str(a["published"]), reverse=True)
         if outlet["feed"]["format"] == "truncated":
             listed = listed[:-1]
-        expected += [(outlet["name"], a["title"]) for a in listed if a.get("status", 200) == 200]
+        expected += [
+            (outlet["name"], a["title"])
+            for a in listed
+            if a.get("status", 200) == 200 and a.get("on_topic", True) == on_topic
+        ]
     return sorted(expected)
+
+
+def titles(table: pa.Table) -> list[tuple[str, str]]:
+    names, headlines = table.column("source_name").to_pylist(), table.column("title").to_pylist()
+    return sorted(zip(names, headlines, strict=True))
 
 
 def test_run_lands_every_good_article_and_records_every_failure(
@@ -42,11 +52,13 @@ def test_run_lands_every_good_article_and_records_every_failure(
 ) -> None:
     summary = run_day(settings, lake)
     table = articles(lake)
-    landed = zip(
-        table.column("source_name").to_pylist(), table.column("title").to_pylist(), strict=True
-    )
-    assert sorted(landed) == expected_articles(web)
+    assert titles(table) == expected_articles(web)
     assert len(set(table.column("article_id").to_pylist())) == table.num_rows
+    # The rest is kept beside them, scored, with its text, for a later replay.
+    offtopic = read_partition(lake, "offtopic", DT, OFFTOPIC_SCHEMA)
+    assert titles(offtopic) == expected_articles(web, on_topic=False)
+    assert all(r["relevance"] < 0.5 and r["text"] for r in offtopic.to_pylist())
+    assert summary.commit.offtopic == offtopic.num_rows
 
     rejects = read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
     found = {(r["stage"], r["reason"], r["url"]) for r in rejects}
@@ -80,8 +92,17 @@ def test_article_rows_carry_identity_lineage_and_story(
     assert original["pipeline_version"]
     assert original["word_count"] > 200 and original["language"] == "en"
     assert original["story_id"] and original["duplicate_of"] is None
-    for later in ("relevance", "topics", "entities"):
-        assert original[later] is None
+    assert original["relevance"] >= 0.5
+    assert {"sector/tv-streaming", "use/vfx-de-aging"} <= set(original["topics"])
+    named = {(e["name"], e["kind"]) for e in original["entities"]}
+    assert {("Netflix", "organisation"), ("Ted Sarandos", "person")} <= named
+    assert original["rights"] == {
+        "ai_crawlers_disallowed": [],  # its robots.txt names no AI crawler
+        "tdm_reserved": None,
+        "tdm_policy": None,
+        "tdm_source": None,
+        "noai": False,
+    }
 
 
 def test_syndicated_copy_is_kept_as_its_own_outlets_article(
@@ -144,7 +165,8 @@ def test_articles_landed_on_an_earlier_day_are_not_fetched_or_landed_again(
     web: SampleWeb, settings: Settings, lake: LocalLake
 ) -> None:
     run_day(settings, lake)
-    landed = articles(lake)
+    offtopic = read_partition(lake, "offtopic", DT, OFFTOPIC_SCHEMA).cast(ARTICLES_SCHEMA)
+    landed = pa.concat_tables([articles(lake), offtopic])  # off-topic pages count as seen
     for key in lake.list_keys("_state/feeds/"):  # as if every feed had changed overnight
         lake.delete(key)
     web.requests.clear()
