@@ -20,8 +20,9 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.installed  ## create .venv with the locked dependencies
 
-demo: install  ## run the Airflow DAG over the bundled offline sample into ./lake
-	$(RUN) python -m sample.demo --date $(DEMO_DATE) --lake "$(CURDIR)/lake"
+demo: install  ## run the Airflow DAGs over the bundled offline sample into a fresh ./demo-lake
+	rm -rf "$(CURDIR)/demo-lake"
+	$(RUN) python -m sample.demo --date $(DEMO_DATE) --lake "$(CURDIR)/demo-lake"
 
 test: install  ## the whole test suite
 	$(RUN) pytest
@@ -31,8 +32,9 @@ lint: install  ## style, types and known vulnerabilities
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-bench: install  ## extraction speed and quality against ../shared/data
+bench: install  ## extraction and relevance, speed and quality, against ../shared/data
 	$(RUN) python bench/extract_bench.py
+	$(RUN) python bench/relevance_bench.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) lake .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) demo-lake .pytest_cache .mypy_cache .ruff_cache

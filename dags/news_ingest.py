@@ -65,15 +65,19 @@ def news_ingest() -> None:
     @task(outlets=[ARTICLES, REJECTS])
     def commit(reports: list[dict[str, Any]]) -> dict[str, Any]:
         from pipeline.ingest import commit as commit_day
+        from pipeline.ingest import enricher_for
+        from pipeline.settings import load_settings
 
         context = get_current_context()
-        result = commit_day(_interval(), lake_from_airflow(), context["run_id"])
+        enricher = enricher_for(load_settings())
+        result = commit_day(_interval(), lake_from_airflow(), context["run_id"], enricher)
         partition = f"dt={result.dt}"
         articles: dict[str, Any] = {
             "partition": partition,
             "rows": result.articles,
             "new_rows": result.new_articles,
             "files": result.article_files,
+            "offtopic_rows": result.offtopic,
         }
         rejects: dict[str, Any] = {
             "partition": partition,
@@ -85,6 +89,7 @@ def news_ingest() -> None:
         return {
             "dt": result.dt,
             "articles": result.articles,
+            "offtopic": result.offtopic,
             "rejects": result.rejects,
             "batches": len(reports),
         }

@@ -71,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
         "--threshold", type=float, help="relevance needed to be relevant (default: 0.5)"
     )
 
+    rescore = commands.add_parser(
+        "reclassify",
+        help="score committed days again (a new threshold or taxonomy), without fetching",
+    )
+    rescore.add_argument("--from", dest="start", type=_day, required=True, help="first day")
+    rescore.add_argument("--to", dest="end", type=_day, required=True, help="last day")
+    rescore.add_argument("--lake", help="s3://bucket/prefix or a folder (as for run)")
+    rescore.add_argument(
+        "--threshold", type=float, help="relevance needed (default: the settings file's)"
+    )
+
     ext = commands.add_parser("extract", help="main text of .html or .html.gz files, as JSON lines")
     ext.add_argument("paths", nargs="+", metavar="PATH")
     ext.add_argument("--out", help="output file (default: standard output)")
@@ -297,6 +308,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reclassify(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from pipeline.enrich import EntitiesError
+    from pipeline.ingest import Interval, build_stories, commit, enricher_for
+    from pipeline.relevance import TaxonomyError
+    from pipeline.settings import SettingsError, load_settings
+    from pipeline.store import LakeError, open_lake
+    from pipeline.tables import read_manifest
+
+    if args.end < args.start:
+        print("newsflow reclassify: --to is before --from", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(lake=args.lake)
+        if args.threshold is not None:
+            settings = replace(settings, relevance_threshold=args.threshold)
+        enricher = enricher_for(settings)
+        lake = open_lake(settings.lake, settings.s3)
+    except (SettingsError, TaxonomyError, EntitiesError, LakeError) as exc:
+        print(f"newsflow reclassify: {exc}", file=sys.stderr)
+        return 2
+    run_id = f"reclassify__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+    print(f"newsflow reclassify, threshold {enricher.threshold:g}")
+    day = args.start
+    while day <= args.end:
+        dt = day.isoformat()
+        manifest = read_manifest(lake, dt)
+        if manifest is None or "articles" not in manifest.get("tables", {}):
+            print(f"  {dt}  nothing committed")
+        else:
+            before = manifest["tables"]["articles"]["rows"]
+            result = commit(Interval.day(day), lake, run_id, enricher)
+            stories = build_stories(lake, dt, run_id)
+            print(
+                f"  {dt}  articles {before} -> {result.articles}, off-topic {result.offtopic},"
+                f" stories {stories.stories}"
+            )
+        day += timedelta(days=1)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -304,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     handlers = {"run": cmd_run, "extract": cmd_extract, "cluster": cmd_cluster,
-                "classify": cmd_classify}  # fmt: skip
+                "classify": cmd_classify, "reclassify": cmd_reclassify}  # fmt: skip
     handler = handlers[args.command]
     return handler(args)
 

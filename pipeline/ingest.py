@@ -506,7 +506,7 @@ def commit(
             "relevance_threshold": enricher.threshold,
             "raw": raw,
             "interval": [interval.start.isoformat(), interval.end.isoformat()],
-            "batches": batches,
+            **({"batches": batches} if batches else {}),  # a replay keeps the run's reports
         },
     )
     for key in staged:
@@ -580,7 +580,7 @@ _STORY_COLUMNS = pa.schema(
     [
         ARTICLES_SCHEMA.field(name)
         for name in ("article_id", "source_name", "title", "published_at", "fetched_at",
-                     "duplicate_of", "story_id")
+                     "duplicate_of", "story_id", "topics", "entities")
     ]
 )  # fmt: skip
 

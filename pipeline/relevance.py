@@ -42,7 +42,7 @@ class TaxonomyError(ValueError):
 def words(text: str) -> list[str]:
     """The words of ``text`` as written (NFKC). Cached for the few texts in flight, since
     relevance and enrichment read the same article; callers must not change the list."""
-    if not text.isascii():
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     return _WORD.findall(text)
 
@@ -61,33 +61,57 @@ class Entry:
     weight: float
 
 
+# What a written word can do, as bits of its role: the longest phrase its stem starts (the
+# low bits), whether it is a cased AI term, whether its stem starts an excluded phrase, and
+# whether it is a word that unmakes a cased term ("Iverson" next to "A.I.").
+_LENGTH, _CASED, _EXCLUDED, _UNLESS = 0xFF, 0x100, 0x200, 0x400
+
+
 @dataclass
 class _Matcher:
-    """The taxonomy in the stems of one language: phrases indexed by their first stem."""
+    """The taxonomy in the stems of one language: phrases indexed by their first stem, and
+    the role of each written word seen so far (cached: news repeats its words)."""
 
     language: str
+    cased: frozenset[str] = frozenset()
     phrases: dict[tuple[str, ...], list[Entry]] = field(default_factory=dict)
     longest: dict[str, int] = field(default_factory=dict)
     exclude: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # by first stem
-    unless: dict[str, set[str]] = field(default_factory=dict)
-    _stems: dict[str, str] = field(default_factory=dict)
+    unless: dict[str, set[str]] = field(default_factory=dict)  # cased term -> stems
+    stem: dict[str, str] = field(default_factory=dict)  # written word -> its folded stem
+    _role: dict[str, int] = field(default_factory=dict)  # written word -> role bits
+    _unless_stems: set[str] = field(default_factory=set)
 
-    def stems(self, written: list[str]) -> list[str]:
-        """The folded stem of each word; the stems of words seen before come from a cache."""
-        cache = self._stems
-        found = list(map(cache.get, written))
-        if None in found:
-            if len(cache) > _MAX_CACHE:
-                cache.clear()
+    def stems(self, written: list[str]) -> tuple[str, ...]:
+        cache = self.stem
+        missing = [w for w in written if w not in cache]
+        if missing:
             stem = stemmer(self.language).stemWord
-            for i, value in enumerate(found):
-                if value is None:
-                    found[i] = cache[written[i]] = stem(fold(written[i]))
-        return found  # type: ignore[return-value]  # no None is left
+            for word in missing:
+                cache[word] = stem(fold(word))
+        return tuple(cache[w] for w in written)
+
+    def roles(self, written: list[str]) -> list[int]:
+        """The role of each word (0 for most); every word's stem is known afterwards."""
+        roles = list(map(self._role.get, written))
+        if None in roles:
+            if len(self._role) > _MAX_CACHE:
+                self._role.clear()
+                self.stem.clear()
+            self._unless_stems = set().union(*self.unless.values())
+            for i, (word, stem) in enumerate(zip(written, self.stems(written), strict=True)):
+                if roles[i] is None:
+                    roles[i] = self._role[word] = (
+                        self.longest.get(stem, 0)
+                        | (_CASED if word in self.cased else 0)
+                        | (_EXCLUDED if stem in self.exclude else 0)
+                        | (_UNLESS if stem in self._unless_stems else 0)
+                    )
+        return roles  # type: ignore[return-value]  # no None is left
 
     def add(self, term: str, entry: Entry) -> None:
         """Index a phrase; terms that stem alike count once per key, at their highest weight."""
-        stems = tuple(self.stems(words(term)))
+        stems = self.stems(words(term))
         if not stems:
             return
         entries = self.phrases.setdefault(stems, [])
@@ -159,11 +183,11 @@ class Taxonomy:
     def _matcher(self, language: str) -> _Matcher:
         matcher = self._matchers.get(language)
         if matcher is None:
-            matcher = _Matcher(language)
+            matcher = _Matcher(language, frozenset(self.cased))
             for term, entry in self.terms:
                 matcher.add(term, entry)
             for phrase in self._exclude:
-                stems = tuple(matcher.stems(words(phrase)))
+                stems = matcher.stems(words(phrase))
                 if stems:
                     matcher.exclude.setdefault(stems[0], []).append(stems)
             matcher.unless = {t: set(matcher.stems(ws)) for t, ws in self._unless.items()}
@@ -180,13 +204,12 @@ class Taxonomy:
         matcher = self._matcher((language or "en").split("-")[0].lower())
         hits: dict[str, float] = {}
         cased: list[tuple[str, float]] = []  # cased terms found, with their weight
-        title_stems = self._scan(words(title or ""), matcher, TITLE_WEIGHT, hits, cased)
-        body_stems = self._scan(words(text or "")[:MAX_WORDS], matcher, None, hits, cased)
-        if cased:
-            everything = set(title_stems).union(body_stems)
-            for word, weight in cased:
-                if not matcher.unless.get(word, set()) & everything:
-                    hits["ai"] = hits.get("ai", 0.0) + weight
+        present: set[str] = set()  # stems of the words that unmake a cased term
+        self._scan(words(title or ""), matcher, TITLE_WEIGHT, hits, cased, present)
+        self._scan(words(text or "")[:MAX_WORDS], matcher, None, hits, cased, present)
+        for word, weight in cased:
+            if matcher.unless.get(word, set()).isdisjoint(present):
+                hits["ai"] = hits.get("ai", 0.0) + weight
         ai = 1 - math.exp(-hits.get("ai", 0.0) / SATURATION)
         entertainment = 1 - math.exp(-hits.get("entertainment", 0.0) / SATURATION)
         # Both signals count (geometric mean); a weak one pulls the score down further, so
@@ -196,43 +219,51 @@ class Taxonomy:
         topics = sorted(k for k, v in hits.items() if "/" in k and v >= STRONG) if relevant else []
         return Result(round(relevance, 4), relevant, ai, entertainment, topics)
 
+    @staticmethod
     def _scan(
-        self,
         written: list[str],
         matcher: _Matcher,
         position: float | None,
         hits: dict[str, float],
         cased: list[tuple[str, float]],
-    ) -> list[str]:
-        """Count the taxonomy's phrases in ``written`` into ``hits`` and collect its cased AI
-        terms into ``cased``; returns the stems. Only words that can start a phrase are
-        visited, so the loop runs over a few dozen words, not the whole text."""
-        if not written:
-            return []
-        stems = matcher.stems(written)
-        if not matcher.exclude.keys().isdisjoint(stems):
-            _blank(stems, matcher.exclude)
-        longest, phrases = matcher.longest, matcher.phrases
-        starts: list[int] = list(compress(count(), map(longest.__contains__, stems)))
-        cased_at: set[int] = set()
-        if not self.cased.isdisjoint(written) and not _shouting(written):
-            cased_at = {i for i, w in enumerate(written) if w in self.cased and stems[i]}
-            starts = sorted(cased_at.union(starts))
+        present: set[str],
+    ) -> None:
+        """Count the taxonomy's phrases in ``written`` into ``hits``, collect its cased AI
+        terms into ``cased`` and the stems that unmake them into ``present``. Only words
+        with a role are visited: a few dozen, not the whole text."""
+        roles = matcher.roles(written)
+        candidates = list(compress(count(), roles))
+        if not candidates:
+            return
+        stem, phrases = matcher.stem, matcher.phrases
+        blanked = _excluded(written, roles, candidates, matcher)
         covered: dict[str, int] = {}  # key -> the first word after its last phrase
-        end = len(stems)
-        for i in starts:
+        shouting: bool | None = None
+        end = len(written)
+        for i in candidates:
+            if i in blanked:
+                continue
+            role = roles[i]
             weight = position or (LEAD_WEIGHT if i < LEAD_WORDS else 1.0)
-            stem = stems[i]
-            for n in range(min(longest.get(stem, 0), end - i), 0, -1):
-                entries = phrases.get(tuple(stems[i : i + n]) if n > 1 else (stem,))
-                for entry in entries or ():
+            for n in range(min(role & _LENGTH, end - i), 0, -1):
+                if n == 1:
+                    key: tuple[str, ...] = (stem[written[i]],)
+                elif blanked and not blanked.isdisjoint(range(i, i + n)):
+                    continue
+                else:
+                    key = tuple(stem[w] for w in written[i : i + n])
+                for entry in phrases.get(key, ()):
                     if covered.get(entry.key, 0) <= i:  # not inside a longer phrase of its key
                         hits[entry.key] = hits.get(entry.key, 0.0) + entry.weight * weight
                         covered[entry.key] = i + n
-            if i in cased_at and covered.get("ai", 0) <= i:
-                cased.append((written[i], STRONG * weight))
-                covered["ai"] = i + 1
-        return stems
+            if role & _UNLESS:
+                present.add(stem[written[i]])
+            if role & _CASED and covered.get("ai", 0) <= i:
+                if shouting is None:
+                    shouting = _shouting(written)
+                if not shouting:
+                    cased.append((written[i], STRONG * weight))
+                    covered["ai"] = i + 1
 
 
 def _shouting(written: list[str]) -> bool:
@@ -241,9 +272,15 @@ def _shouting(written: list[str]) -> bool:
     return sum(w.isupper() for w in sample) > 0.6 * len(sample)
 
 
-def _blank(stems: list[str], exclude: dict[str, list[tuple[str, ...]]]) -> None:
-    """Read the excluded phrases (names such as Ai Weiwei) as no words at all."""
-    for i in list(compress(count(), map(exclude.__contains__, stems))):
-        for phrase in exclude.get(stems[i], ()):
-            if tuple(stems[i : i + len(phrase)]) == phrase:
-                stems[i : i + len(phrase)] = [""] * len(phrase)
+def _excluded(
+    written: list[str], roles: list[int], candidates: list[int], matcher: _Matcher
+) -> set[int]:
+    """Positions of the excluded phrases (names such as Ai Weiwei): read as no words."""
+    blanked: set[int] = set()
+    for i in candidates:
+        if roles[i] & _EXCLUDED:
+            for phrase in matcher.exclude[matcher.stem[written[i]]]:
+                n = len(phrase)
+                if tuple(matcher.stem[w] for w in written[i : i + n]) == phrase:
+                    blanked.update(range(i, i + n))
+    return blanked

@@ -391,6 +391,22 @@ def group(
         yield doc, index.assign(doc), duplicate_of
 
 
+STORY_TOPICS, STORY_STAKEHOLDERS = 8, 6  # at most this many of each on a story's row
+_PARTIES = ("organisation", "person")  # the entities that are a story's stakeholders
+
+
+def dominant(per_article: list[list[str]], limit: int) -> list[str]:
+    """What at least half of the articles have, most common first (ties: first mentioned),
+    at most ``limit``."""
+    counts: Counter[str] = Counter()
+    for values in per_article:
+        for value in dict.fromkeys(values):  # once per article, in order of first mention
+            counts[value] += 1
+    needed = (len(per_article) + 1) // 2
+    ranked = sorted(counts, key=lambda v: -counts[v])  # stable: ties keep their first mention
+    return [v for v in ranked if counts[v] >= needed][:limit]
+
+
 def story_rows(articles: list[dict[str, Any]], today: set[str]) -> list[dict[str, Any]]:
     """Rows of the stories table for the stories in ``today``, from their articles (every
     committed article of those stories up to and including the day). A pure function of
@@ -424,6 +440,14 @@ def story_rows(articles: list[dict[str, Any]], today: set[str]) -> list[dict[str
                 },
                 "article_ids": [a["article_id"] for a in group_],
                 "articles_today": sum(1 for a in group_ if a["_today"]),
+                "topics": dominant([a.get("topics") or [] for a in originals], STORY_TOPICS),
+                "stakeholders": dominant(
+                    [
+                        [e["name"] for e in a.get("entities") or [] if e["kind"] in _PARTIES]
+                        for a in originals
+                    ],
+                    STORY_STAKEHOLDERS,
+                ),
             }
         )
     return rows

@@ -20,7 +20,7 @@ from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
-from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
+from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
 from pipeline.store import Lake, open_lake
 from pipeline.tables import read_manifest, read_partition
 from sample.s3server import SeaweedS3
@@ -56,9 +56,33 @@ def _summary(lake: Lake, day: str) -> str:
     for article in articles:
         when = article["published_at"].strftime("%m-%d %H:%M") if article["published_at"] else "?"
         lines.append(
-            f"  {when}  {article['source_name'][:22]:<22} {article['word_count']:>4}w  "
-            f"{(article['title'] or '')[:70]}"
+            f"  {when}  {article['source_name'][:22]:<22} {article['word_count']:>4}w "
+            f"{article['relevance']:.2f}  {(article['title'] or '')[:64]}"
         )
+    offtopic = read_partition(lake, "offtopic", day, OFFTOPIC_SCHEMA).to_pylist()
+    lines += ["", f"  {len(offtopic)} off-topic articles, kept in offtopic/ for a later replay:"]
+    lines += [f"    {a['relevance']:.2f}  {(a['title'] or '')[:80]}" for a in offtopic]
+    example = next((a for a in articles if a["entities"]), None)
+    if example:
+        lines += [
+            "",
+            f'  Enrichment of "{(example["title"] or "")[:60]}":',
+            f"    topics    {', '.join(example['topics'] or [])}",
+            f"    entities  {', '.join(e['name'] for e in example['entities'][:8])}",
+        ]
+    rights: dict[str, str] = {}
+    for article in articles + offtopic:
+        r = article["rights"] or {}
+        said = [f"robots.txt turns away {', '.join(r['ai_crawlers_disallowed'])}"]
+        said = said if r.get("ai_crawlers_disallowed") else []
+        if r.get("tdm_reserved"):
+            said.append(f"TDM reserved ({r['tdm_source']})")
+        if r.get("noai"):
+            said.append("noai")
+        if said:
+            rights[article["source_name"]] = "; ".join(said)
+    lines += ["", "  Rights signals declared by the outlets:"]
+    lines += [f"    {outlet:<24}{said}" for outlet, said in sorted(rights.items())]
     stories = read_partition(lake, "stories", day, STORIES_SCHEMA).to_pylist()
     stories.sort(key=lambda s: (-len(s["outlets"]), -s["article_count"], s["story_id"]))
     lines += ["", f"  {len(stories)} stories; the most widely covered:"]
@@ -70,6 +94,8 @@ def _summary(lake: Lake, day: str) -> str:
             f"{', '.join(story['outlets'])}; "
             f"first reported by {first.get('source_name')}"
         )
+        lines.append(f"      topics: {', '.join(story['topics'])}")
+        lines.append(f"      stakeholders: {', '.join(story['stakeholders'])}")
     lines += ["", f"  {len(rejects)} rejects, recorded with their reason:"]
     for reject in rejects:
         lines.append(f"    {reject['stage']:<8}{reject['reason']:<16}{reject['url']}")
@@ -89,7 +115,7 @@ def _summary(lake: Lake, day: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--date", default="2026-11-23", help="the day to ingest")
-    parser.add_argument("--lake", default=str(ROOT / "lake"), help="local lake folder")
+    parser.add_argument("--lake", default=str(ROOT / "demo-lake"), help="local lake folder")
     parser.add_argument("--s3", action="store_true", help="write to a local SeaweedFS S3 instead")
     args = parser.parse_args()
 

@@ -207,6 +207,19 @@ class SampleWeb:
             return body[:cut].encode(), "application/rss+xml", newest
         return body.encode(), "application/rss+xml; charset=utf-8", newest
 
+    @staticmethod
+    def _rights_meta(outlet: dict[str, Any]) -> str:
+        """The meta tags by which an outlet declares rights in its pages, if it does."""
+        tags = ""
+        tdm = outlet.get("tdm") or {}
+        if tdm.get("via") == "meta":
+            tags += f'<meta name="tdm-reservation" content="{tdm["reservation"]}">'
+            if tdm.get("policy"):
+                tags += f'<meta name="tdm-policy" content="{html.escape(tdm["policy"])}">'
+        if outlet.get("robots_meta"):
+            tags += f'<meta name="robots" content="{html.escape(outlet["robots_meta"])}">'
+        return tags
+
     def _page(self, outlet_id: str, article: dict[str, Any]) -> str:
         outlet = self.outlets[outlet_id]
         esc = html.escape
@@ -275,6 +288,7 @@ class SampleWeb:
             f'<meta property="og:url" content="{canonical}">'
             f'<meta property="og:image" content="{self.base(outlet_id)}/img/{hashlib.md5(url.encode()).hexdigest()[:8]}.jpg">'  # noqa: S324
             f'<meta name="author" content="{esc(article["author"])}">{meta_time}'
+            f"{self._rights_meta(outlet)}"
             f'<link rel="canonical" href="{canonical}"><link rel="stylesheet" href="/static/site.css">'
             f'<script src="/static/analytics.js" async></script>{jsonld}</head>'
         )
@@ -380,6 +394,14 @@ class SampleWeb:
                     return self._send(
                         200, outlet.get("robots", "").encode(), {"Content-Type": "text/plain"}
                     )
+                tdm = outlet.get("tdm") or {}
+                if path == "/.well-known/tdmrep.json" and tdm.get("via") == "tdmrep":
+                    rules = [{"location": "/*", "tdm-reservation": tdm["reservation"]}]
+                    if tdm.get("policy"):
+                        rules[0]["tdm-policy"] = tdm["policy"]
+                    return self._send(
+                        200, json.dumps(rules).encode(), {"Content-Type": "application/json"}
+                    )
                 if path == outlet["feed"]["path"]:
                     return self._serve_feed(outlet)
                 for article in outlet["articles"]:
@@ -391,7 +413,12 @@ class SampleWeb:
                                 {"Content-Type": "text/html"},
                             )
                         page = web._page(outlet_id, article).encode("utf-8")
-                        return self._send(200, page, {"Content-Type": "text/html; charset=utf-8"})
+                        headers = {"Content-Type": "text/html; charset=utf-8"}
+                        if tdm.get("via") == "header":
+                            headers["tdm-reservation"] = str(tdm["reservation"])
+                            if tdm.get("policy"):
+                                headers["tdm-policy"] = tdm["policy"]
+                        return self._send(200, page, headers)
                 return self._send(
                     404, b"<html><body>Not found</body></html>", {"Content-Type": "text/html"}
                 )

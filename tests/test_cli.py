@@ -144,3 +144,29 @@ def test_cluster_reports_a_bad_line_by_number(tmp_path: Path) -> None:
     result = newsflow("cluster", "--in", str(source), "--out", str(tmp_path / "out.jsonl"))
     assert result.returncode == 2
     assert "in.jsonl:2" in result.stderr
+
+
+def test_reclassify_replays_a_new_threshold_from_the_lake_without_fetching(
+    web: SampleWeb, feeds_file: Path, tmp_path: Path
+) -> None:
+    env = {"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)}
+    lake = str(tmp_path / "lake")
+    args = ["run", "--feeds", str(feeds_file), "--lake", lake, "--no-progress"]
+    ran = newsflow(*args, "--date", DAY.isoformat(), "--allow-private-network", env=env)
+    assert ran.returncode == 0, ran.stderr
+    web.requests.clear()
+
+    day = DAY.isoformat()
+    replay = ["reclassify", "--from", day, "--to", day, "--lake", lake]
+    result = newsflow(*replay, "--threshold", "0", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"{day}  articles 14 -> 19, off-topic 0" in result.stdout
+    assert web.requests == []  # everything came from the lake
+    manifest = json.loads((tmp_path / "lake" / "_manifests" / f"dt={day}.json").read_text())
+    assert manifest["relevance_threshold"] == 0 and manifest["batches"]  # the run's reports stay
+
+    result = newsflow(*replay, env=env)  # back to the settings' threshold
+    assert f"{day}  articles 19 -> 14, off-topic 5" in result.stdout
+    earlier = (DAY.replace(day=DAY.day - 1)).isoformat()
+    result = newsflow("reclassify", "--from", earlier, "--to", earlier, "--lake", lake, env=env)
+    assert f"{earlier}  nothing committed" in result.stdout

@@ -203,3 +203,29 @@ def test_batches_keep_each_host_together() -> None:
             if other is not batch:
                 assert not hosts & {f.url.split("/")[2] for f in other}
     assert sorted(f.url for b in batches for f in b) == sorted(f.url for f in feeds)
+
+
+def test_rights_signals_come_from_each_outlets_robots_and_tdm_declarations(
+    web: SampleWeb, settings: Settings, lake: LocalLake
+) -> None:
+    run_day(settings, lake)
+    offtopic = read_partition(lake, "offtopic", DT, OFFTOPIC_SCHEMA).cast(ARTICLES_SCHEMA)
+    rights: dict[str, set[str]] = {}
+    for row in pa.concat_tables([articles(lake), offtopic]).to_pylist():
+        r = row["rights"]
+        crawlers = ",".join(r["ai_crawlers_disallowed"])
+        tdm = f"{r['tdm_reserved']}/{r['tdm_source']}/{r['tdm_policy']}"
+        rights.setdefault(row["source_name"], set()).add(f"{crawlers} {tdm} noai={r['noai']}")
+    assert rights["Screen Trade Daily"] == {  # robots.txt and a tdm-reservation header
+        "GPTBot,CCBot,Google-Extended True/header/https://screentrade.example/tdm/policy.json "
+        "noai=False"
+    }
+    assert rights["Sound Business Weekly"] == {  # /.well-known/tdmrep.json
+        " True/tdmrep/https://soundbiz.example/licensing/tdm.json noai=False"
+    }
+    assert rights["Rude Baguette"] == {" True/meta/None noai=True"}  # meta tags
+    assert rights["CineDigital"] == {"GPTBot None/None/None noai=False"}
+    assert rights["TechBeat"] == {" None/None/None noai=False"}
+    # tdmrep.json is asked for once per outlet, like robots.txt.
+    asked = [r.outlet for r in web.requests if r.path == "/.well-known/tdmrep.json"]
+    assert sorted(asked) == sorted(set(asked))

@@ -7,7 +7,7 @@ from pipeline.dedup import DedupIndex
 from pipeline.ingest import Interval, _staging, build_stories, commit
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA, to_table
 from pipeline.store import Lake, open_lake, put_json, table_to_parquet
-from pipeline.stories import StoryDoc, StoryIndex, group
+from pipeline.stories import StoryDoc, StoryIndex, dominant, group
 from pipeline.tables import read_partition
 from sample.s3server import SeaweedS3
 
@@ -186,6 +186,8 @@ def test_follow_up_on_day_two_joins_day_ones_story_across_runs_on_s3(
         "StreamWire",
     }
     assert story["headline"] == NETFLIX_TECHBEAT[0]
+    assert {"sector/tv-streaming", "stakeholder/studios-streamers"} <= set(story["topics"])
+    assert story["stakeholders"][0] == "Netflix"
 
     # Rerunning day 2 changes nothing.
     before_articles = read_partition(lake, "articles", "2026-11-23", ARTICLES_SCHEMA)
@@ -218,3 +220,10 @@ def test_a_quiet_story_needs_more_than_shared_words_from_a_headline() -> None:
     )
     assert results["mon1"][0] == results["mon2"][0]  # the same evening: one story
     assert results["tue"][0] != results["mon1"][0]  # the next evening's report is its own
+
+
+def test_a_storys_topics_and_stakeholders_are_what_most_of_its_articles_have() -> None:
+    per_article = [["film", "jobs", "music"], ["jobs", "film"], ["jobs"], ["games"]]
+    assert dominant(per_article, 5) == ["jobs", "film"]
+    assert dominant(per_article, 1) == ["jobs"]
+    assert dominant([["Netflix", "SAG-AFTRA", "Netflix"]], 5) == ["Netflix", "SAG-AFTRA"]
