@@ -11,7 +11,10 @@
   to about 4 KB. Each figure is the best of five rounds: on a shared machine the best
   round is the one least disturbed by others.
 
-Usage: ``python bench/relevance_bench.py [--data DIR]``.
+Usage: ``python bench/relevance_bench.py [--data DIR] [--collisions]``. With
+``--collisions`` it lists instead, for each single-word term of the taxonomy that is
+stemmed, the words of those texts that share its stem without being a plain inflection of
+it ("authority" for "author"): candidates for an exact term ("=author").
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ import gzip
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import Stemmer
 from protego import Protego
 
 from pipeline.enrich import Gazetteer, find_entities, page_rights
-from pipeline.relevance import Taxonomy, words
+from pipeline.relevance import EXACT, Taxonomy, fold, words
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -104,7 +109,7 @@ def real_articles(data: Path, chars: int = 4000) -> list[tuple[str, str, str, by
         text = truth["ground_truth"].get("main_content") or ""
         page = folder / "html" / f"{path.stem}.html.gz"
         if len(text) >= chars and page.exists():
-            cut = text[:chars].rsplit(" ", 1)[0]
+            cut = text[:chars].rsplit(" ", 1)[0] if chars else text
             html = gzip.decompress(page.read_bytes())
             title = truth["ground_truth"].get("title") or ""
             articles.append((truth.get("url", ""), title, cut, html, "en"))
@@ -147,11 +152,41 @@ def synthetic(count: int, seed: int = 3) -> list[tuple[str, str]]:
     ]
 
 
+def collisions(taxonomy: Taxonomy, data: Path, language: str = "en") -> None:
+    vocabulary: Counter[str] = Counter()
+    for line in (data / "topics" / "huffpost-news-category-first10000.jsonl").open():
+        row = json.loads(line)
+        vocabulary.update(words(f"{row['headline']} {row['short_description']}"))
+    for _, title, text, _, _ in real_articles(data, chars=0):
+        vocabulary.update(words(f"{title} {text}"))
+    stem = Stemmer.Stemmer("english").stemWord
+    by_stem: dict[str, Counter[str]] = {}
+    for word, times in vocabulary.items():
+        folded = fold(word)
+        by_stem.setdefault(stem(folded), Counter())[folded] += times
+    print(f"Words sharing the stem of a single-word term ({language}), most frequent first:")
+    for term in sorted({t for t, _ in taxonomy.terms if not t.startswith(EXACT)}):
+        if len(words(term)) != 1:
+            continue
+        folded = fold(term)
+        others = [
+            f"{w} ({n})"
+            for w, n in (by_stem.get(stem(folded)) or Counter()).most_common()
+            if not (w.startswith(folded) and len(w) - len(folded) <= 2) and w != folded
+        ]
+        if others:
+            print(f"  {term:<20} {', '.join(others[:6])}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--collisions", action="store_true", help="list stem collisions")
     args = parser.parse_args()
     taxonomy = Taxonomy.load()
+    if args.collisions:
+        collisions(taxonomy, args.data)
+        return
     print("Relevance:")
     labelled(taxonomy)
     if args.data.exists():

@@ -61,10 +61,13 @@ class Entry:
     weight: float
 
 
-# What a written word can do, as bits of its role: the longest phrase its stem starts (the
-# low bits), whether it is a cased AI term, whether its stem starts an excluded phrase, and
-# whether it is a word that unmakes a cased term ("Iverson" next to "A.I.").
-_LENGTH, _CASED, _EXCLUDED, _UNLESS = 0xFF, 0x100, 0x200, 0x400
+# What a written word can do, as bits of its role: the longest phrase its stem starts (bits
+# 0-3) and the longest exact phrase its folded form starts (bits 4-7), whether it is a
+# cased AI term, whether its stem starts an excluded phrase, and whether it unmakes a
+# cased term ("Iverson" next to "A.I.").
+_STEMMED, _EXACT, _CASED, _EXCLUDED, _UNLESS = 0x0F, 0xF0, 0x100, 0x200, 0x400
+_MAX_PHRASE = 15
+EXACT = "="  # a term written "=likeness" matches that word only, not others of its stem
 
 
 @dataclass
@@ -78,18 +81,20 @@ class _Matcher:
     longest: dict[str, int] = field(default_factory=dict)
     exclude: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # by first stem
     unless: dict[str, set[str]] = field(default_factory=dict)  # cased term -> stems
+    exact_longest: dict[str, int] = field(default_factory=dict)
     stem: dict[str, str] = field(default_factory=dict)  # written word -> its folded stem
+    folded: dict[str, str] = field(default_factory=dict)  # written word -> folded
     _role: dict[str, int] = field(default_factory=dict)  # written word -> role bits
     _unless_stems: set[str] = field(default_factory=set)
 
     def stems(self, written: list[str]) -> tuple[str, ...]:
-        cache = self.stem
-        missing = [w for w in written if w not in cache]
+        missing = [w for w in written if w not in self.stem]
         if missing:
             stem = stemmer(self.language).stemWord
             for word in missing:
-                cache[word] = stem(fold(word))
-        return tuple(cache[w] for w in written)
+                self.folded[word] = fold(word)
+                self.stem[word] = stem(self.folded[word])
+        return tuple(map(self.stem.__getitem__, written))
 
     def roles(self, written: list[str]) -> list[int]:
         """The role of each word (0 for most); every word's stem is known afterwards."""
@@ -98,11 +103,13 @@ class _Matcher:
             if len(self._role) > _MAX_CACHE:
                 self._role.clear()
                 self.stem.clear()
+                self.folded.clear()
             self._unless_stems = set().union(*self.unless.values())
             for i, (word, stem) in enumerate(zip(written, self.stems(written), strict=True)):
                 if roles[i] is None:
                     roles[i] = self._role[word] = (
                         self.longest.get(stem, 0)
+                        | self.exact_longest.get(self.folded[word], 0) << 4
                         | (_CASED if word in self.cased else 0)
                         | (_EXCLUDED if stem in self.exclude else 0)
                         | (_UNLESS if stem in self._unless_stems else 0)
@@ -110,16 +117,25 @@ class _Matcher:
         return roles  # type: ignore[return-value]  # no None is left
 
     def add(self, term: str, entry: Entry) -> None:
-        """Index a phrase; terms that stem alike count once per key, at their highest weight."""
-        stems = self.stems(words(term))
-        if not stems:
+        """Index a phrase; terms that stem alike count once per key, at their highest weight.
+        An exact term (``=word``) is indexed by its folded words, behind an ``=`` mark."""
+        exact = term.startswith(EXACT)
+        written = words(term[1:] if exact else term)[:_MAX_PHRASE]
+        if not written:
             return
-        entries = self.phrases.setdefault(stems, [])
+        self.stems(written)
+        if exact:
+            key = (EXACT, *map(self.folded.__getitem__, written))
+            first, longest = key[1], self.exact_longest
+        else:
+            key = tuple(map(self.stem.__getitem__, written))
+            first, longest = key[0], self.longest
+        entries = self.phrases.setdefault(key, [])
         same = [e for e in entries if e.key == entry.key]
         if same and same[0].weight >= entry.weight:
             return
         entries[:] = [e for e in entries if e.key != entry.key] + [entry]
-        self.longest[stems[0]] = max(self.longest.get(stems[0], 0), len(stems))
+        longest[first] = max(longest.get(first, 0), len(written))
 
 
 @dataclass(frozen=True)
@@ -235,7 +251,7 @@ class Taxonomy:
         candidates = list(compress(count(), roles))
         if not candidates:
             return
-        stem, phrases = matcher.stem, matcher.phrases
+        stem, folded, phrases = matcher.stem, matcher.folded, matcher.phrases
         blanked = _excluded(written, roles, candidates, matcher)
         covered: dict[str, int] = {}  # key -> the first word after its last phrase
         shouting: bool | None = None
@@ -245,17 +261,25 @@ class Taxonomy:
                 continue
             role = roles[i]
             weight = position or (LEAD_WEIGHT if i < LEAD_WORDS else 1.0)
-            for n in range(min(role & _LENGTH, end - i), 0, -1):
+            stemmed, exact = role & _STEMMED, (role & _EXACT) >> 4
+            for n in range(min(max(stemmed, exact), end - i), 0, -1):
                 if n == 1:
-                    key: tuple[str, ...] = (stem[written[i]],)
+                    word = written[i]
+                    keys: list[tuple[str, ...]] = [(stem[word],)] if stemmed else []
+                    if exact:
+                        keys.append((EXACT, folded[word]))
                 elif blanked and not blanked.isdisjoint(range(i, i + n)):
                     continue
                 else:
-                    key = tuple(stem[w] for w in written[i : i + n])
-                for entry in phrases.get(key, ()):
-                    if covered.get(entry.key, 0) <= i:  # not inside a longer phrase of its key
-                        hits[entry.key] = hits.get(entry.key, 0.0) + entry.weight * weight
-                        covered[entry.key] = i + n
+                    span = written[i : i + n]
+                    keys = [tuple(map(stem.__getitem__, span))] if n <= stemmed else []
+                    if n <= exact:
+                        keys.append((EXACT, *map(folded.__getitem__, span)))
+                for key in keys:
+                    for entry in phrases.get(key, ()):
+                        if covered.get(entry.key, 0) <= i:  # not inside a longer phrase
+                            hits[entry.key] = hits.get(entry.key, 0.0) + entry.weight * weight
+                            covered[entry.key] = i + n
             if role & _UNLESS:
                 present.add(stem[written[i]])
             if role & _CASED and covered.get("ai", 0) <= i:
@@ -281,6 +305,6 @@ def _excluded(
         if roles[i] & _EXCLUDED:
             for phrase in matcher.exclude[matcher.stem[written[i]]]:
                 n = len(phrase)
-                if tuple(matcher.stem[w] for w in written[i : i + n]) == phrase:
+                if tuple(map(matcher.stem.__getitem__, written[i : i + n])) == phrase:
                     blanked.update(range(i, i + n))
     return blanked

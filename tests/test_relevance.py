@@ -52,6 +52,42 @@ def test_traps_are_not_relevant(taxonomy: Taxonomy, trap: str, title: str, text:
     assert not taxonomy.classify(title, text, "en").is_relevant, trap
 
 
+@pytest.mark.parametrize(
+    ("language", "title", "text"),
+    [
+        ("es", "La IA ayuda a los médicos a leer radiografías", "Detecta tumores antes."),
+        ("es", "La película de Almodóvar arrasa en taquilla", "Un millón de espectadores."),
+        ("es", "El algoritmo de los bancos decide las hipotecas", "Piden transparencia."),
+        ("fr", "L'IA aide les agriculteurs à prévoir les récoltes", "Un modèle économise l'eau."),
+        ("fr", "Le Festival de Cannes dévoile sa sélection", "Vingt-deux films en compétition."),
+        ("fr", "Parcoursup : l'algorithme critiqué par les lycéens", "Le classement est opaque."),
+        ("de", "Autobauer setzen auf KI in der Produktion", "Sie erkennt Fehler am Band."),
+        ("de", "Berlinale: Goldener Bär für ein Familiendrama", "Die Jury lobt die Regie."),
+        ("de", "Schufa-Algorithmus vor Gericht", "Verbraucherschützer klagen."),
+    ],
+)
+def test_traps_in_each_language_are_not_relevant(
+    taxonomy: Taxonomy, language: str, title: str, text: str
+) -> None:
+    assert not taxonomy.classify(title, text, language).is_relevant
+
+
+def test_words_that_only_share_a_stem_with_a_term_do_not_count(taxonomy: Taxonomy) -> None:
+    # "authorities", "published", "performance" and "booking" stem like "authors",
+    # "publishers", "performers" and "books", but say nothing about entertainment.
+    tech = taxonomy.classify(
+        "Authorities publish rules for AI models",
+        "The published report on AI performance likely affects booking sites and markets.",
+    )
+    assert tech.entertainment == 0 and not tech.is_relevant
+    film = taxonomy.classify(
+        "Studio uses AI to de-age its star", "It looks like the market for films will change."
+    )
+    assert film.is_relevant
+    assert "concern/consent-likeness" not in film.topics  # "like" is not "likeness"
+    assert "use/recommendation-marketing" not in film.topics  # "market" is not "marketing"
+
+
 def test_title_weighs_more_than_body(taxonomy: Taxonomy) -> None:
     body = "Filler words about the company's quarterly plans. " * 10
     in_title = taxonomy.classify("AI voice clones worry film actors", body, "en")
