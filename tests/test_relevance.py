@@ -36,40 +36,31 @@ def test_ai_in_entertainment_is_relevant(
 
 
 @pytest.mark.parametrize(
-    ("trap", "title", "text"),
+    ("trap", "language", "title", "text"),
     [
-        ("AI as a name", "Ai Weiwei opens show in Berlin", "The artist's film and sculpture."),
-        ("A.I. the film", "Spielberg's A.I. Artificial Intelligence returns to cinemas", "4K."),
-        ("A.I. as initials", "Allen Iverson: A.I. looks back", "The Sixers star's documentary."),
-        ("generic algorithm", "Instagram changes its algorithm", "Creators say reach dropped."),
-        ("no AI", "Taylor Swift's concert film breaks box office records", "A record."),
-        ("no entertainment", "Hospitals test AI to read X-rays", "Machine learning flags tumours."),
-        ("show-business words", "AI model is a game changer for drug discovery", "In days."),
-        ("capitals", "AI STARS AT THE SHOW", "Everything in this headline shouts."),
+        ("AI as a name", "en", "Ai Weiwei opens show in Berlin", "The artist's film."),
+        ("A.I. the film", "en", "Spielberg's A.I. Artificial Intelligence returns", "In 4K."),
+        ("A.I. as initials", "en", "Allen Iverson: A.I. looks back", "The Sixers star's film."),
+        ("generic algorithm", "en", "Instagram changes its algorithm", "Creators lose reach."),
+        ("no AI", "en", "Taylor Swift's concert film breaks box office records", "A record."),
+        ("no entertainment", "en", "Hospitals test AI to read X-rays", "It flags tumours."),
+        ("show-business words", "en", "AI model is a game changer for drug discovery", "Fast."),
+        ("capitals", "en", "AI STARS AT THE SHOW", "Everything in this headline shouts."),
+        ("no entertainment", "es", "La IA ayuda a los médicos a leer radiografías", "Antes."),
+        ("no AI", "es", "La película de Almodóvar arrasa en taquilla", "Un millón."),
+        ("generic algorithm", "es", "El algoritmo de los bancos decide las hipotecas", "Opaco."),
+        ("no entertainment", "fr", "L'IA aide les agriculteurs à prévoir les récoltes", "Eau."),
+        ("no AI", "fr", "Le Festival de Cannes dévoile sa sélection", "Vingt-deux films."),
+        ("generic algorithm", "fr", "Parcoursup : l'algorithme critiqué par les lycéens", "."),
+        ("no entertainment", "de", "Autobauer setzen auf KI in der Produktion", "Am Band."),
+        ("no AI", "de", "Berlinale: Goldener Bär für ein Familiendrama", "Die Jury lobt."),
+        ("generic algorithm", "de", "Schufa-Algorithmus vor Gericht", "Verbraucher klagen."),
     ],
 )
-def test_traps_are_not_relevant(taxonomy: Taxonomy, trap: str, title: str, text: str) -> None:
-    assert not taxonomy.classify(title, text, "en").is_relevant, trap
-
-
-@pytest.mark.parametrize(
-    ("language", "title", "text"),
-    [
-        ("es", "La IA ayuda a los médicos a leer radiografías", "Detecta tumores antes."),
-        ("es", "La película de Almodóvar arrasa en taquilla", "Un millón de espectadores."),
-        ("es", "El algoritmo de los bancos decide las hipotecas", "Piden transparencia."),
-        ("fr", "L'IA aide les agriculteurs à prévoir les récoltes", "Un modèle économise l'eau."),
-        ("fr", "Le Festival de Cannes dévoile sa sélection", "Vingt-deux films en compétition."),
-        ("fr", "Parcoursup : l'algorithme critiqué par les lycéens", "Le classement est opaque."),
-        ("de", "Autobauer setzen auf KI in der Produktion", "Sie erkennt Fehler am Band."),
-        ("de", "Berlinale: Goldener Bär für ein Familiendrama", "Die Jury lobt die Regie."),
-        ("de", "Schufa-Algorithmus vor Gericht", "Verbraucherschützer klagen."),
-    ],
-)
-def test_traps_in_each_language_are_not_relevant(
-    taxonomy: Taxonomy, language: str, title: str, text: str
+def test_traps_are_not_relevant_in_any_language(
+    taxonomy: Taxonomy, trap: str, language: str, title: str, text: str
 ) -> None:
-    assert not taxonomy.classify(title, text, language).is_relevant
+    assert not taxonomy.classify(title, text, language).is_relevant, trap
 
 
 def test_words_that_only_share_a_stem_with_a_term_do_not_count(taxonomy: Taxonomy) -> None:
