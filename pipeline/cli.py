@@ -66,9 +66,9 @@ def _parser() -> argparse.ArgumentParser:
         '{"id", "title", "text", "language"?}',
         '{"id", "relevance", "is_relevant", "topics"}',
     )
-    cla.add_argument("--taxonomy", help="taxonomy file (default: config/topics.yaml)")
+    cla.add_argument("--taxonomy", help="taxonomy file (default: the settings' topics.yaml)")
     cla.add_argument(
-        "--threshold", type=float, help="relevance needed to be relevant (default: 0.5)"
+        "--threshold", type=float, help="relevance needed (default: the settings', 0.5)"
     )
 
     rescore = commands.add_parser(
@@ -217,14 +217,16 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from pipeline.extract import detect_language
-    from pipeline.relevance import TAXONOMY, THRESHOLD, Taxonomy, TaxonomyError
+    from pipeline.relevance import Taxonomy, TaxonomyError
+    from pipeline.settings import SettingsError, load_settings
 
     try:
-        taxonomy = Taxonomy.load(args.taxonomy or TAXONOMY)
-    except TaxonomyError as exc:
+        settings = load_settings()
+        taxonomy = Taxonomy.load(args.taxonomy or settings.taxonomy_path)
+    except (SettingsError, TaxonomyError) as exc:
         print(f"newsflow classify: {exc}", file=sys.stderr)
         return 2
-    threshold = THRESHOLD if args.threshold is None else args.threshold
+    threshold = settings.relevance_threshold if args.threshold is None else args.threshold
     failures = 0
     source_path, out_path = Path(args.input), Path(args.out)
     if not source_path.is_file():

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
-from pipeline.settings import load_settings
+import pytest
+
+from pipeline.settings import SettingsError, load_settings
 from tests.conftest import BIN, ROOT
 
 
@@ -21,6 +24,23 @@ def test_production_settings_file_loads() -> None:
     assert settings.feeds_path == ROOT / "config" / "feeds.yaml"
     assert settings.fetch.per_host_delay >= 1.0 and settings.fetch.respect_robots
     assert settings.allow_private_network is False
+    assert settings.relevance_threshold == 0.5
+    assert settings.taxonomy_path == ROOT / "config" / "topics.yaml"
+    assert settings.entities_path == ROOT / "config" / "entities.yaml"
+
+
+def test_relevance_settings_are_checked(tmp_path: Path) -> None:
+    settings_file = tmp_path / "settings.yaml"
+    env = {"NEWSFLOW_SETTINGS": str(settings_file)}
+    settings_file.write_text("relevance:\n  threshold: 0.3\n  taxonomy: mine.yaml\n")
+    settings = load_settings(env=env)
+    assert settings.relevance_threshold == 0.3 and settings.taxonomy_path == tmp_path / "mine.yaml"
+    settings_file.write_text("relevance:\n  threshold: high\n")
+    with pytest.raises(SettingsError, match=r"relevance\.threshold must be a number in 0\.\.1"):
+        load_settings(env=env)
+    settings_file.write_text("relevance:\n  treshold: 0.3\n")
+    with pytest.raises(SettingsError, match="unknown keys in 'relevance'"):
+        load_settings(env=env)
 
 
 def test_flags_win_over_environment_over_settings_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
