@@ -52,8 +52,9 @@ class EntitiesError(ValueError):
 
 # -- entities --------------------------------------------------------------------------
 
-# Words after which a name is a person's: roles in the feeds' languages (case matters:
-# German nouns are capitalised, and "Director" in a title is not a role before a name).
+# Words after which a name is a person's: roles in the feeds' languages. Case matters:
+# German nouns are capitalised, and the English roles that open sentences ("Actor Jane
+# Doe said") are listed capitalised too.
 _PERSON_BEFORE = frozenset(
     """
     actor actress actors director directors producer producers singer rapper composer
@@ -290,7 +291,7 @@ def _quoted_works(text: str) -> list[tuple[float, str]]:
         before = [w.strip(_PUNCTUATION) for w in text[max(0, start - 40) : start].split()[-3:]]
         after = [w.strip(_PUNCTUATION) for w in text[match.end() : match.end() + 30].split()[:1]]
         if _WORK_BEFORE.intersection(before) or _WORK_AFTER.intersection(after):
-            works.append((match.start() / len(text), title))
+            works.append((start / len(text), title))
     return works
 
 
