@@ -63,15 +63,19 @@ def huffpost(taxonomy: Taxonomy, data: Path) -> list[tuple[str, str]]:
     path = data / "topics" / "huffpost-news-category-first10000.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     docs = [(r["headline"], r["short_description"]) for r in rows]
-    accepted = [
-        (r["category"], r["headline"])
+    scored = [
+        (taxonomy.classify(title, text, "en"), r["category"], r["headline"])
         for r, (title, text) in zip(rows, docs, strict=True)
-        if taxonomy.classify(title, text, "en").is_relevant
     ]
+    accepted = [(c, h) for result, c, h in scored if result.is_relevant]
     share = len(accepted) / len(rows)
     print(f"  HuffPost: accepted {len(accepted)} of {len(rows)} ({share:.2%}); every one:")
     for category, headline in accepted:
         print(f"    [{category}] {headline}")
+    print("  the five highest scores below the bar, to judge the margin:")
+    rejected = sorted((s for s in scored if not s[0].is_relevant), key=lambda s: -s[0].relevance)
+    for result, category, headline in rejected[:5]:
+        print(f"    {result.relevance:.2f} [{category}] {headline}")
     return docs
 
 
@@ -195,7 +199,7 @@ def main() -> None:
         enrich_throughput(taxonomy, args.data)
     else:
         print(f"  {args.data} not found: HuffPost and real articles skipped")
-    throughput(taxonomy, synthetic(5000), "5000 synthetic articles of about 4 KB")
+    throughput(taxonomy, synthetic(5000), "5000 synthetic 4 KB articles, every other word a term")
 
 
 if __name__ == "__main__":
