@@ -1,10 +1,16 @@
-"""Main text and metadata of an article page, with trafilatura.
+"""Main text and metadata of an article page: trafilatura, and what the page says itself.
 
-The page is parsed once; trafilatura extracts text, title, authors, description, image
-and date (it asks htmldate when the metadata has no date). The page's own statements
-(``<link rel=canonical>``, ``article:published_time`` and friends) are read from the same
-tree. Pages that yield no usable text raise :class:`ExtractionError` with a reason code
-for the rejects table.
+The page is parsed once. trafilatura extracts the main text (recall-oriented, comments
+left out), with its metadata (htmldate without its slow extensive search). The page's own
+statements come from the same tree: ``<link rel=canonical>``, a full publication time in
+``article:published_time``, JSON-LD and friends, and the headline (the ``<h1>`` that the
+page's title, ``og:title`` or JSON-LD ``headline`` confirm, without the site's name).
+When trafilatura returns far less than the page's paragraphs or its JSON-LD
+``articleBody`` hold, and what it returned is part of that, the longer text wins: a
+generic extractor sometimes settles on one block of an article split in several. The
+text is then tidied (the headline repeated as its first line, paragraphs repeated
+verbatim). Pages that yield no usable text raise :class:`ExtractionError` with a reason
+code for the rejects table.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +27,8 @@ from urllib.parse import urljoin
 
 import py3langid
 import trafilatura
-from trafilatura.settings import Document
+from htmldate import find_date
+from trafilatura.settings import Document, use_config
 
 from pipeline.records import parse_timestamp
 
@@ -38,6 +46,19 @@ _TIME_META = (
     "parsely-pub-date",
     "sailthru.date",
 )
+
+
+# htmldate's extensive search (dateparser over the whole page) costs more than the rest of
+# the extraction together; it runs only when the quick search finds no date (_published).
+_CONFIG = use_config()
+_CONFIG.set("DEFAULT", "EXTENSIVE_DATE_SEARCH", "off")
+# The second opinion: trafilatura's own baseline (JSON-LD articleBody, <article>, the
+# page's paragraphs). It is asked when trafilatura's text is short for the page, and its
+# text wins when it is at least SECOND_OPINION_RATIO times longer and holds at least
+# SECOND_OPINION_OVERLAP of trafilatura's words.
+SECOND_OPINION_RATIO, SECOND_OPINION_OVERLAP = 2.0, 0.7
+_SHORT_WORDS, _WORDS_PER_PARAGRAPH = 250, 10
+_PARAGRAPH = re.compile(rb"<p[\s>]", re.IGNORECASE)
 
 
 class ExtractionError(ValueError):
@@ -70,29 +91,106 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(folded.encode("utf-8")).hexdigest()[:32]
 
 
-def _json_ld_dates(tree: Any) -> list[str]:
-    dates: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            value = node.get("datePublished")
-            if isinstance(value, str):
-                dates.append(value)
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
+def _json_ld(tree: Any) -> list[dict[str, Any]]:
+    """Every JSON-LD object of the page, nested ones (``@graph``) included."""
+    found: list[dict[str, Any]] = []
     for script in tree.xpath('//script[@type="application/ld+json"]/text()'):
         try:
-            walk(json.loads(script))
+            stack = [json.loads(script)]
         except (json.JSONDecodeError, RecursionError):
             continue
-    return dates
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(node)
+            elif isinstance(node, dict):
+                found.append(node)
+                stack.extend(v for v in node.values() if isinstance(v, list | dict))
+    return found
 
 
-def _stated_time(tree: Any) -> datetime | None:
+def _json_ld_article(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """The page's JSON-LD article (NewsArticle, BlogPosting, …), or nothing."""
+    for node in objects:
+        kinds = node.get("@type")
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if any(isinstance(k, str) and (k.endswith("Article") or k == "BlogPosting") for k in kinds):
+            return node
+    return {}
+
+
+def _json_ld_authors(article: dict[str, Any]) -> list[str]:
+    """Author names the JSON-LD article states."""
+    authors = article.get("author")
+    listed = authors if isinstance(authors, list) else [authors]
+    names = [a.get("name") if isinstance(a, dict) else a for a in listed]
+    return [n.strip() for n in names if isinstance(n, str) and n.strip()]
+
+
+def _words(text: str | None) -> list[str]:
+    return _WORD.findall((text or "").lower())
+
+
+def _headline(tree: Any, titles: list[str | None]) -> str | None:
+    """The page's headline: the first ``<h1>`` that one of the page's titles confirms
+    (half of its words in it), else the first title, without a " | Site" suffix."""
+    confirming = [set(_words(t)) for t in titles if t]
+    for h1 in tree.xpath("//h1")[:5]:
+        text = " ".join(h1.text_content().split())
+        words = set(_words(text))
+        if words and any(len(words & other) >= len(words) / 2 for other in confirming):
+            return text
+    title = next((t.strip() for t in titles if t and t.strip()), None)
+    if title:
+        parts = re.split(r"\s+[|–—-]\s+", title)
+        title = max(parts, key=len) if len(parts) > 1 else title
+    return title
+
+
+def _published(tree: Any, stated: datetime | None, day: str | None) -> datetime | None:
+    """The publication time: htmldate's day (its slow extensive search only when the quick
+    one finds nothing), with the time of day the metadata states when it is the same day."""
+    if day is None and stated is None:
+        day = find_date(tree, extensive_search=True, original_date=True)
+    if stated is not None and (day is None or stated.date().isoformat() == day[:10]):
+        return stated
+    return parse_timestamp(day)
+
+
+def _second_opinion(tree: Any, page: bytes | str, text: str) -> str:
+    """trafilatura's baseline text where it holds trafilatura's and much more."""
+    ours = _words(text)
+    raw = page if isinstance(page, bytes) else page.encode("utf-8", "replace")
+    paragraphs = len(_PARAGRAPH.findall(raw))
+    if len(ours) >= _SHORT_WORDS and len(ours) >= _WORDS_PER_PARAGRAPH * paragraphs:
+        return text  # already as long as the page's paragraphs suggest
+    _, other, _ = trafilatura.baseline(tree)
+    theirs = _words(other)
+    if len(theirs) < SECOND_OPINION_RATIO * max(1, len(ours)):
+        return text
+    shared = sum((Counter(ours) & Counter(theirs)).values())
+    return other.strip() if shared >= SECOND_OPINION_OVERLAP * len(ours) else text
+
+
+def _tidy(text: str, title: str | None) -> str:
+    """Without the headline repeated as the first line, and without paragraphs repeated
+    word for word."""
+    lines = text.split("\n")
+    if title and lines and _words(lines[0]) == _words(title):
+        lines = lines[1:]
+    seen: set[str] = set()
+    kept = []
+    for line in lines:
+        key = " ".join(_words(line))
+        if len(key) > 20:
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def _stated_time(tree: Any, objects: list[dict[str, Any]]) -> datetime | None:
     """A full publication timestamp the page states in its metadata, if any."""
     candidates: list[str] = []
     for meta in tree.xpath("//meta[@content]"):
@@ -100,7 +198,7 @@ def _stated_time(tree: Any) -> datetime | None:
         if key in (name.lower() for name in _TIME_META):
             candidates.append(meta.get("content", ""))
     candidates += tree.xpath("//time[@itemprop='datePublished']/@datetime")
-    candidates += _json_ld_dates(tree)
+    candidates += [o["datePublished"] for o in objects if isinstance(o.get("datePublished"), str)]
     for value in candidates:
         parsed = parse_timestamp(value)
         if parsed is not None and "T" in value:
@@ -152,27 +250,37 @@ def extract(page: bytes | str, url: str | None = None, min_words: int = MIN_WORD
         raise ExtractionError("unparseable", "the body could not be parsed as HTML")
     declared = tree.get("lang")
     canonical = _canonical(tree, url)
-    stated = _stated_time(tree)
+    objects = _json_ld(tree)
+    article = _json_ld_article(objects)
+    stated = _stated_time(tree, objects)
     document = trafilatura.bare_extraction(
-        tree, url=url, with_metadata=True, include_comments=False, include_tables=True
+        tree,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
+        favor_recall=True,
+        config=_CONFIG,
     )
-    if document is not None and not isinstance(document, Document):
+    if document is None:
+        document = Document()
+    elif not isinstance(document, Document):
         raise TypeError("trafilatura.bare_extraction returned a dict; expected a Document")
-    text = (document.text or "").strip() if document is not None else ""
+    og_title = tree.xpath("//meta[@property='og:title']/@content")
+    headline = article.get("headline") if isinstance(article.get("headline"), str) else None
+    title = _headline(tree, [headline, document.title, og_title[0] if og_title else None])
+    text = _tidy(_second_opinion(tree, page, (document.text or "").strip()), title)
     if not text:
         raise ExtractionError("no-text", "no main text found on the page")
     words = len(_WORD.findall(text))
     if words < min_words:
         raise ExtractionError("too-short", f"{words} words of main text, fewer than {min_words}")
-    assert document is not None
-    published = stated
-    if published is None and document.date:
-        published = parse_timestamp(document.date)
+    published = _published(tree, stated, document.date)
     authors = [a.strip() for a in (document.author or "").split(";") if a.strip()]
     return Extracted(
-        title=(document.title or "").strip() or None,
+        title=title,
         text=text,
-        authors=authors,
+        authors=authors or _json_ld_authors(article),
         published_at=published,
         language=detect_language(text, declared),
         summary=(document.description or "").strip() or None,
