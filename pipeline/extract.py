@@ -15,6 +15,7 @@ code for the rejects table.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -28,7 +29,8 @@ from urllib.parse import urljoin
 import py3langid
 import trafilatura
 from htmldate import find_date
-from trafilatura.settings import Document, use_config
+from trafilatura.metadata import examine_meta, extract_author, extract_meta_json, extract_title
+from trafilatura.settings import Document, set_date_params
 
 from pipeline.records import parse_timestamp
 
@@ -50,15 +52,31 @@ _TIME_META = (
 
 # htmldate's extensive search (dateparser over the whole page) costs more than the rest of
 # the extraction together; it runs only when the quick search finds no date (_published).
-_CONFIG = use_config()
-_CONFIG.set("DEFAULT", "EXTENSIVE_DATE_SEARCH", "off")
+_QUICK_DATE = set_date_params(False)
 # The second opinion: trafilatura's own baseline (JSON-LD articleBody, <article>, the
 # page's paragraphs). It is asked when trafilatura's text is short for the page, and its
 # text wins when it is at least SECOND_OPINION_RATIO times longer and holds at least
 # SECOND_OPINION_OVERLAP of trafilatura's words.
 SECOND_OPINION_RATIO, SECOND_OPINION_OVERLAP = 2.0, 0.7
 _SHORT_WORDS, _WORDS_PER_PARAGRAPH = 250, 10
-_PARAGRAPH = re.compile(rb"<p[\s>]", re.IGNORECASE)
+_STATED_OVERLAP = 0.6  # of the extracted words that a JSON-LD articleBody must hold
+
+
+_SHORT_LINE = 5  # words
+_SHARING = frozenset(
+    "share sharing compartir comparte partager partagez teilen tweet whatsapp".split()
+)
+# Boxes that are never the article, whatever their size: paywall prompts, newsletter
+# sign-ups, "up next" video rails. (trafilatura knows most boilerplate; these slip through
+# on pages with little text, where it favours recall.)
+_BOXES = [
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' " + name + " ')]"
+    for name in ("paywall", "subscribe", "subscription", "newsletter", "up-next", "upnext",
+                 "controls", "more-videos", "piano-offer")
+]  # fmt: skip
+# A page whose text is this short but holds this many captions is a gallery: its captions
+# are its text.
+_GALLERY_WORDS, _GALLERY_CAPTIONS = 60, 3
 
 
 class ExtractionError(ValueError):
@@ -147,6 +165,22 @@ def _headline(tree: Any, titles: list[str | None]) -> str | None:
     return title
 
 
+def _metadata(tree: Any) -> Document:
+    """trafilatura's metadata steps that newsflow keeps (meta tags, JSON-LD, title, author,
+    htmldate's quick search), not those it does not (site name, categories, tags,
+    licence), which cost as much again."""
+    metadata = examine_meta(tree)
+    if metadata.author and " " not in metadata.author:
+        metadata.author = None  # a single word is a handle, not a name (as trafilatura)
+    with contextlib.suppress(Exception):  # trafilatura's JSON-LD reader fails on odd JSON
+        metadata = extract_meta_json(tree, metadata)
+    metadata.title = metadata.title or extract_title(tree)
+    metadata.author = metadata.author or extract_author(tree)
+    metadata.date = find_date(tree, **_QUICK_DATE)
+    metadata.clean_and_trim()
+    return metadata
+
+
 def _published(tree: Any, stated: datetime | None, day: str | None) -> datetime | None:
     """The publication time: htmldate's day (its slow extensive search only when the quick
     one finds nothing), with the time of day the metadata states when it is the same day."""
@@ -157,11 +191,36 @@ def _published(tree: Any, stated: datetime | None, day: str | None) -> datetime 
     return parse_timestamp(day)
 
 
+def _stated_body(article: dict[str, Any], text: str) -> str | None:
+    """The JSON-LD ``articleBody`` when it is longer than the extracted text and holds most
+    of it: the whole article behind a paywall teaser. A body that is shorter (a teaser) or
+    says something else (a subscription pitch) is not the article."""
+    body = article.get("articleBody")
+    if not isinstance(body, str):
+        return None
+    ours, theirs = _words(text), _words(body)
+    if len(theirs) <= len(ours) or not ours:
+        return None
+    shared = sum((Counter(ours) & Counter(theirs)).values())
+    return body.strip() if shared >= _STATED_OVERLAP * len(ours) else None
+
+
+def _with_captions(tree: Any, text: str) -> str:
+    """A gallery's captions after its short text."""
+    if len(_words(text)) >= _GALLERY_WORDS:
+        return text
+    captions = [" ".join(c.text_content().split()) for c in tree.xpath("//figcaption")]
+    captions = [c for c in captions if len(c.split()) > 3 and c not in text]
+    if len(captions) < _GALLERY_CAPTIONS:
+        return text
+    return "\n".join([text, *captions]).strip()
+
+
 def _second_opinion(tree: Any, page: bytes | str, text: str) -> str:
     """trafilatura's baseline text where it holds trafilatura's and much more."""
     ours = _words(text)
     raw = page if isinstance(page, bytes) else page.encode("utf-8", "replace")
-    paragraphs = len(_PARAGRAPH.findall(raw))
+    paragraphs = sum(raw.count(tag) for tag in (b"<p>", b"<p ", b"<P>", b"<P "))
     if len(ours) >= _SHORT_WORDS and len(ours) >= _WORDS_PER_PARAGRAPH * paragraphs:
         return text  # already as long as the page's paragraphs suggest
     _, other, _ = trafilatura.baseline(tree)
@@ -173,15 +232,20 @@ def _second_opinion(tree: Any, page: bytes | str, text: str) -> str:
 
 
 def _tidy(text: str, title: str | None) -> str:
-    """Without the headline repeated as the first line, and without paragraphs repeated
-    word for word."""
+    """Without the headline repeated as the first line, paragraphs repeated word for word,
+    short lines repeated three times or more (the "Share this post" of every entry of a live
+    blog) and short sharing prompts ("Compartir en redes sociales")."""
     lines = text.split("\n")
     if title and lines and _words(lines[0]) == _words(title):
         lines = lines[1:]
+    keys = [" ".join(_words(line)) for line in lines]
+    times = Counter(keys)
     seen: set[str] = set()
     kept = []
-    for line in lines:
-        key = " ".join(_words(line))
+    for line, key in zip(lines, keys, strict=True):
+        short = len(key.split()) <= _SHORT_LINE
+        if short and (times[key] >= 3 or _SHARING.intersection(key.split())):
+            continue
         if len(key) > 20:
             if key in seen:
                 continue
@@ -217,7 +281,7 @@ def _canonical(tree: Any, url: str | None) -> str | None:
 def detect_language(text: str, declared: str | None = None) -> str | None:
     """ISO 639-1 code of the text; the page's declared language only for very short text."""
     if len(text) >= 80:
-        code, _ = py3langid.classify(text[:3000])
+        code, _ = py3langid.classify(text[:1500])
         return str(code)
     if declared:
         code = declared.strip().lower().replace("_", "-").split("-")[0]
@@ -256,35 +320,35 @@ def extract(page: bytes | str, url: str | None = None, min_words: int = MIN_WORD
     document = trafilatura.bare_extraction(
         tree,
         url=url,
-        with_metadata=True,
         include_comments=False,
         include_tables=True,
         favor_recall=True,
-        config=_CONFIG,
+        prune_xpath=_BOXES,
     )
-    if document is None:
-        document = Document()
-    elif not isinstance(document, Document):
+    if document is not None and not isinstance(document, Document):
         raise TypeError("trafilatura.bare_extraction returned a dict; expected a Document")
+    metadata = _metadata(tree)
     og_title = tree.xpath("//meta[@property='og:title']/@content")
     headline = article.get("headline") if isinstance(article.get("headline"), str) else None
-    title = _headline(tree, [headline, document.title, og_title[0] if og_title else None])
-    text = _tidy(_second_opinion(tree, page, (document.text or "").strip()), title)
+    title = _headline(tree, [headline, metadata.title, og_title[0] if og_title else None])
+    main = (document.text or "").strip() if document is not None else ""
+    main = _stated_body(article, main) or _second_opinion(tree, page, main)
+    text = _tidy(_with_captions(tree, main), title)
     if not text:
         raise ExtractionError("no-text", "no main text found on the page")
     words = len(_WORD.findall(text))
     if words < min_words:
         raise ExtractionError("too-short", f"{words} words of main text, fewer than {min_words}")
-    published = _published(tree, stated, document.date)
-    authors = [a.strip() for a in (document.author or "").split(";") if a.strip()]
+    published = _published(tree, stated, metadata.date)
+    authors = [a.strip() for a in (metadata.author or "").split(";") if a.strip()]
     return Extracted(
         title=title,
         text=text,
         authors=authors or _json_ld_authors(article),
         published_at=published,
         language=detect_language(text, declared),
-        summary=(document.description or "").strip() or None,
-        image=document.image or None,
+        summary=(metadata.description or "").strip() or None,
+        image=metadata.image or None,
         canonical_url=canonical,
         word_count=words,
     )
