@@ -78,6 +78,7 @@ def news_ingest() -> None:
             "new_rows": result.new_articles,
             "files": result.article_files,
             "offtopic_rows": result.offtopic,
+            "extraction_alerts": result.alerts,
         }
         rejects: dict[str, Any] = {
             "partition": partition,
@@ -91,6 +92,7 @@ def news_ingest() -> None:
             "articles": result.articles,
             "offtopic": result.offtopic,
             "rejects": result.rejects,
+            "extraction_alerts": result.alerts,
             "batches": len(reports),
         }
 

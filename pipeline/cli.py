@@ -304,6 +304,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  off-topic        {commit.offtopic} (below relevance {settings.relevance_threshold:g},"
         f" kept in offtopic/)\n"
         f"  rejects          {commit.rejects}\n"
+        + "".join(f"  extraction alert {alert}\n" for alert in commit.alerts)
+        + f"  extraction stats {lake.url(f'extraction/dt={commit.dt}/')}\n"
         f"  articles at      {lake.url(f'articles/dt={commit.dt}/')}\n"
         f"  manifest         {lake.url(commit.manifest)}"
     )

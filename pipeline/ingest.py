@@ -28,9 +28,10 @@ from pipeline import __version__
 from pipeline.archive import WarcBuffer
 from pipeline.dedup import DedupIndex
 from pipeline.enrich import TDMREP_PATH, Enricher, page_rights
-from pipeline.extract import EXTRACTOR, ExtractionError, extract
+from pipeline.extract import EXTRACTOR, Extracted, ExtractionError, extract
 from pipeline.feeds import Feed, FeedItem, PollResult, Validators, load_feeds, poll
 from pipeline.fetch import Fetcher, FetchError, NetworkPolicy, Page
+from pipeline.monitor import PAGES_SCHEMA, commit_day, page_row, save_pages
 from pipeline.records import (
     ARTICLES_SCHEMA,
     OFFTOPIC_SCHEMA,
@@ -218,8 +219,9 @@ def _select(
     return selection
 
 
-def _to_article(item: FeedItem, feed: Feed, page: Page, raw_ref: str, min_words: int) -> Article:
-    extracted = extract(page.body, page.final_url, min_words=min_words)
+def _to_article(
+    item: FeedItem, feed: Feed, page: Page, raw_ref: str, extracted: Extracted
+) -> Article:
     canonical = canonicalize(page.final_url)
     if extracted.canonical_url and _same_site(extracted.canonical_url, page.final_url):
         canonical = canonicalize(extracted.canonical_url)
@@ -280,6 +282,7 @@ def ingest_batch(
         selection = _select(polls, interval, lookback, seen, report, now)
         rejects = selection.rejects
         articles: dict[str, Article] = {}
+        pages: list[dict[str, Any]] = []  # what extraction made of each fetched page
         urls = [item.url for item, _ in selection.items]
         digest = hashlib.sha256("\n".join(urls).encode()).hexdigest()[:12]
         warc = WarcBuffer(f"raw/dt={dt}/{batch}-{digest}.warc.gz")
@@ -306,9 +309,11 @@ def ingest_batch(
                 continue
             report.pages_fetched += 1
             raw_ref = warc.add(outcome)
+            domain = source_domain(outcome.final_url)
             try:
-                article = _to_article(item, feed, outcome, raw_ref, settings.min_words)
+                extracted = extract(outcome.body, outcome.final_url, min_words=settings.min_words)
             except ExtractionError as exc:
+                pages.append(page_row(url, domain, None, exc.reason))
                 rejects.append(
                     Reject(
                         url=url,
@@ -324,6 +329,8 @@ def ingest_batch(
                     )
                 )
                 continue
+            pages.append(page_row(url, domain, extracted, None))
+            article = _to_article(item, feed, outcome, raw_ref, extracted)
             if seen.landed_elsewhere(dt, article=article.article_id):
                 report.items_already_landed += 1
                 continue
@@ -349,6 +356,7 @@ def ingest_batch(
         _staging(dt, batch, "articles.parquet"),
         table_to_parquet(to_table(article_rows, ARTICLES_SCHEMA)),
     )
+    lake.put(_staging(dt, batch, "pages.parquet"), table_to_parquet(to_table(pages, PAGES_SCHEMA)))
     lake.put(
         _staging(dt, batch, "rejects.parquet"),
         table_to_parquet(to_table([r.to_row() for r in rejects], REJECTS_SCHEMA)),
@@ -377,6 +385,7 @@ class CommitReport:
     offtopic_files: list[str]
     reject_files: list[str]
     manifest: str
+    alerts: list[str]  # outlets whose extraction fell far below their usual figures
     batches: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
@@ -448,6 +457,7 @@ def commit(
 
     new_articles = staged_tables(".articles.parquet", ARTICLES_SCHEMA)
     new_rejects = staged_tables(".rejects.parquet", REJECTS_SCHEMA)
+    new_pages = staged_tables(".pages.parquet", PAGES_SCHEMA)
     feed_states = [get_json(lake, k) for k in staged if k.endswith(".feeds.json")]
 
     seen = SeenIndex.load(lake)
@@ -478,6 +488,14 @@ def commit(
     article_files = write_partition(lake, "articles", dt, articles)
     offtopic_files = write_partition(lake, "offtopic", dt, offtopic.cast(OFFTOPIC_SCHEMA))
     reject_files = write_partition(lake, "rejects", dt, rejects)
+    pages, outlets = commit_day(lake, dt, new_pages)
+    extraction_files = write_partition(lake, "extraction", dt, outlets)
+    save_pages(lake, dt, pages)
+    alerts = [
+        f"{row['source_domain']}: {alert}" for row in outlets.to_pylist() for alert in row["alerts"]
+    ]
+    for alert in alerts:
+        log.warning("extraction on %s fell: %s", dt, alert)
 
     urls, ids = every.column("url").to_pylist(), every.column("article_id").to_pylist()
     seen.replace_partition(
@@ -501,6 +519,7 @@ def commit(
             "articles": {"files": article_files, "rows": articles.num_rows},
             "offtopic": {"files": offtopic_files, "rows": offtopic.num_rows},
             "rejects": {"files": reject_files, "rows": rejects.num_rows},
+            "extraction": {"files": extraction_files, "rows": outlets.num_rows},
         },
         {
             "relevance_threshold": enricher.threshold,
@@ -530,6 +549,7 @@ def commit(
         reject_files=reject_files,
         manifest=f"_manifests/dt={manifest['dt']}.json",
         batches=batches,
+        alerts=alerts,
     )
 
 

@@ -7,6 +7,7 @@ import pyarrow as pa
 from pipeline.archive import read_raw
 from pipeline.feeds import Feed
 from pipeline.ingest import Interval, RunSummary, plan_batches, run
+from pipeline.monitor import EXTRACTION_SCHEMA
 from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA
 from pipeline.settings import Settings
 from pipeline.store import LocalLake
@@ -229,3 +230,21 @@ def test_rights_signals_come_from_each_outlets_robots_and_tdm_declarations(
     # tdmrep.json is asked for once per outlet, like robots.txt.
     asked = [r.outlet for r in web.requests if r.path == "/.well-known/tdmrep.json"]
     assert sorted(asked) == sorted(set(asked))
+
+
+def test_extraction_statistics_per_outlet_land_beside_the_articles(
+    web: SampleWeb, settings: Settings, lake: LocalLake
+) -> None:
+    summary = run_day(settings, lake)
+    rows = read_partition(lake, "extraction", DT, EXTRACTION_SCHEMA).to_pylist()
+    [row] = rows  # the sample outlets all live on 127.0.0.1, one domain
+    assert row["source_domain"] == "127.0.0.1"
+    assert row["pages"] == summary.total("pages_fetched")
+    extract_rejects = [
+        r for r in read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
+        if r["stage"] == "extract"
+    ]  # fmt: skip
+    assert row["pages"] - row["articles"] == len(extract_rejects) == 1  # the video page
+    assert row["median_words"] > 150 and row["title_share"] == 1 and row["language_share"] == 1
+    assert row["alerts"] == []  # no history yet
+    assert summary.commit.alerts == []
