@@ -6,9 +6,10 @@ import argparse
 import gzip
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -85,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     ext = commands.add_parser("extract", help="main text of .html or .html.gz files, as JSON lines")
     ext.add_argument("paths", nargs="+", metavar="PATH")
     ext.add_argument("--out", help="output file (default: standard output)")
+    ext.add_argument(
+        "--workers", type=int, help="processes extracting at once (default: one per core)"
+    )
     return parser
 
 
@@ -110,38 +114,53 @@ def _page_id(path: Path) -> str:
     return name
 
 
-def cmd_extract(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+def _extract_file(name: str) -> tuple[dict[str, Any], str | None, bool]:
+    """One input file as its output line, with a message for standard error and whether
+    the file could not be read at all (a failure, unlike a page without text)."""
     from pipeline.extract import ExtractionError, extract
 
+    path = Path(name)
+    record: dict[str, Any] = {"id": _page_id(path), "title": None, "text": "", "authors": [],
+                              "published_at": None, "language": None}  # fmt: skip
+    try:
+        page = extract(_read_page(path), min_words=1)
+    except ExtractionError as exc:
+        return record, f"{path}: {exc}", False
+    except OSError as exc:
+        return record, f"{path}: cannot read: {exc}", True
+    record.update(
+        title=page.title,
+        text=page.text,
+        authors=page.authors,
+        published_at=page.published_at.isoformat() if page.published_at else None,
+        language=page.language,
+    )
+    return record, None, False
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
+    names = list(args.paths)
+    workers = max(1, min(args.workers or os.cpu_count() or 1, len(names) // 8 or 1))
     failures = 0
-    paths = [Path(p) for p in args.paths]
-    with _output(args.out) as out:
-        for path in tqdm(paths, desc="extract", unit="page", disable=len(paths) < 2 or None):
-            record: dict[str, Any] = {
-                "id": _page_id(path),
-                "title": None,
-                "text": "",
-                "authors": [],
-                "published_at": None,
-                "language": None,
-            }
-            try:
-                page = extract(_read_page(path), min_words=1)
-            except ExtractionError as exc:
-                print(f"newsflow extract: {path}: {exc}", file=sys.stderr)
-            except OSError as exc:
-                failures += 1
-                print(f"newsflow extract: {path}: cannot read: {exc}", file=sys.stderr)
-            else:
-                record.update(
-                    title=page.title,
-                    text=page.text,
-                    authors=page.authors,
-                    published_at=page.published_at.isoformat() if page.published_at else None,
-                    language=page.language,
-                )
+    with _output(args.out) as out, ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(
+                ProcessPoolExecutor(workers, mp_context=get_context("forkserver"))
+            )
+            results = pool.map(_extract_file, names, chunksize=8)
+        else:
+            results = map(_extract_file, names)
+        bar = tqdm(results, total=len(names), desc="extract", unit="page",
+                   disable=len(names) < 2 or None)  # fmt: skip
+        for record, message, failed in bar:
+            if message:
+                print(f"newsflow extract: {message}", file=sys.stderr)
+            failures += failed
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     return 1 if failures else 0
 

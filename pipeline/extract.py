@@ -85,6 +85,9 @@ class ExtractionError(ValueError):
         self.reason = reason
         self.detail = detail
 
+    def __reduce__(self) -> tuple[type[ExtractionError], tuple[str, str]]:
+        return ExtractionError, (self.reason, self.detail)  # crosses process pools whole
+
 
 @dataclass
 class Extracted:

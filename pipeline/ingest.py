@@ -13,11 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
+from multiprocessing import get_context
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -248,6 +252,27 @@ def _to_article(
     )
 
 
+_POOL_MIN_PAGES = 24  # below this, pages are extracted in the task's own process
+
+
+def _extraction_pool(workers: int, pages: int) -> ProcessPoolExecutor | None:
+    """Processes for extraction: ``workers`` (0: one per core), none for a small batch."""
+    workers = min(workers or os.cpu_count() or 1, pages)
+    if workers < 2 or pages < _POOL_MIN_PAGES:
+        return None
+    return ProcessPoolExecutor(workers, mp_context=get_context("forkserver"))
+
+
+def _settle(function: Callable[..., Extracted], *args: Any) -> Future[Extracted]:
+    """A call made now, held like a pool's future."""
+    future: Future[Extracted] = Future()
+    try:
+        future.set_result(function(*args))
+    except ExtractionError as exc:
+        future.set_exception(exc)
+    return future
+
+
 def enricher_for(settings: Settings) -> Enricher:
     return Enricher.load(
         settings.taxonomy_path, settings.entities_path, settings.relevance_threshold
@@ -276,6 +301,7 @@ def ingest_batch(
     own_fetcher = fetcher is None
     fetcher = fetcher or make_fetcher(settings, feeds)
     now = datetime.now(UTC)
+    stack = ExitStack()
     try:
         polls = [poll(fetcher, feed, load_validators(lake, feed.url)) for feed in feeds]
         lookback = timedelta(days=settings.lookback_days)
@@ -287,6 +313,12 @@ def ingest_batch(
         digest = hashlib.sha256("\n".join(urls).encode()).hexdigest()[:12]
         warc = WarcBuffer(f"raw/dt={dt}/{batch}-{digest}.warc.gz")
         by_url = {item.url: (item, feed) for item, feed in selection.items}
+        # Pages are extracted by a pool of processes while others are still being fetched
+        # (inline for a small batch, where starting processes costs more than it saves).
+        pool = _extraction_pool(settings.extract_workers, len(urls))
+        if pool:
+            stack.enter_context(pool)
+        fetched: list[tuple[str, FeedItem, Feed, Page, str, Future[Extracted]]] = []
         for url, outcome in fetcher.get_many(urls, workers=settings.workers):
             item, feed = by_url[url]
             if on_page:
@@ -309,9 +341,13 @@ def ingest_batch(
                 continue
             report.pages_fetched += 1
             raw_ref = warc.add(outcome)
+            args = (outcome.body, outcome.final_url, settings.min_words)
+            job = pool.submit(extract, *args) if pool else _settle(extract, *args)
+            fetched.append((url, item, feed, outcome, raw_ref, job))
+        for url, item, feed, outcome, raw_ref, job in fetched:  # in the order of fetching
             domain = source_domain(outcome.final_url)
             try:
-                extracted = extract(outcome.body, outcome.final_url, min_words=settings.min_words)
+                extracted = job.result()
             except ExtractionError as exc:
                 pages.append(page_row(url, domain, None, exc.reason))
                 rejects.append(
@@ -343,6 +379,7 @@ def ingest_batch(
             )
             articles.setdefault(article.article_id, article)
     finally:
+        stack.close()
         if own_fetcher:
             fetcher.close()
 

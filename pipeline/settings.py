@@ -39,6 +39,7 @@ class Settings:
     lookback_days: int = 3  # items older than this before the interval are left out
     min_words: int = MIN_WORDS
     workers: int = 8  # concurrent hosts within one batch
+    extract_workers: int = 0  # processes extracting pages within one batch; 0: one per core
     relevance_threshold: float = THRESHOLD
     taxonomy_path: Path = TAXONOMY
     entities_path: Path = ENTITIES
@@ -54,7 +55,7 @@ def _truthy(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-_INGEST_KEYS = frozenset({"batch_size", "lookback_days", "min_words", "workers"})
+_INGEST_KEYS = frozenset({"batch_size", "lookback_days", "min_words", "workers", "extract_workers"})
 _RELEVANCE_KEYS = frozenset({"threshold", "taxonomy", "entities"})
 _TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance"})
 

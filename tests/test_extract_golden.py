@@ -75,3 +75,19 @@ def test_extract_command_keeps_its_contract(tmp_path: Path) -> None:
         assert list(row) == ["id", "title", "text", "authors", "published_at", "language"]
         want = expected(row["id"])
         assert (row["title"], row["language"]) == (want["title"], want["language"])
+
+
+def test_a_pool_of_processes_extracts_the_same_and_reports_the_same_errors() -> None:
+    from pipeline.extract import ExtractionError
+    from pipeline.ingest import _extraction_pool
+
+    assert _extraction_pool(2, 10) is None  # a small batch stays in its own process
+    pool = _extraction_pool(2, 100)
+    assert pool is not None
+    html = gzip.decompress((GOLDEN / "jsonld-present.html.gz").read_bytes())
+    with pool:
+        page = pool.submit(extract, html, None, 1).result()
+        with pytest.raises(ExtractionError) as failed:
+            pool.submit(extract, b"   ", None, 1).result()
+    assert page == extract(html, min_words=1)
+    assert (failed.value.reason, failed.value.detail) == ("empty", "the page body is empty")

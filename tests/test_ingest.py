@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -248,3 +251,16 @@ def test_extraction_statistics_per_outlet_land_beside_the_articles(
     assert row["median_words"] > 150 and row["title_share"] == 1 and row["language_share"] == 1
     assert row["alerts"] == []  # no history yet
     assert summary.commit.alerts == []
+
+
+def test_a_pool_of_extracting_processes_lands_the_same_day(
+    web: SampleWeb, settings: Settings, lake: LocalLake, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import pipeline.ingest
+
+    inline = run_day(settings, lake)
+    monkeypatch.setattr(pipeline.ingest, "_POOL_MIN_PAGES", 1)  # pool even for a few pages
+    pooled_lake = LocalLake(tmp_path / "pooled")
+    pooled = run_day(replace(settings, extract_workers=2), pooled_lake)
+    assert titles(articles(pooled_lake)) == titles(articles(lake))
+    assert pooled.commit.rejects == inline.commit.rejects
