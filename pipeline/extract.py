@@ -1,16 +1,18 @@
 """Main text and metadata of an article page: trafilatura, and what the page says itself.
 
 The page is parsed once. trafilatura extracts the main text (recall-oriented, comments
-left out), with its metadata (htmldate without its slow extensive search). The page's own
-statements come from the same tree: ``<link rel=canonical>``, a full publication time in
+left out, paywall and newsletter boxes pruned) and the metadata newsflow keeps (htmldate's
+extensive search only when the quick one finds nothing). The page's own statements come
+from the same tree: ``<link rel=canonical>``, a full publication time in
 ``article:published_time``, JSON-LD and friends, and the headline (the ``<h1>`` that the
 page's title, ``og:title`` or JSON-LD ``headline`` confirm, without the site's name).
 When trafilatura returns far less than the page's paragraphs or its JSON-LD
 ``articleBody`` hold, and what it returned is part of that, the longer text wins: a
-generic extractor sometimes settles on one block of an article split in several. The
-text is then tidied (the headline repeated as its first line, paragraphs repeated
-verbatim). Pages that yield no usable text raise :class:`ExtractionError` with a reason
-code for the rejects table.
+generic extractor sometimes settles on one block of an article split in several; a
+JSON-LD ``articleBody`` that holds a paywall teaser is the whole article; a gallery's
+captions are its text. The text is then tidied (the headline repeated as its first line,
+repeated paragraphs, sharing prompts). Pages that yield no usable text raise
+:class:`ExtractionError` with a reason code for the rejects table.
 """
 
 from __future__ import annotations
@@ -60,8 +62,6 @@ _QUICK_DATE = set_date_params(False)
 SECOND_OPINION_RATIO, SECOND_OPINION_OVERLAP = 2.0, 0.7
 _SHORT_WORDS, _WORDS_PER_PARAGRAPH = 250, 10
 _STATED_OVERLAP = 0.6  # of the extracted words that a JSON-LD articleBody must hold
-
-
 _SHORT_LINE = 5  # words
 _SHARING = frozenset(
     "share sharing compartir comparte partager partagez teilen tweet whatsapp".split()
