@@ -23,18 +23,22 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 import py3langid
 import trafilatura
 from htmldate import find_date
+from lxml import etree
 from trafilatura.metadata import examine_meta, extract_author, extract_meta_json, extract_title
 from trafilatura.settings import Document, set_date_params
 
 from pipeline.records import parse_timestamp
+from pipeline.yamlfile import YamlFile
 
 EXTRACTOR = f"trafilatura/{trafilatura.__version__}"
 MIN_WORDS = 80
@@ -304,8 +308,68 @@ def _looks_binary(data: bytes) -> str | None:
     return None
 
 
-def extract(page: bytes | str, url: str | None = None, min_words: int = MIN_WORDS) -> Extracted:
-    """Extract one article page. Raises :class:`ExtractionError` when nothing usable is there."""
+@dataclass(frozen=True)
+class Hints:
+    """What an outlet's pages need beyond the generic method: XPath expressions of the
+    element(s) holding the article text (``content``) and of boxes that are not the article
+    (``drop``). From ``config/outlets.yaml``, by domain."""
+
+    content: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+
+
+class HintsError(ValueError):
+    pass
+
+
+OUTLETS = Path(__file__).resolve().parent.parent / "config" / "outlets.yaml"
+
+
+def load_hints(path: Path | str = OUTLETS) -> dict[str, Hints]:
+    """The hints file: a mapping of domains to their ``content`` and ``drop`` XPaths. Each
+    expression is compiled here, so that a mistake names its file and line at start-up."""
+    doc = YamlFile(path, HintsError)
+    root = doc.mapping(doc.root, "the hints file", ("outlets",))
+    hints = {}
+    for domain, node in doc.mapping(root.get("outlets"), "outlets").items():
+        entry = doc.mapping(node, f"outlets.{domain}", ("content", "drop"))
+        for key, listed in entry.items():
+            for expression in doc.strings(listed, f"outlets.{domain}.{key}"):
+                try:
+                    etree.XPath(expression)
+                except etree.XPathSyntaxError as exc:
+                    raise doc.fail(listed, f"{expression!r} is not an XPath: {exc}") from None
+        hints[domain.lower()] = Hints(
+            content=tuple(doc.strings(entry.get("content"), "content")),
+            drop=tuple(doc.strings(entry.get("drop"), "drop")),
+        )
+    return hints
+
+
+def _hinted_text(tree: Any, url: str | None, hints: Hints) -> str:
+    """The text of the elements the outlet's ``content`` hint names, extracted alone."""
+    found = [e for expression in hints.content for e in tree.xpath(expression)]
+    if not found:
+        return ""
+    body = etree.Element("body")
+    body.extend(deepcopy(element) for element in found if isinstance(element, etree._Element))
+    page = etree.Element("html")
+    page.append(body)
+    document = trafilatura.bare_extraction(
+        page, url=url, include_comments=False, include_tables=True, favor_recall=True,
+        prune_xpath=[*_BOXES, *hints.drop],
+    )  # fmt: skip
+    return (document.text or "").strip() if isinstance(document, Document) else ""
+
+
+def extract(
+    page: bytes | str,
+    url: str | None = None,
+    min_words: int = MIN_WORDS,
+    hints: Hints | None = None,
+) -> Extracted:
+    """Extract one article page, with the outlet's ``hints`` if it has any. Raises
+    :class:`ExtractionError` when nothing usable is there."""
     if isinstance(page, bytes):
         if not page.strip():
             raise ExtractionError("empty", "the page body is empty")
@@ -326,16 +390,17 @@ def extract(page: bytes | str, url: str | None = None, min_words: int = MIN_WORD
         include_comments=False,
         include_tables=True,
         favor_recall=True,
-        prune_xpath=_BOXES,
+        prune_xpath=[*_BOXES, *(hints.drop if hints else ())],
     )
     if document is not None and not isinstance(document, Document):
         raise TypeError("trafilatura.bare_extraction returned a dict; expected a Document")
+    hinted = _hinted_text(tree, url, hints) if hints and hints.content else ""
     metadata = _metadata(tree)
     og_title = tree.xpath("//meta[@property='og:title']/@content")
     headline = article.get("headline") if isinstance(article.get("headline"), str) else None
     title = _headline(tree, [headline, metadata.title, og_title[0] if og_title else None])
     main = (document.text or "").strip() if document is not None else ""
-    main = _stated_body(article, main) or _second_opinion(tree, page, main)
+    main = hinted or _stated_body(article, main) or _second_opinion(tree, page, main)
     text = _tidy(_with_captions(tree, main), title)
     if not text:
         raise ExtractionError("no-text", "no main text found on the page")

@@ -32,7 +32,7 @@ from pipeline import __version__
 from pipeline.archive import WarcBuffer
 from pipeline.dedup import DedupIndex
 from pipeline.enrich import TDMREP_PATH, Enricher, page_rights
-from pipeline.extract import EXTRACTOR, Extracted, ExtractionError, extract
+from pipeline.extract import EXTRACTOR, Extracted, ExtractionError, extract, load_hints
 from pipeline.feeds import Feed, FeedItem, PollResult, Validators, load_feeds, poll
 from pipeline.fetch import Fetcher, FetchError, NetworkPolicy, Page
 from pipeline.monitor import PAGES_SCHEMA, commit_day, page_row, save_pages
@@ -316,6 +316,7 @@ def ingest_batch(
         # Pages are extracted by a pool of processes while others are still being fetched
         # (inline for a small batch, where starting processes costs more than it saves).
         pool = _extraction_pool(settings.extract_workers, len(urls))
+        hints = load_hints(settings.outlets_path)
         if pool:
             stack.enter_context(pool)
         fetched: list[tuple[str, FeedItem, Feed, Page, str, Future[Extracted]]] = []
@@ -341,7 +342,12 @@ def ingest_batch(
                 continue
             report.pages_fetched += 1
             raw_ref = warc.add(outcome)
-            args = (outcome.body, outcome.final_url, settings.min_words)
+            args = (
+                outcome.body,
+                outcome.final_url,
+                settings.min_words,
+                hints.get(source_domain(outcome.final_url)),
+            )
             job = pool.submit(extract, *args) if pool else _settle(extract, *args)
             fetched.append((url, item, feed, outcome, raw_ref, job))
         for url, item, feed, outcome, raw_ref, job in fetched:  # in the order of fetching

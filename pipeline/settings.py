@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from pipeline.enrich import ENTITIES
-from pipeline.extract import MIN_WORDS
+from pipeline.extract import MIN_WORDS, OUTLETS
 from pipeline.fetch import FetchPolicy
 from pipeline.relevance import TAXONOMY, THRESHOLD
 from pipeline.store import S3Settings
@@ -40,6 +40,7 @@ class Settings:
     min_words: int = MIN_WORDS
     workers: int = 8  # concurrent hosts within one batch
     extract_workers: int = 0  # processes extracting pages within one batch; 0: one per core
+    outlets_path: Path = OUTLETS  # extraction hints by outlet
     relevance_threshold: float = THRESHOLD
     taxonomy_path: Path = TAXONOMY
     entities_path: Path = ENTITIES
@@ -57,7 +58,7 @@ def _truthy(value: str) -> bool:
 
 _INGEST_KEYS = frozenset({"batch_size", "lookback_days", "min_words", "workers", "extract_workers"})
 _RELEVANCE_KEYS = frozenset({"threshold", "taxonomy", "entities"})
-_TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance"})
+_TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance", "outlets"})
 
 
 def _section(
@@ -109,6 +110,8 @@ def load_settings(
             settings = replace(settings, entities_path=path.parent / str(relevance["entities"]))
         if document.get("feeds"):
             settings = replace(settings, feeds_path=path.parent / str(document["feeds"]))
+        if document.get("outlets"):
+            settings = replace(settings, outlets_path=path.parent / str(document["outlets"]))
         if document.get("lake"):
             settings = replace(settings, lake=str(document["lake"]))
     elif env.get("NEWSFLOW_SETTINGS"):

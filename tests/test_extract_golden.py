@@ -91,3 +91,46 @@ def test_a_pool_of_processes_extracts_the_same_and_reports_the_same_errors() -> 
             pool.submit(extract, b"   ", None, 1).result()
     assert page == extract(html, min_words=1)
     assert (failed.value.reason, failed.value.detail) == ("empty", "the page body is empty")
+
+
+HINTED_PAGE = """<!DOCTYPE html><html lang="en"><head>
+<title>Studio sets AI rules | Trade Wire</title>
+</head><body><nav><a href="/">Home</a> <a href="/film/">Film</a></nav>
+<div class="layout"><div class="col">
+<h1>Studio sets rules for generative AI on its productions</h1>
+<div class="story-body">
+<p>The studio published rules on Monday that require every production to log which
+generative tools it uses, to clear any likeness with the performer in writing, and to keep
+human writers on every script, a policy its chairman said would apply worldwide.</p>
+<aside class="key-facts"><h4>Key facts</h4><ul><li>Founded in 1998 in Burbank</li>
+<li>Twelve features released last year</li><li>Owned by a private investment group</li></ul></aside>
+<p>The rules follow months of talks with the performers' and writers' unions, which had
+asked for a single policy across the studio's labels instead of one per production.</p>
+<p>Producers who break the rules will lose access to the studio's approved tools for a
+year, according to the document, which the studio says it will review every six months.</p>
+<div class="author-bio"><p>Dana Whitlock covers the business of film for Trade Wire and has
+reported from Los Angeles since 2015, after a decade at regional newspapers.</p></div>
+</div></div></div><footer>© Trade Wire</footer></body></html>"""
+
+
+def test_an_outlets_hints_pick_its_text_and_drop_its_boxes(tmp_path: Path) -> None:
+    from pipeline.extract import HintsError, load_hints
+
+    generic = extract(HINTED_PAGE, min_words=1)
+    assert "Founded in 1998" in generic.text or "Dana Whitlock covers" in generic.text
+    path = tmp_path / "outlets.yaml"
+    path.write_text(
+        "outlets:\n  tradewire.example:\n"
+        "    content: [\"//div[@class='story-body']\"]\n"
+        "    drop: [\"//aside[@class='key-facts']\", \"//div[@class='author-bio']\"]\n"
+    )
+    hints = load_hints(path)["tradewire.example"]
+    hinted = extract(HINTED_PAGE, "https://tradewire.example/a", min_words=1, hints=hints)
+    assert "Founded in 1998" not in hinted.text and "Dana Whitlock" not in hinted.text
+    assert hinted.text.startswith("The studio published rules on Monday")
+    assert hinted.text.rstrip().endswith("review every six months.")
+
+    path.write_text('outlets:\n  tradewire.example:\n    content: ["//div[@class="]\n')
+    with pytest.raises(HintsError, match=r"outlets\.yaml:3: .* is not an XPath"):
+        load_hints(path)
+    assert load_hints() == {}  # the production file lists no outlet yet
