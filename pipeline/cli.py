@@ -283,11 +283,15 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from pipeline.enrich import EntitiesError
+    from pipeline.extract import HintsError
     from pipeline.feeds import FeedsFileError
     from pipeline.ingest import Interval, run
+    from pipeline.relevance import TaxonomyError
     from pipeline.settings import SettingsError, load_settings
     from pipeline.store import LakeError, open_lake
 
+    config_errors = (FeedsFileError, SettingsError, TaxonomyError, EntitiesError, HintsError)
     try:
         settings = load_settings(
             feeds=args.feeds, lake=args.lake, allow_private_network=args.allow_private_network
@@ -302,7 +306,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         ) as bar:
             summary = run(settings, lake, Interval.day(day), run_id, on_page=bar.update)
-    except (FeedsFileError, SettingsError, LakeError) as exc:
+    except (*config_errors, LakeError) as exc:
         print(f"newsflow run: {exc}", file=sys.stderr)
         return 2
     commit = summary.commit

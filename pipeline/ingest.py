@@ -315,8 +315,8 @@ def ingest_batch(
         by_url = {item.url: (item, feed) for item, feed in selection.items}
         # Pages are extracted by a pool of processes while others are still being fetched
         # (inline for a small batch, where starting processes costs more than it saves).
-        pool = _extraction_pool(settings.extract_workers, len(urls))
         hints = load_hints(settings.outlets_path)
+        pool = _extraction_pool(settings.extract_workers, len(urls))
         if pool:
             stack.enter_context(pool)
         fetched: list[tuple[str, FeedItem, Feed, Page, str, Future[Extracted]]] = []
@@ -617,7 +617,8 @@ def run(
     on_batch: Callable[[BatchReport], None] | None = None,
 ) -> RunSummary:
     """A whole run in one process: the same steps the DAG runs as tasks."""
-    enricher = enricher_for(settings)  # a broken taxonomy stops the run before any fetch
+    enricher = enricher_for(settings)  # a broken config file stops the run before any fetch
+    load_hints(settings.outlets_path)
     feeds = load_feeds(settings.feeds_path)
     reports = []
     for feeds_of_batch in plan_batches(feeds, settings.batch_size):

@@ -170,3 +170,16 @@ def test_reclassify_replays_a_new_threshold_from_the_lake_without_fetching(
     earlier = (DAY.replace(day=DAY.day - 1)).isoformat()
     result = newsflow("reclassify", "--from", earlier, "--to", earlier, "--lake", lake, env=env)
     assert f"{earlier}  nothing committed" in result.stdout
+
+
+def test_a_broken_config_file_stops_the_run_with_its_line(
+    web: SampleWeb, feeds_file: Path, tmp_path: Path
+) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("outlets: outlets.yaml\n")
+    (tmp_path / "outlets.yaml").write_text('outlets:\n  a.example:\n    drop: ["//div["]\n')
+    args = ["run", "--feeds", str(feeds_file), "--lake", str(tmp_path / "lake"), "--no-progress"]
+    result = newsflow(*args, "--allow-private-network", env={"NEWSFLOW_SETTINGS": str(settings)})
+    assert result.returncode == 2
+    assert f"{tmp_path / 'outlets.yaml'}:3: '//div[' is not an XPath" in result.stderr
+    assert "Traceback" not in result.stderr and web.requests == []  # nothing was fetched
