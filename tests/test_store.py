@@ -98,3 +98,14 @@ def test_unknown_lake_scheme_is_refused() -> None:
 def test_s3_settings_never_print_the_secret() -> None:
     settings = S3Settings("http://127.0.0.1:1", "key-id", "very-secret-value", "us-east-1")
     assert "very-secret-value" not in repr(settings)
+
+
+def test_a_local_lake_leaves_no_empty_folders(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    lake.put("_staging/dt=2026-11-23/a.parquet", b"a")
+    lake.put("_staging/dt=2026-11-23/b.parquet", b"b")
+    lake.delete("_staging/dt=2026-11-23/a.parquet")
+    assert (tmp_path / "lake" / "_staging" / "dt=2026-11-23").is_dir()  # b is still there
+    lake.delete("_staging/dt=2026-11-23/b.parquet")
+    assert not (tmp_path / "lake" / "_staging").exists()
+    assert (tmp_path / "lake").is_dir()  # the lake itself stays
