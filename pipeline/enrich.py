@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import compress, count
 from pathlib import Path
 from typing import Any
@@ -183,13 +184,11 @@ class Gazetteer:
         return gazetteer
 
     def find(
-        self, written: list[str], positions: Iterable[int] | None = None
+        self, written: list[str], positions: Iterable[int]
     ) -> Iterable[tuple[int, int, str, str]]:
-        """(start, end, name, kind) of each longest match, in order; ``positions`` (in
-        order) may narrow where a name can start."""
+        """(start, end, name, kind) of each longest match starting at one of ``positions``
+        (in order): the words where a name can begin."""
         longest, names = self.longest, self.names
-        if positions is None:
-            positions = compress(count(), map(longest.__contains__, written))
         end = 0
         for i in positions:
             if i < end or written[i] not in longest:
@@ -396,14 +395,17 @@ def _reservation(value: object) -> bool | None:
     return {"1": True, "0": False}.get(text)
 
 
-def _tdmrep_rule(document: bytes, path: str) -> dict[str, Any] | None:
-    """The first rule of a ``tdmrep.json`` whose ``location`` matches ``path``."""
+@lru_cache(maxsize=256)
+def _tdmrep_rules(document: bytes) -> tuple[tuple[re.Pattern[str], dict[str, Any]], ...]:
+    """The rules of a ``tdmrep.json``, each with its ``location`` compiled; read once per
+    site, since every page of the site brings the same document."""
     try:
         rules = json.loads(document)
     except ValueError:
-        return None
+        return ()
     if not isinstance(rules, list):
-        return None
+        return ()
+    compiled = []
     for rule in rules:
         if not isinstance(rule, dict) or not isinstance(rule.get("location"), str):
             continue
@@ -411,9 +413,14 @@ def _tdmrep_rule(document: bytes, path: str) -> dict[str, Any] | None:
         pattern = ".*".join(map(re.escape, location.split("*")))
         if not location.startswith("/"):
             pattern = "/" + pattern
-        if re.fullmatch(pattern, path):
-            return rule
-    return None
+        compiled.append((re.compile(pattern), rule))
+    return tuple(compiled)
+
+
+def _tdmrep_rule(document: bytes, path: str) -> dict[str, Any] | None:
+    """The first rule of a ``tdmrep.json`` whose ``location`` matches ``path``."""
+    matching = (rule for pattern, rule in _tdmrep_rules(document) if pattern.fullmatch(path))
+    return next(matching, None)
 
 
 def _disallowed(robots: Protego, url: str, crawlers: Iterable[str]) -> list[str]:

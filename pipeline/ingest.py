@@ -319,7 +319,7 @@ def ingest_batch(
         pool = _extraction_pool(settings.extract_workers, len(urls))
         if pool:
             stack.enter_context(pool)
-        fetched: list[tuple[str, FeedItem, Feed, Page, str, Future[Extracted]]] = []
+        fetched: list[tuple[str, str, FeedItem, Feed, Page, str, Future[Extracted]]] = []
         for url, outcome in fetcher.get_many(urls, workers=settings.workers):
             item, feed = by_url[url]
             if on_page:
@@ -342,16 +342,11 @@ def ingest_batch(
                 continue
             report.pages_fetched += 1
             raw_ref = warc.add(outcome)
-            args = (
-                outcome.body,
-                outcome.final_url,
-                settings.min_words,
-                hints.get(source_domain(outcome.final_url)),
-            )
-            job = pool.submit(extract, *args) if pool else _settle(extract, *args)
-            fetched.append((url, item, feed, outcome, raw_ref, job))
-        for url, item, feed, outcome, raw_ref, job in fetched:  # in the order of fetching
             domain = source_domain(outcome.final_url)
+            args = (outcome.body, outcome.final_url, settings.min_words, hints.get(domain))
+            job = pool.submit(extract, *args) if pool else _settle(extract, *args)
+            fetched.append((url, domain, item, feed, outcome, raw_ref, job))
+        for url, domain, item, feed, outcome, raw_ref, job in fetched:  # in fetching order
             try:
                 extracted = job.result()
             except ExtractionError as exc:

@@ -85,7 +85,7 @@ class _Matcher:
     stem: dict[str, str] = field(default_factory=dict)  # written word -> its folded stem
     folded: dict[str, str] = field(default_factory=dict)  # written word -> folded
     _role: dict[str, int] = field(default_factory=dict)  # written word -> role bits
-    _unless_stems: set[str] = field(default_factory=set)
+    unless_stems: set[str] = field(default_factory=set)  # every stem of ``unless``
 
     def stems(self, written: list[str]) -> tuple[str, ...]:
         missing = [w for w in written if w not in self.stem]
@@ -104,7 +104,6 @@ class _Matcher:
                 self._role.clear()
                 self.stem.clear()
                 self.folded.clear()
-            self._unless_stems = set().union(*self.unless.values())
             for i, (word, stem) in enumerate(zip(written, self.stems(written), strict=True)):
                 if roles[i] is None:
                     roles[i] = self._role[word] = (
@@ -112,7 +111,7 @@ class _Matcher:
                         | self.exact_longest.get(self.folded[word], 0) << 4
                         | (_CASED if word in self.cased else 0)
                         | (_EXCLUDED if stem in self.exclude else 0)
-                        | (_UNLESS if stem in self._unless_stems else 0)
+                        | (_UNLESS if stem in self.unless_stems else 0)
                     )
         return roles  # type: ignore[return-value]  # no None is left
 
@@ -207,6 +206,7 @@ class Taxonomy:
                 if stems:
                     matcher.exclude.setdefault(stems[0], []).append(stems)
             matcher.unless = {t: set(matcher.stems(ws)) for t, ws in self._unless.items()}
+            matcher.unless_stems = set().union(*matcher.unless.values())
             self._matchers[language] = matcher
         return matcher
 
