@@ -1,13 +1,15 @@
 """Main text and metadata of an article page: trafilatura, and what the page says itself.
 
-The page is parsed once. trafilatura extracts the main text (recall-oriented, comments
-left out, paywall and newsletter boxes pruned) and the metadata newsflow keeps (htmldate's
+The page is parsed once, and its paywall and newsletter boxes and readers' comments are
+pruned. trafilatura extracts the main text (recall-oriented, comments left out) and the
+metadata newsflow keeps (htmldate's
 extensive search only when the quick one finds nothing). The page's own statements come
 from the same tree: ``<link rel=canonical>``, a full publication time in
 ``article:published_time``, JSON-LD and friends, and the headline (the ``<h1>`` that the
 page's title, ``og:title`` or JSON-LD ``headline`` confirm, without the site's name).
-When trafilatura returns far less than the page's paragraphs or its JSON-LD
-``articleBody`` hold, and what it returned is part of that, the longer text wins: a
+When trafilatura returns far less than the page's paragraphs, its JSON-LD
+``articleBody``, or readability hold, and what it returned is part of that, the longer
+text wins: a
 generic extractor sometimes settles on one block of an article split in several; a
 JSON-LD ``articleBody`` that holds a paywall teaser is the whole article; a gallery's
 captions are its text. The text is then tidied (the headline repeated as its first line,
@@ -18,6 +20,7 @@ repeated paragraphs, sharing prompts). Pages that yield no usable text raise
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import re
@@ -34,6 +37,7 @@ import py3langid
 import trafilatura
 from htmldate import find_date
 from lxml import etree
+from trafilatura.external import try_readability
 from trafilatura.metadata import examine_meta, extract_author, extract_meta_json, extract_title
 from trafilatura.settings import Document, set_date_params
 
@@ -59,10 +63,10 @@ _TIME_META = (
 # htmldate's extensive search (dateparser over the whole page) costs more than the rest of
 # the extraction together; it runs only when the quick search finds no date (_published).
 _QUICK_DATE = set_date_params(False)
-# The second opinion: trafilatura's own baseline (JSON-LD articleBody, <article>, the
-# page's paragraphs). It is asked when trafilatura's text is short for the page, and its
-# text wins when it is at least SECOND_OPINION_RATIO times longer and holds at least
-# SECOND_OPINION_OVERLAP of trafilatura's words.
+# The second opinions: trafilatura's own baseline (JSON-LD articleBody, <article>, the
+# page's paragraphs), then readability. They are asked when trafilatura's text is short for
+# the page, and one's text wins when it is at least SECOND_OPINION_RATIO times longer and
+# holds at least SECOND_OPINION_OVERLAP of trafilatura's words.
 SECOND_OPINION_RATIO, SECOND_OPINION_OVERLAP = 2.0, 0.7
 _SHORT_WORDS, _WORDS_PER_PARAGRAPH = 250, 10
 _STATED_OVERLAP = 0.6  # of the extracted words that a JSON-LD articleBody must hold
@@ -71,13 +75,18 @@ _SHARING = frozenset(
     "share sharing compartir comparte partager partagez teilen tweet whatsapp".split()
 )
 # Boxes that are never the article, whatever their size: paywall prompts, newsletter
-# sign-ups, "up next" video rails. (trafilatura knows most boilerplate; these slip through
-# on pages with little text, where it favours recall.)
-_BOXES = [
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' " + name + " ')]"
-    for name in ("paywall", "subscribe", "subscription", "newsletter", "up-next", "upnext",
-                 "controls", "more-videos", "piano-offer")
-]  # fmt: skip
+# sign-ups, "up next" video rails, by a token of their class. (trafilatura knows most
+# boilerplate; these slip through on pages with little text, where it favours recall.)
+# They are removed from the parsed page before anything reads it, in one pass over the
+# elements that have a class: an XPath per name cost more than trafilatura's own pruning.
+_BOXES = frozenset(
+    "paywall subscribe subscription newsletter up-next upnext controls more-videos "
+    "piano-offer comment-list commentlist comments-area".split()
+)
+# Readers' comments, by the ids the common publishing systems give their section.
+# trafilatura keeps them when a page has so many that it takes it for a forum thread.
+_COMMENT_IDS = frozenset(("comments", "disqus_thread", "respond"))
+_WHOLE = frozenset(("html", "body", "main", "article"))
 # A page whose text is this short but holds this many captions is a gallery: its captions
 # are its text.
 _GALLERY_WORDS, _GALLERY_CAPTIONS = 60, 3
@@ -224,18 +233,30 @@ def _with_captions(tree: Any, text: str) -> str:
 
 
 def _second_opinion(tree: Any, page: bytes | str, text: str) -> str:
-    """trafilatura's baseline text where it holds trafilatura's and much more."""
+    """When trafilatura's text is short for the page: trafilatura's baseline (JSON-LD
+    ``articleBody``, ``<article>``, the page's paragraphs), then readability, whichever
+    first holds trafilatura's text and much more."""
     ours = _words(text)
     raw = page if isinstance(page, bytes) else page.encode("utf-8", "replace")
     paragraphs = sum(raw.count(tag) for tag in (b"<p>", b"<p ", b"<P>", b"<P "))
     if len(ours) >= _SHORT_WORDS and len(ours) >= _WORDS_PER_PARAGRAPH * paragraphs:
         return text  # already as long as the page's paragraphs suggest
-    _, other, _ = trafilatura.baseline(tree)
-    theirs = _words(other)
-    if len(theirs) < SECOND_OPINION_RATIO * max(1, len(ours)):
-        return text
-    shared = sum((Counter(ours) & Counter(theirs)).values())
-    return other.strip() if shared >= SECOND_OPINION_OVERLAP * len(ours) else text
+    for opinion in (_baseline, _readability):
+        other = opinion(tree)
+        theirs = _words(other)
+        if len(theirs) >= SECOND_OPINION_RATIO * max(1, len(ours)):
+            shared = sum((Counter(ours) & Counter(theirs)).values())
+            if shared >= SECOND_OPINION_OVERLAP * len(ours):
+                return other.strip()
+    return text
+
+
+def _baseline(tree: Any) -> str:
+    return str(trafilatura.baseline(tree)[1])
+
+
+def _readability(tree: Any) -> str:
+    return " ".join(try_readability(deepcopy(tree)).itertext())  # it edits the tree it reads
 
 
 def _tidy(text: str, title: str | None) -> str:
@@ -346,9 +367,31 @@ def load_hints(path: Path | str = OUTLETS) -> dict[str, Hints]:
     return hints
 
 
+@functools.lru_cache(maxsize=256)
+def _xpath(expression: str) -> etree.XPath:
+    return etree.XPath(expression)
+
+
+def _prune(tree: Any, drop: tuple[str, ...]) -> None:
+    """Remove the boxes that are never the article, and what the outlet's ``drop`` hint
+    names, keeping their tails (text that follows them in their parent). A "box" that is
+    an ``<article>`` or holds the headline is the article itself (``<article
+    class=paywall>`` on a page whose whole text is there)."""
+    boxes = [
+        e
+        for e in tree.iter("*")
+        if ((c := e.get("class")) and _BOXES.intersection(c.split())) or e.get("id") in _COMMENT_IDS
+    ]
+    boxes = [e for e in boxes if e.tag not in _WHOLE and e.find(".//h1") is None]
+    doomed = boxes + [e for expression in drop for e in _xpath(expression)(tree)]
+    for element in doomed:
+        if element.getparent() is not None:
+            element.drop_tree()
+
+
 def _hinted_text(tree: Any, url: str | None, hints: Hints) -> str:
     """The text of the elements the outlet's ``content`` hint names, extracted alone."""
-    found = [e for expression in hints.content for e in tree.xpath(expression)]
+    found = [e for expression in hints.content for e in _xpath(expression)(tree)]
     if not found:
         return ""
     body = etree.Element("body")
@@ -356,9 +399,8 @@ def _hinted_text(tree: Any, url: str | None, hints: Hints) -> str:
     page = etree.Element("html")
     page.append(body)
     document = trafilatura.bare_extraction(
-        page, url=url, include_comments=False, include_tables=True, favor_recall=True,
-        prune_xpath=[*_BOXES, *hints.drop],
-    )  # fmt: skip
+        page, url=url, include_comments=False, include_tables=True, favor_recall=True
+    )
     return (document.text or "").strip() if isinstance(document, Document) else ""
 
 
@@ -379,6 +421,7 @@ def extract(
     tree = trafilatura.load_html(page)
     if tree is None:
         raise ExtractionError("unparseable", "the body could not be parsed as HTML")
+    _prune(tree, hints.drop if hints else ())
     declared = tree.get("lang")
     canonical = _canonical(tree, url)
     objects = _json_ld(tree)
@@ -390,7 +433,6 @@ def extract(
         include_comments=False,
         include_tables=True,
         favor_recall=True,
-        prune_xpath=[*_BOXES, *(hints.drop if hints else ())],
     )
     if document is not None and not isinstance(document, Document):
         raise TypeError("trafilatura.bare_extraction returned a dict; expected a Document")

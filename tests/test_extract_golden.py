@@ -43,7 +43,7 @@ def f1(got: str, want: str) -> float:
 
 def test_every_case_is_there() -> None:
     cases = {"gallery", "jsonld-absent", "jsonld-lying", "jsonld-present", "live-blog",
-             "non-english", "paywall-teaser", "video"}  # fmt: skip
+             "non-english", "paywall-teaser", "reader-comments", "video"}  # fmt: skip
     assert set(PAGES) == cases
 
 
