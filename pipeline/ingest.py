@@ -284,6 +284,104 @@ def make_fetcher(settings: Settings, feeds: list[Feed]) -> Fetcher:
     return Fetcher(settings.fetch, network)
 
 
+RightsOf = Callable[[Page], dict[str, Any]]
+
+
+class Landing:
+    """Archives, extracts and stages the pages of one batch of one day: what a live run
+    and a backfill do alike with a page once they have it.
+
+    Pages go to the batch's WARC file (unless they already lie in the raw archive, as
+    on a re-extraction) and to extraction, by a pool of processes when the batch is big
+    enough; ``finish`` collects the results in arrival order and writes the staged
+    articles, pages and rejects under ``_staging/dt=…/{batch}``."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        dt: str,
+        batch: str,
+        settings: Settings,
+        seen: SeenIndex,
+        rights: RightsOf,
+        *,
+        expected_pages: int,
+        archive: str | None,
+    ) -> None:
+        self.lake, self.dt, self.batch, self.settings = lake, dt, batch, settings
+        self.seen, self.rights = seen, rights
+        self.warc = WarcBuffer(f"raw/dt={dt}/{archive}.warc.gz") if archive else None
+        self.hints = load_hints(settings.outlets_path)
+        self.rejects: list[Reject] = []
+        self.already_landed = 0
+        self._stack = ExitStack()
+        self._pool = _extraction_pool(settings.extract_workers, expected_pages)
+        if self._pool:
+            self._stack.enter_context(self._pool)
+        self._jobs: list[tuple[FeedItem, Feed, Page, str, str, Future[Extracted]]] = []
+
+    def add(self, item: FeedItem, feed: Feed, page: Page, raw_ref: str | None = None) -> None:
+        """One page as fetched (or read back from an archive at ``raw_ref``)."""
+        if raw_ref is None:
+            assert self.warc is not None, "a page not yet archived needs an archive"
+            raw_ref = self.warc.add(page, item)
+        domain = source_domain(page.final_url)
+        args = (page.body, page.final_url, self.settings.min_words, self.hints.get(domain))
+        job = self._pool.submit(extract, *args) if self._pool else _settle(extract, *args)
+        self._jobs.append((item, feed, page, raw_ref, domain, job))
+
+    def finish(self) -> tuple[int, int]:
+        """Stage what the batch made; returns (articles, rejects)."""
+        articles: dict[str, Article] = {}
+        pages: list[dict[str, Any]] = []  # what extraction made of each page
+        try:
+            for item, feed, page, raw_ref, domain, job in self._jobs:
+                try:
+                    extracted = job.result()
+                except ExtractionError as exc:
+                    pages.append(page_row(item.url, domain, None, exc.reason))
+                    self.rejects.append(
+                        Reject(
+                            url=item.url,
+                            stage="extract",
+                            reason=exc.reason,
+                            detail=exc.detail,
+                            at=page.fetched_at,
+                            feed_url=feed.url,
+                            source_domain=source_domain(item.url),
+                            status=page.status,
+                            pipeline_version=__version__,
+                            extra={"raw_ref": raw_ref},
+                        )
+                    )
+                    continue
+                pages.append(page_row(item.url, domain, extracted, None))
+                article = _to_article(item, feed, page, raw_ref, extracted)
+                if self.seen.landed_elsewhere(self.dt, article=article.article_id):
+                    self.already_landed += 1
+                    continue
+                article.rights = self.rights(page)
+                articles.setdefault(article.article_id, article)
+        finally:
+            self._stack.close()
+        if self.warc is not None and self.warc.records:
+            self.lake.put(self.warc.key, self.warc.getvalue())
+        dt, batch, lake = self.dt, self.batch, self.lake
+        rows = [a.to_row() for a in articles.values()]
+        lake.put(
+            _staging(dt, batch, "articles.parquet"),
+            table_to_parquet(to_table(rows, ARTICLES_SCHEMA)),
+        )
+        lake.put(
+            _staging(dt, batch, "pages.parquet"), table_to_parquet(to_table(pages, PAGES_SCHEMA))
+        )
+        lake.put(
+            _staging(dt, batch, "rejects.parquet"),
+            table_to_parquet(to_table([r.to_row() for r in self.rejects], REJECTS_SCHEMA)),
+        )
+        return len(articles), len(self.rejects)
+
+
 def ingest_batch(
     feeds: list[Feed],
     interval: Interval,
@@ -301,32 +399,27 @@ def ingest_batch(
     own_fetcher = fetcher is None
     fetcher = fetcher or make_fetcher(settings, feeds)
     now = datetime.now(UTC)
-    stack = ExitStack()
     try:
         polls = [poll(fetcher, feed, load_validators(lake, feed.url)) for feed in feeds]
         lookback = timedelta(days=settings.lookback_days)
         selection = _select(polls, interval, lookback, seen, report, now)
-        rejects = selection.rejects
-        articles: dict[str, Article] = {}
-        pages: list[dict[str, Any]] = []  # what extraction made of each fetched page
         urls = [item.url for item, _ in selection.items]
         digest = hashlib.sha256("\n".join(urls).encode()).hexdigest()[:12]
-        warc = WarcBuffer(f"raw/dt={dt}/{batch}-{digest}.warc.gz")
         by_url = {item.url: (item, feed) for item, feed in selection.items}
         # Pages are extracted by a pool of processes while others are still being fetched
         # (inline for a small batch, where starting processes costs more than it saves).
-        hints = load_hints(settings.outlets_path)
-        pool = _extraction_pool(settings.extract_workers, len(urls))
-        if pool:
-            stack.enter_context(pool)
-        fetched: list[tuple[str, str, FeedItem, Feed, Page, str, Future[Extracted]]] = []
+        landing = Landing(
+            lake, dt, batch, settings, seen, fetched_rights(fetcher),
+            expected_pages=len(urls), archive=f"{batch}-{digest}",
+        )  # fmt: skip
+        landing.rejects.extend(selection.rejects)
         for url, outcome in fetcher.get_many(urls, workers=settings.workers):
             item, feed = by_url[url]
             if on_page:
                 on_page()
             if isinstance(outcome, FetchError):
                 report.pages_failed += 1
-                rejects.append(
+                landing.rejects.append(
                     Reject(
                         url=url,
                         stage="fetch",
@@ -341,64 +434,14 @@ def ingest_batch(
                 )
                 continue
             report.pages_fetched += 1
-            raw_ref = warc.add(outcome)
-            domain = source_domain(outcome.final_url)
-            args = (outcome.body, outcome.final_url, settings.min_words, hints.get(domain))
-            job = pool.submit(extract, *args) if pool else _settle(extract, *args)
-            fetched.append((url, domain, item, feed, outcome, raw_ref, job))
-        for url, domain, item, feed, outcome, raw_ref, job in fetched:  # in fetching order
-            try:
-                extracted = job.result()
-            except ExtractionError as exc:
-                pages.append(page_row(url, domain, None, exc.reason))
-                rejects.append(
-                    Reject(
-                        url=url,
-                        stage="extract",
-                        reason=exc.reason,
-                        detail=exc.detail,
-                        at=outcome.fetched_at,
-                        feed_url=feed.url,
-                        source_domain=source_domain(url),
-                        status=outcome.status,
-                        pipeline_version=__version__,
-                        extra={"raw_ref": raw_ref},
-                    )
-                )
-                continue
-            pages.append(page_row(url, domain, extracted, None))
-            article = _to_article(item, feed, outcome, raw_ref, extracted)
-            if seen.landed_elsewhere(dt, article=article.article_id):
-                report.items_already_landed += 1
-                continue
-            article.rights = page_rights(
-                outcome.final_url,
-                outcome.headers,
-                outcome.body,
-                fetcher.robots(outcome.final_url),
-                fetcher.site_file(outcome.final_url, TDMREP_PATH),
-            )
-            articles.setdefault(article.article_id, article)
+            landing.add(item, feed, outcome)
+        report.articles, report.rejects = landing.finish()
     finally:
-        stack.close()
         if own_fetcher:
             fetcher.close()
-
-    if warc.records:
-        lake.put(warc.key, warc.getvalue())
-        report.raw_key = warc.key
-    report.articles = len(articles)
-    report.rejects = len(rejects)
-    article_rows = [a.to_row() for a in articles.values()]
-    lake.put(
-        _staging(dt, batch, "articles.parquet"),
-        table_to_parquet(to_table(article_rows, ARTICLES_SCHEMA)),
-    )
-    lake.put(_staging(dt, batch, "pages.parquet"), table_to_parquet(to_table(pages, PAGES_SCHEMA)))
-    lake.put(
-        _staging(dt, batch, "rejects.parquet"),
-        table_to_parquet(to_table([r.to_row() for r in rejects], REJECTS_SCHEMA)),
-    )
+    report.items_already_landed += landing.already_landed
+    if landing.warc is not None and landing.warc.records:
+        report.raw_key = landing.warc.key
     put_json(
         lake,
         _staging(dt, batch, "feeds.json"),
@@ -410,6 +453,19 @@ def ingest_batch(
     )
     log.info("batch %s for %s: %s", batch, dt, json.dumps(report.to_dict()))
     return report
+
+
+def fetched_rights(fetcher: Fetcher) -> RightsOf:
+    """The rights signals of a fetched page: its headers and HTML, and its site's
+    robots.txt and TDMRep file (read once per site)."""
+
+    def rights(page: Page) -> dict[str, Any]:
+        url = page.final_url
+        return page_rights(
+            url, page.headers, page.body, fetcher.robots(url), fetcher.site_file(url, TDMREP_PATH)
+        )
+
+    return rights
 
 
 @dataclass
