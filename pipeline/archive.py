@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
-from typing import IO
+from typing import IO, Protocol
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
@@ -31,6 +31,10 @@ from pipeline.store import Lake
 # Headers that describe the transfer, not the payload we keep.
 _TRANSFER_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
 ITEM_HEADER = "Newsflow-Item"
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 def item_header(item: FeedItem) -> str:
@@ -81,7 +85,7 @@ class WarcBuffer:
             length=len(page.body),
             http_headers=http_headers,
             warc_headers_dict={
-                "WARC-Date": page.fetched_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "WARC-Date": page.fetched_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 **({ITEM_HEADER: item_header(item)} if item else {}),
             },
         )
@@ -114,7 +118,7 @@ class RawRecord:
         return Page(self.url, self.url, self.status, self.headers, self.body, fetched)
 
 
-def iter_records(stream: IO[bytes]) -> Iterator[RawRecord]:
+def iter_records(stream: IO[bytes] | Readable) -> Iterator[RawRecord]:
     """The response records of a WARC stream, one at a time, with their offsets."""
     records = ArchiveIterator(stream)
     for record in records:

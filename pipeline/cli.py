@@ -83,6 +83,29 @@ def _parser() -> argparse.ArgumentParser:
         "--threshold", type=float, help="relevance needed (default: the settings file's)"
     )
 
+    back = commands.add_parser(
+        "backfill",
+        help="past days from sources that are not feeds, through the same path as a run",
+        description="Backfill the days from --from to --to (inclusive) from WARC files "
+        "(CC-NEWS layout, local or s3://, only the outlets of the feeds file) or from the "
+        "lake's own raw archive (re-extraction, no network). An interrupted backfill, "
+        "started again with the same arguments, resumes where it stopped.",
+    )
+    back.add_argument("--from", dest="start", type=_day, required=True, help="first day")
+    back.add_argument("--to", dest="end", type=_day, required=True, help="last day")
+    back.add_argument("--source", choices=("warc", "raw"), default="raw", help="default: raw")
+    back.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="PATH_OR_URI",
+        help="a WARC file for --source warc: a path or s3://bucket/key, with * wildcards "
+        "(repeat for more)",
+    )
+    back.add_argument("--feeds", help="feeds file: the outlets to keep (as for run)")
+    back.add_argument("--lake", help="s3://bucket/prefix or a folder (as for run)")
+    back.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     ext = commands.add_parser("extract", help="main text of .html or .html.gz files, as JSON lines")
     ext.add_argument("paths", nargs="+", metavar="PATH")
     ext.add_argument("--out", help="output file (default: standard output)")
@@ -335,6 +358,84 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipeline.backfill import (
+        BackfillError,
+        RawSource,
+        Source,
+        WarcSource,
+        backfill,
+        file_inputs,
+        raw_inputs,
+    )
+    from pipeline.enrich import EntitiesError
+    from pipeline.extract import HintsError
+    from pipeline.feeds import FeedsFileError, load_feeds
+    from pipeline.ingest import enricher_for
+    from pipeline.relevance import TaxonomyError
+    from pipeline.settings import SettingsError, load_settings
+    from pipeline.store import LakeError, make_s3_client, open_lake
+
+    if args.end < args.start:
+        print("newsflow backfill: --to is before --from", file=sys.stderr)
+        return 2
+    if (args.source == "warc") != bool(args.input):
+        need = "needs" if args.source == "warc" else "takes no"
+        print(f"newsflow backfill: --source {args.source} {need} --input", file=sys.stderr)
+        return 2
+    config_errors = (FeedsFileError, SettingsError, TaxonomyError, EntitiesError, HintsError)
+    try:
+        settings = load_settings(feeds=args.feeds, lake=args.lake)
+        lake = open_lake(settings.lake, settings.s3)
+        enricher = enricher_for(settings)
+        feeds = load_feeds(settings.feeds_path)
+        source: Source
+        if args.source == "warc":
+            inputs = file_inputs(args.input, lambda: make_s3_client(settings.s3))
+            source = WarcSource(inputs, feeds)
+        else:
+            source = RawSource(raw_inputs(lake, args.start, args.end), feeds, lake)
+        with tqdm(
+            desc=f"newsflow backfill {args.source}",
+            unit="B",
+            unit_scale=True,
+            disable=args.no_progress or None,
+            file=sys.stderr,
+        ) as bar:
+            started = datetime.now(UTC)
+
+            def progress(done: int, total: int, read: int, kept: int) -> None:
+                seconds = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
+                bar.total = total or None
+                bar.n = done
+                bar.set_postfix_str(
+                    f"{read} read, {kept} kept, {read / seconds:.0f} records/s", refresh=False
+                )
+                if read % 200 == 0:
+                    bar.refresh()
+
+            report = backfill(
+                source, lake, settings, args.start, args.end, enricher=enricher, progress=progress
+            )
+    except (*config_errors, LakeError, BackfillError) as exc:
+        print(f"newsflow backfill: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"newsflow backfill {args.source} {args.start}..{args.end}"
+        f"{' (resumed)' if report.resumed else ''}\n"
+        f"  records read     {report.read} ({report.kept} kept, {report.batches} batches)\n"
+        f"  days committed   {len(report.days)}"
+        f"{': ' + ', '.join(report.days) if len(report.days) <= 7 else ''}\n"
+        f"  articles         {report.articles} ({report.offtopic} off-topic, "
+        f"{report.rejects} rejects)\n"
+        f"  stories          {report.stories}\n"
+        f"  lake             {lake.url('')}"
+    )
+    return 0
+
+
 def cmd_reclassify(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from datetime import timedelta
@@ -384,8 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handlers = {"run": cmd_run, "extract": cmd_extract, "cluster": cmd_cluster,
-                "classify": cmd_classify, "reclassify": cmd_reclassify}  # fmt: skip
+    handlers = {"run": cmd_run, "backfill": cmd_backfill, "extract": cmd_extract,
+                "cluster": cmd_cluster, "classify": cmd_classify,
+                "reclassify": cmd_reclassify}  # fmt: skip
     handler = handlers[args.command]
     return handler(args)
 

@@ -284,7 +284,7 @@ def make_fetcher(settings: Settings, feeds: list[Feed]) -> Fetcher:
     return Fetcher(settings.fetch, network)
 
 
-RightsOf = Callable[[Page], dict[str, Any]]
+RightsOf = Callable[[Page, str], dict[str, Any]]  # a page and its raw_ref
 
 
 class Landing:
@@ -360,7 +360,7 @@ class Landing:
                 if self.seen.landed_elsewhere(self.dt, article=article.article_id):
                     self.already_landed += 1
                     continue
-                article.rights = self.rights(page)
+                article.rights = self.rights(page, raw_ref)
                 articles.setdefault(article.article_id, article)
         finally:
             self._stack.close()
@@ -459,7 +459,7 @@ def fetched_rights(fetcher: Fetcher) -> RightsOf:
     """The rights signals of a fetched page: its headers and HTML, and its site's
     robots.txt and TDMRep file (read once per site)."""
 
-    def rights(page: Page) -> dict[str, Any]:
+    def rights(page: Page, raw_ref: str) -> dict[str, Any]:
         url = page.final_url
         return page_rights(
             url, page.headers, page.body, fetcher.robots(url), fetcher.site_file(url, TDMREP_PATH)

@@ -13,7 +13,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -35,6 +35,9 @@ class Lake(Protocol):
     def list_keys(self, prefix: str) -> list[str]: ...
     def delete(self, key: str) -> None: ...
     def url(self, key: str) -> str: ...
+    def open(self, key: str, start: int = 0) -> IO[bytes]:
+        """A stream of the object from byte ``start`` on, read as it is consumed."""
+        ...
 
 
 class LocalLake:
@@ -94,6 +97,14 @@ class LocalLake:
 
     def url(self, key: str) -> str:
         return str(self.root / key)
+
+    def open(self, key: str, start: int = 0) -> IO[bytes]:
+        try:
+            handle = self._path(key).open("rb")
+        except FileNotFoundError:
+            raise LakeError(f"{self.url(key)} does not exist") from None
+        handle.seek(start)
+        return handle
 
 
 @dataclass(frozen=True)
@@ -194,6 +205,24 @@ class S3Lake:
 
     def url(self, key: str) -> str:
         return f"{self.uri}/{key}"
+
+    def open(self, key: str, start: int = 0) -> IO[bytes]:
+        return open_s3_object(self._client, self.bucket, self._key(key), start)
+
+
+def open_s3_object(client: S3Client, bucket: str, key: str, start: int = 0) -> IO[bytes]:
+    """A streaming read of ``s3://bucket/key`` from byte ``start`` on (a ranged GET)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        if start:
+            body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-")["Body"]
+        else:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    except (BotoCoreError, ClientError) as exc:
+        endpoint = client.meta.endpoint_url
+        raise LakeError(f"could not read s3://{bucket}/{key} (endpoint {endpoint}): {exc}") from exc
+    return cast(IO[bytes], body)
 
 
 def open_lake(uri: str, s3: S3Settings | None = None) -> Lake:

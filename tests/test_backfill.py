@@ -1,0 +1,177 @@
+"""Backfills: newsflow's raw archive re-extracted, and CC-NEWS-style WARC files read from
+S3, through the same path as a live run; an interrupted backfill resumed."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from pipeline import backfill as backfill_module
+from pipeline.backfill import WarcSource, backfill, file_inputs
+from pipeline.feeds import load_feeds
+from pipeline.records import ARTICLES_SCHEMA, STORIES_SCHEMA
+from pipeline.settings import Settings
+from pipeline.store import LocalLake
+from pipeline.tables import read_partition
+from sample.s3server import SeaweedS3
+from sample.site import SampleWeb
+from tests.conftest import BIN, DAY, SAMPLE_SETTINGS
+from tests.test_ingest import run_day
+
+DT = DAY.isoformat()
+# What a re-extraction must give back as it was (fetched_at included: the WARC-Date).
+SAME = ["article_id", "url", "canonical_url", "source_name", "feed_url", "title", "authors",
+        "published_at", "fetched_at", "language", "text", "summary", "content_hash",
+        "raw_ref", "relevance", "topics", "story_id", "duplicate_of", "rights"]  # fmt: skip
+
+
+def rows(lake: LocalLake, table: str = "articles", dt: str = DT) -> list[dict[str, Any]]:
+    schema = STORIES_SCHEMA if table == "stories" else ARTICLES_SCHEMA
+    found = read_partition(lake, table, dt, schema)
+    return sorted(found.to_pylist(), key=lambda r: r.get("article_id") or r.get("story_id"))
+
+
+def test_raw_backfill_re_extracts_the_same_articles_without_any_request(
+    web: SampleWeb, settings: Settings, lake: LocalLake, tmp_path: Path
+) -> None:
+    run_day(settings, lake)
+    before = [{k: r[k] for k in SAME} for r in rows(lake)]
+    web.stop()  # no network from here on: a request would fail the backfill's pages
+    requests = len(web.requests)
+    done = subprocess.run(
+        [str(BIN / "newsflow"), "backfill", "--from", DT, "--to", DT, "--source", "raw",
+         "--feeds", str(settings.feeds_path), "--lake", str(lake.root), "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+        env={"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS), "PATH": str(BIN)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "days committed   1: 2026-11-23" in done.stdout
+    assert len(web.requests) == requests
+    after = [{k: r[k] for k in SAME} for r in rows(lake)]
+    assert after == before
+    assert lake.list_keys("_staging/") == [] and lake.list_keys("_state/backfill/") != []
+    assert [
+        k for k in lake.list_keys("_state/backfill/") if not k.startswith("_state/backfill/done/")
+    ] == []
+    assert rows(lake, "stories")
+
+
+def _cc_news_warc(web: SampleWeb, days: list[date]) -> bytes:
+    """A WARC file as CC-NEWS writes them: a warcinfo record, then request/response pairs
+    of article pages from many sites, crawled on ``days`` (one outlet a day here), plus
+    pages of an outlet not in the feeds file and a 404."""
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    writer.write_record(writer.create_warcinfo_record("CC-NEWS-test.warc.gz", {"software": "t"}))
+
+    def response(url: str, body: bytes, when: datetime, status: str = "200 OK") -> None:
+        http = StatusAndHeaders(status, [("Content-Type", "text/html; charset=utf-8")],
+                                protocol="HTTP/1.1")  # fmt: skip
+        date_header = {"WARC-Date": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        request = f"GET {url} HTTP/1.1\r\nUser-Agent: CCBot\r\n\r\n".encode()
+        records = [
+            writer.create_warc_record(url, "request", payload=io.BytesIO(request),
+                                      length=len(request), warc_headers_dict=date_header),
+            writer.create_warc_record(url, "response", payload=io.BytesIO(body), length=len(body),
+                                      http_headers=http, warc_headers_dict=date_header),
+        ]  # fmt: skip
+        for record in records:
+            writer.write_record(record)
+
+    outlets = ["techbeat", "rudebaguette", "streamwire"]  # each tells the Netflix story
+    for day, outlet in zip(days, outlets, strict=False):
+        crawled = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+        for article in web.outlets[outlet]["articles"]:
+            if article.get("status", 200) != 200:
+                continue
+            url = web.article_url(outlet, article["slug"])
+            response(url, web._page(outlet, article).encode(), crawled)
+        response("https://elsewhere.example/news/ai-actors", b"<html><p>Other site</p></html>",
+                 crawled)  # fmt: skip
+        response(web.article_url(outlet, "gone"), b"not here", crawled, "404 Not Found")
+    return buffer.getvalue()
+
+
+def test_warc_backfill_from_s3_writes_each_day_and_continues_stories(
+    web: SampleWeb, settings: Settings, tmp_path: Path, s3: SeaweedS3, bucket: str
+) -> None:
+    days = [DAY - timedelta(days=2), DAY - timedelta(days=1), DAY]
+    key = "crawl-data/CC-NEWS/2026/11/CC-NEWS-20261121000000-00001.warc.gz"
+    name, _, prefix = bucket.partition("/")
+    s3.client().put_object(Bucket=name, Key=f"{prefix}/{key}", Body=_cc_news_warc(web, days))
+    web.stop()  # nothing is fetched again: the WARC holds the pages
+    lake_uri = f"s3://{bucket}/lake"
+    done = subprocess.run(
+        [str(BIN / "newsflow"), "backfill", "--from", days[0].isoformat(), "--to", DT,
+         "--source", "warc", "--input", f"s3://{bucket}/crawl-data/CC-NEWS/2026/11/*.warc.gz",
+         "--feeds", str(settings.feeds_path), "--lake", lake_uri, "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+        env={**s3.env(), "NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS), "PATH": str(BIN)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    fs = s3.filesystem()
+    per_day = {}
+    for day in days:
+        path = f"{bucket}/lake/articles/dt={day}/part-00000.parquet"
+        per_day[day] = pq.read_table(path, filesystem=fs).to_pylist()
+        raw = fs.get_file_info(pafs.FileSelector(f"{bucket}/lake/raw/dt={day}"))
+        assert raw, f"no raw archive for {day}"
+    assert [{r["source_name"] for r in per_day[d]} for d in days] == [
+        {"TechBeat"},
+        {"Rude Baguette"},
+        {"StreamWire"},
+    ]  # each crawl day in its own partition, the other site and the 404 left out
+    # The Netflix story, told on all three days, keeps one id across the partitions.
+    netflix = {r["story_id"] for d in days for r in per_day[d] if "netflix" in r["url"]}
+    assert len(netflix) == 1
+    assert "days committed   3" in done.stdout
+
+
+def test_an_interrupted_backfill_resumes_without_duplicates(
+    web: SampleWeb, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    days = [DAY - timedelta(days=2), DAY - timedelta(days=1), DAY]
+    warc = tmp_path / "CC-NEWS-1.warc.gz"
+    warc.write_bytes(_cc_news_warc(web, days))
+    web.stop()
+    feeds = load_feeds(settings.feeds_path)
+    monkeypatch.setattr(backfill_module, "CHUNK", 2)  # stage every two pages
+
+    source = WarcSource(file_inputs([str(warc)], _no_s3), feeds)
+    straight = LocalLake(tmp_path / "straight")
+    whole = backfill(source, straight, settings, days[0], DAY)
+    assert (whole.kept, whole.batches) == (6, 3)  # two pages a day, staged two at a time
+
+    lake = LocalLake(tmp_path / "interrupted")
+
+    def interrupt(done: int, total: int, read: int, kept: int) -> None:
+        if kept == 5:  # the fifth page read, after two batches were staged
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        backfill(source, lake, settings, days[0], DAY, progress=interrupt)
+    (checkpoint,) = lake.list_keys("_state/backfill/")
+    assert lake.list_keys("articles/") == []  # nothing committed before the input is read
+    assert len(lake.list_keys("_staging/")) == 2 * 3  # articles, pages, rejects per batch
+
+    resumed = backfill(source, lake, settings, days[0], DAY)
+    assert resumed.resumed and (resumed.read, resumed.kept) == (whole.read, whole.kept)
+    assert lake.get(checkpoint) is None and lake.list_keys("_staging/") == []
+    for day in days:
+        got, want = rows(lake, dt=day.isoformat()), rows(straight, dt=day.isoformat())
+        assert got and [r["url"] for r in got] == [r["url"] for r in want]
+        assert [r["text"] for r in got] == [r["text"] for r in want]
+        assert [r["story_id"] for r in got] == [r["story_id"] for r in want]
+
+
+def _no_s3() -> Any:
+    raise AssertionError("no S3 here")
