@@ -13,22 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
-from newsflow_airflow import ARTICLES, STORIES, lake_from_airflow
-
-
-def _partitions() -> list[str]:
-    """The days to build: from the triggering asset events, else the logical date."""
-    context = get_current_context()
-    days = []
-    for event in context["triggering_asset_events"].get(ARTICLES, []):
-        partition = (event.extra or {}).get("partition", "")
-        if partition.startswith("dt="):
-            days.append(partition.removeprefix("dt="))
-    if not days and context.get("logical_date") is not None:
-        days.append(context["logical_date"].strftime("%Y-%m-%d"))
-    if not days:
-        raise ValueError("no partition to build: no articles event and no logical date")
-    return sorted(set(days))
+from newsflow_airflow import ARTICLES, STORIES, lake_from_airflow, partitions_from_events
 
 
 @dag(
@@ -48,7 +33,8 @@ def news_stories() -> None:
 
         context = get_current_context()
         reports = [
-            build_stories(lake_from_airflow(), day, context["run_id"]) for day in _partitions()
+            build_stories(lake_from_airflow(), day, context["run_id"])
+            for day in partitions_from_events(context, ARTICLES)
         ]
         extra: dict[str, Any] = {
             "partition": f"dt={reports[-1].dt}",

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import gzip
 import hashlib
+import io
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -28,14 +30,16 @@ from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
+
+from lxml import etree
 
 from pipeline.archive import RawRecord, iter_records
 from pipeline.enrich import Enricher, page_rights
 from pipeline.feeds import Feed, FeedItem
-from pipeline.fetch import Page
-from pipeline.ingest import Interval, Landing, build_stories, commit
-from pipeline.records import ARTICLES_SCHEMA
+from pipeline.fetch import Fetcher, FetchError, Page
+from pipeline.ingest import Interval, Landing, build_stories, commit, fetch_reject, fetched_rights
+from pipeline.records import ARTICLES_SCHEMA, parse_timestamp
 from pipeline.settings import Settings
 from pipeline.state import SeenIndex
 from pipeline.store import Lake, LakeError, get_json, open_s3_object, put_json
@@ -74,8 +78,9 @@ class Found:
     day: date
     item: FeedItem
     feed: Feed
-    page: Page
+    page: Page | None  # None when it could not be fetched (``error``)
     raw_ref: str | None = None  # where it already lies in the raw archive, if it does
+    error: FetchError | None = None
 
 
 class _Counted:
@@ -152,6 +157,11 @@ class Source:
     def found(self, index: int, record: RawRecord) -> Found | None:
         raise NotImplementedError
 
+    def items(self, position: Position | None) -> Iterator[tuple[Position, Found | None, int]]:
+        """What the records from just after ``position`` give (None: a record left out)."""
+        for at, record, done in self.records(position):
+            yield at, self.found(at[0], record), done
+
     def rights(self, page: Page, raw_ref: str) -> dict[str, Any]:
         """Rights signals from the page alone: a backfill reads no robots.txt."""
         return page_rights(page.final_url, page.headers, page.body, None, None)
@@ -216,6 +226,127 @@ class RawSource(Source):
         return self._rights.get(raw_ref) or super().rights(page, raw_ref)
 
 
+_SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+_NEWS = "{http://www.google.com/schemas/sitemap-news/0.9}"
+_FETCH_GROUP = 32  # pages fetched at once (several hosts, each politely)
+
+
+def _sitemap_tree(body: bytes, url: str) -> Any:
+    """A sitemap's XML (gzipped or not), parsed without entities or network access."""
+    if body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=True)
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError as exc:
+        raise BackfillError(f"{url}: not a sitemap: {exc}") from None
+    if root is None:
+        raise BackfillError(f"{url}: not a sitemap: empty or unreadable XML")
+    return root
+
+
+def _entry_date(entry: Any) -> datetime | None:
+    for path in (f"{_NEWS}news/{_NEWS}publication_date", f"{_SITEMAP}lastmod"):
+        value = entry.findtext(path)
+        parsed = parse_timestamp(value.strip()) if value else None
+        if parsed is not None:
+            return parsed
+    return None
+
+
+class SitemapSource(Source):
+    """News sitemaps and sitemap indexes, given or found in the outlets' robots.txt.
+
+    An index's child sitemaps whose ``lastmod`` is before the first day are not read. An
+    entry's day is its ``news:publication_date``, else its ``lastmod``; entries of other
+    days, of sites not in the feeds file, or with no date are left out. The pages are
+    fetched (politely, robots.txt obeyed) and go the way of a live run's pages."""
+
+    name = "sitemap"
+
+    def __init__(
+        self, sitemaps: list[str], feeds: list[Feed], fetcher: Fetcher, first: date
+    ) -> None:
+        self.fetcher = fetcher
+        if not sitemaps:
+            sitemaps = sorted(
+                {url for feed in feeds for url in self._declared(feed.url)},
+            )
+            if not sitemaps:
+                raise BackfillError("no sitemap given, and the outlets' robots.txt declare none")
+        urlsets: list[tuple[str, bytes]] = []
+        queue, visited = list(sitemaps), set()
+        while queue:
+            url = queue.pop(0)
+            if url in visited:
+                continue
+            visited.add(url)
+            body = self._get(url)
+            root = _sitemap_tree(body, url)
+            if root.tag == f"{_SITEMAP}sitemapindex":
+                for child in root.iterfind(f"{_SITEMAP}sitemap"):
+                    loc, changed = child.findtext(f"{_SITEMAP}loc"), _entry_date(child)
+                    if loc and (changed is None or changed.date() >= first):
+                        queue.append(urljoin(url, loc.strip()))
+            else:
+                urlsets.append((url, body))
+        inputs = [Input(url, len(body), partial(_in_memory, body)) for url, body in urlsets]
+        super().__init__(inputs, feeds)
+
+    def _declared(self, url: str) -> list[str]:
+        robots = self.fetcher.robots(url)
+        return list(robots.sitemaps) if robots is not None else []
+
+    def _get(self, url: str) -> bytes:
+        try:
+            return self.fetcher.get(url).body
+        except FetchError as exc:
+            raise BackfillError(
+                f"could not read the sitemap {url}: {exc.reason}: {exc.detail}"
+            ) from None
+
+    def items(self, position: Position | None) -> Iterator[tuple[Position, Found | None, int]]:
+        first, resume_at = position if position else (0, -1)
+        done = sum(i.size for i in self.inputs[:first])
+        for index in range(first, len(self.inputs)):
+            source = self.inputs[index]
+            with closing(source.open()) as stream:
+                root = _sitemap_tree(stream.read(), source.name)
+            entries = list(root.iterfind(f"{_SITEMAP}url"))
+            start = resume_at + 1 if index == first else 0
+            for group in range(start, len(entries), _FETCH_GROUP):
+                numbers = range(group, min(group + _FETCH_GROUP, len(entries)))
+                chosen: dict[int, tuple[FeedItem, Feed]] = {}
+                for number in numbers:
+                    entry = entries[number]
+                    loc = (entry.findtext(f"{_SITEMAP}loc") or "").strip()
+                    url = urljoin(source.name, loc) if loc else ""
+                    published, feed = _entry_date(entry), self.outlet(url) if url else None
+                    if url and published is not None and feed is not None:
+                        title = entry.findtext(f"{_NEWS}news/{_NEWS}title")
+                        chosen[number] = (
+                            FeedItem(feed_url=feed.url, url=url, title=title,
+                                     published_at=published),
+                            feed,
+                        )  # fmt: skip
+                urls = list(dict.fromkeys(item.url for item, _ in chosen.values()))
+                fetched = dict(self.fetcher.get_many(urls))
+                for number in numbers:  # in the sitemap's order, so positions only grow
+                    if number not in chosen:
+                        yield (index, number), None, done
+                        continue
+                    item, feed = chosen[number]
+                    day, outcome = item.published_at.date(), fetched[item.url]  # type: ignore[union-attr]
+                    if isinstance(outcome, FetchError):
+                        yield (index, number), Found(day, item, feed, None, error=outcome), done
+                    else:
+                        yield (index, number), Found(day, item, feed, outcome), done
+            done += source.size
+
+    def rights(self, page: Page, raw_ref: str) -> dict[str, Any]:
+        return fetched_rights(self.fetcher)(page, raw_ref)
+
+
 def raw_inputs(lake: Lake, first: date, last: date) -> list[Input]:
     """The raw archive files of the days from ``first`` to ``last``."""
     inputs = []
@@ -245,6 +376,10 @@ def file_inputs(patterns: list[str], s3: Callable[[], S3Client]) -> list[Input]:
         for path in paths:
             inputs.append(Input(path, Path(path).stat().st_size, partial(_open_file, path)))
     return inputs
+
+
+def _in_memory(data: bytes, start: int) -> IO[bytes]:
+    return io.BytesIO(data[start:])
 
 
 def _open_file(path: str, start: int) -> IO[bytes]:
@@ -334,7 +469,10 @@ def backfill(
                 expected_pages=len(found), archive=batch if source.archives else None,
             )  # fmt: skip
             for f in found:
-                landing.add(f.item, f.feed, f.page, f.raw_ref)
+                if f.page is not None:
+                    landing.add(f.item, f.feed, f.page, f.raw_ref)
+                elif f.error is not None:
+                    landing.rejects.append(fetch_reject(f.item.url, f.feed, f.error))
             landing.finish()
             state["seq"] += 1
             if day.isoformat() not in state["days"]:
@@ -344,9 +482,8 @@ def backfill(
         put_json(lake, checkpoint, state)
 
     position: Position | None = None
-    for position, record, done in source.records(state["position"]):
+    for position, found, done in source.items(state["position"]):
         state["read"] += 1
-        found = source.found(position[0], record)
         if found is not None and first <= found.day <= last:
             state["kept"] += 1
             buffers.setdefault(found.day, []).append(found)

@@ -86,21 +86,31 @@ def _parser() -> argparse.ArgumentParser:
     back = commands.add_parser(
         "backfill",
         help="past days from sources that are not feeds, through the same path as a run",
-        description="Backfill the days from --from to --to (inclusive) from WARC files "
-        "(CC-NEWS layout, local or s3://, only the outlets of the feeds file) or from the "
-        "lake's own raw archive (re-extraction, no network). An interrupted backfill, "
-        "started again with the same arguments, resumes where it stopped.",
+        description="Backfill the days from --from to --to (inclusive) from news sitemaps "
+        "(given, or declared in the outlets' robots.txt), from WARC files (CC-NEWS layout, "
+        "local or s3://) or from the lake's own raw archive (re-extraction, no network). "
+        "Only the outlets of the feeds file are kept. An interrupted backfill, started "
+        "again with the same arguments, resumes where it stopped.",
     )
     back.add_argument("--from", dest="start", type=_day, required=True, help="first day")
     back.add_argument("--to", dest="end", type=_day, required=True, help="last day")
-    back.add_argument("--source", choices=("warc", "raw"), default="raw", help="default: raw")
+    back.add_argument(
+        "--source", choices=("sitemap", "warc", "raw"), default="raw", help="default: raw"
+    )
     back.add_argument(
         "--input",
         action="append",
         default=[],
         metavar="PATH_OR_URI",
-        help="a WARC file for --source warc: a path or s3://bucket/key, with * wildcards "
-        "(repeat for more)",
+        help="--source warc: a WARC file, a path or s3://bucket/key with * wildcards; "
+        "--source sitemap: a sitemap or sitemap index URL (default: those the outlets' "
+        "robots.txt declare). Repeat for more",
+    )
+    back.add_argument(
+        "--allow-private-network",
+        action="store_true",
+        default=None,
+        help="let the hosts of the feeds file and of the sitemaps be on private addresses",
     )
     back.add_argument("--feeds", help="feeds file: the outlets to keep (as for run)")
     back.add_argument("--lake", help="s3://bucket/prefix or a folder (as for run)")
@@ -364,6 +374,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from pipeline.backfill import (
         BackfillError,
         RawSource,
+        SitemapSource,
         Source,
         WarcSource,
         backfill,
@@ -373,6 +384,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from pipeline.enrich import EntitiesError
     from pipeline.extract import HintsError
     from pipeline.feeds import FeedsFileError, load_feeds
+    from pipeline.fetch import Fetcher, NetworkPolicy
     from pipeline.ingest import enricher_for
     from pipeline.relevance import TaxonomyError
     from pipeline.settings import SettingsError, load_settings
@@ -381,18 +393,26 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if args.end < args.start:
         print("newsflow backfill: --to is before --from", file=sys.stderr)
         return 2
-    if (args.source == "warc") != bool(args.input):
+    if args.source != "sitemap" and (args.source == "warc") != bool(args.input):
         need = "needs" if args.source == "warc" else "takes no"
         print(f"newsflow backfill: --source {args.source} {need} --input", file=sys.stderr)
         return 2
     config_errors = (FeedsFileError, SettingsError, TaxonomyError, EntitiesError, HintsError)
+    stack = ExitStack()
     try:
-        settings = load_settings(feeds=args.feeds, lake=args.lake)
+        settings = load_settings(
+            feeds=args.feeds, lake=args.lake, allow_private_network=args.allow_private_network
+        )
         lake = open_lake(settings.lake, settings.s3)
         enricher = enricher_for(settings)
         feeds = load_feeds(settings.feeds_path)
         source: Source
-        if args.source == "warc":
+        if args.source == "sitemap":
+            urls = [feed.url for feed in feeds] + args.input
+            network = NetworkPolicy.for_urls(urls, settings.allow_private_network)
+            fetcher = stack.enter_context(Fetcher(settings.fetch, network))
+            source = SitemapSource(args.input, feeds, fetcher, args.start)
+        elif args.source == "warc":
             inputs = file_inputs(args.input, lambda: make_s3_client(settings.s3))
             source = WarcSource(inputs, feeds)
         else:
@@ -422,6 +442,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     except (*config_errors, LakeError, BackfillError) as exc:
         print(f"newsflow backfill: {exc}", file=sys.stderr)
         return 2
+    finally:
+        stack.close()
     print(
         f"newsflow backfill {args.source} {args.start}..{args.end}"
         f"{' (resumed)' if report.resumed else ''}\n"

@@ -419,19 +419,7 @@ def ingest_batch(
                 on_page()
             if isinstance(outcome, FetchError):
                 report.pages_failed += 1
-                landing.rejects.append(
-                    Reject(
-                        url=url,
-                        stage="fetch",
-                        reason=outcome.reason,
-                        detail=outcome.detail,
-                        at=datetime.now(UTC),
-                        feed_url=feed.url,
-                        source_domain=source_domain(url),
-                        status=outcome.status,
-                        pipeline_version=__version__,
-                    )
-                )
+                landing.rejects.append(fetch_reject(url, feed, outcome))
                 continue
             report.pages_fetched += 1
             landing.add(item, feed, outcome)
@@ -453,6 +441,20 @@ def ingest_batch(
     )
     log.info("batch %s for %s: %s", batch, dt, json.dumps(report.to_dict()))
     return report
+
+
+def fetch_reject(url: str, feed: Feed, error: FetchError) -> Reject:
+    return Reject(
+        url=url,
+        stage="fetch",
+        reason=error.reason,
+        detail=error.detail,
+        at=datetime.now(UTC),
+        feed_url=feed.url,
+        source_domain=source_domain(url),
+        status=error.status,
+        pipeline_version=__version__,
+    )
 
 
 def fetched_rights(fetcher: Fetcher) -> RightsOf:

@@ -10,6 +10,23 @@ from airflow.sdk import Asset
 ARTICLES = Asset("newsflow_articles")
 REJECTS = Asset("newsflow_rejects")
 STORIES = Asset("newsflow_stories")
+QUALITY = Asset("newsflow_quality")
+
+
+def partitions_from_events(context: Any, asset: Asset) -> list[str]:
+    """The days to work on: the partitions (``dt=…``) that the triggering events of
+    ``asset`` name, else the run's logical date (a run started by hand)."""
+    days = []
+    for event in context["triggering_asset_events"].get(asset, []):
+        extra = event.extra or {}
+        for partition in [extra.get("partition", ""), *extra.get("partitions", [])]:
+            if isinstance(partition, str) and partition.startswith("dt="):
+                days.append(partition.removeprefix("dt="))
+    if not days and context.get("logical_date") is not None:
+        days.append(context["logical_date"].strftime("%Y-%m-%d"))
+    if not days:
+        raise ValueError(f"no partition to work on: no {asset.name} event and no logical date")
+    return sorted(set(days))
 
 
 def lake_from_airflow() -> Any:

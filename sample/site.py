@@ -14,6 +14,7 @@ Run it by hand to point ``newsflow run`` at it::
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import html
 import json
@@ -364,6 +365,38 @@ class SampleWeb:
 
     # -- HTTP -----------------------------------------------------------------------
 
+    def _sitemap(self, outlet_id: str, path: str) -> bytes:
+        """The outlet's sitemap index, its news sitemap (every article, with its date and
+        title) and a gzipped sitemap of its other pages (old ``lastmod`` dates)."""
+        base, outlet = self.base(outlet_id), self.outlets[outlet_id]
+        ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+        if path == "/sitemap_index.xml":
+            newest = max((_when(a["published"]) for a in outlet["articles"]),
+                         default=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+            return (
+                f'<?xml version="1.0" encoding="UTF-8"?><sitemapindex {ns}>'
+                f"<sitemap><loc>{base}/sitemap-news.xml</loc>"
+                f"<lastmod>{newest.isoformat()}</lastmod></sitemap>"
+                f"<sitemap><loc>{base}/sitemap-pages.xml.gz</loc>"
+                f"<lastmod>2025-06-01</lastmod></sitemap></sitemapindex>"
+            ).encode()
+        if path == "/sitemap-pages.xml.gz":
+            pages = "".join(f"<url><loc>{base}/{page}/</loc><lastmod>2025-06-01</lastmod></url>"
+                            for page in ("about", "contact", "advertise"))  # fmt: skip
+            return gzip.compress(f"<urlset {ns}>{pages}</urlset>".encode(), mtime=0)
+        entries = "".join(
+            f"<url><loc>{html.escape(self.article_url(outlet_id, a['slug']))}</loc><news:news>"
+            f"<news:publication><news:name>{html.escape(outlet['name'])}</news:name>"
+            f"<news:language>en</news:language></news:publication>"
+            f"<news:publication_date>{_when(a['published']).isoformat()}</news:publication_date>"
+            f"<news:title>{html.escape(a['title'])}</news:title></news:news></url>"
+            for a in outlet["articles"]
+        )
+        return (
+            f'<?xml version="1.0" encoding="UTF-8"?><urlset {ns} '
+            f'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">{entries}</urlset>'
+        ).encode()
+
     def _handler(self, outlet_id: str) -> type[BaseHTTPRequestHandler]:
         web = self
 
@@ -389,11 +422,15 @@ class SampleWeb:
 
             def do_GET(self) -> None:
                 outlet = web.outlets[outlet_id]
+                base = web.base(outlet_id)
                 path = self.path.split("?", 1)[0]
                 if path == "/robots.txt":
-                    return self._send(
-                        200, outlet.get("robots", "").encode(), {"Content-Type": "text/plain"}
-                    )
+                    robots = outlet.get("robots", "") + f"\nSitemap: {base}/sitemap_index.xml\n"
+                    return self._send(200, robots.encode(), {"Content-Type": "text/plain"})
+                if path in ("/sitemap_index.xml", "/sitemap-news.xml", "/sitemap-pages.xml.gz"):
+                    return self._send(200, web._sitemap(outlet_id, path), {
+                        "Content-Type": "application/gzip" if path.endswith(".gz")
+                        else "application/xml"})  # fmt: skip
                 tdm = outlet.get("tdm") or {}
                 if path == "/.well-known/tdmrep.json" and tdm.get("via") == "tdmrep":
                     rules = [{"location": "/*", "tdm-reservation": tdm["reservation"]}]

@@ -18,7 +18,7 @@ from warcio.warcwriter import WARCWriter
 from pipeline import backfill as backfill_module
 from pipeline.backfill import WarcSource, backfill, file_inputs
 from pipeline.feeds import load_feeds
-from pipeline.records import ARTICLES_SCHEMA, STORIES_SCHEMA
+from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
 from pipeline.settings import Settings
 from pipeline.store import LocalLake
 from pipeline.tables import read_partition
@@ -175,3 +175,34 @@ def test_an_interrupted_backfill_resumes_without_duplicates(
 
 def _no_s3() -> Any:
     raise AssertionError("no S3 here")
+
+
+def test_sitemap_backfill_fetches_the_days_pages_from_the_outlets_sitemaps(
+    web: SampleWeb, settings: Settings, lake: LocalLake
+) -> None:
+    first, last = date(2026, 11, 21), date(2026, 11, 22)
+    done = subprocess.run(
+        [str(BIN / "newsflow"), "backfill", "--from", first.isoformat(), "--to", last.isoformat(),
+         "--source", "sitemap", "--feeds", str(settings.feeds_path), "--lake", str(lake.root),
+         "--allow-private-network", "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+        env={"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS), "PATH": str(BIN)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # Each outlet's robots.txt names its sitemap index; the index's old page sitemap is
+    # skipped by its lastmod, and no page of another day is fetched.
+    paths = [r.path for r in web.requests]
+    assert sum(p == "/sitemap_index.xml" for p in paths) == len(web.outlets)
+    assert "/sitemap-pages.xml.gz" not in paths and "/about/" not in paths
+    for day in (first, last):
+        got = sorted(r["title"] for r in rows(lake, dt=day.isoformat()))
+        got += sorted(r["title"] for r in rows(lake, "offtopic", dt=day.isoformat()))
+        want = [
+            a for o in web.outlets.values() for a in o["articles"]
+            if str(a["published"])[:10] == day.isoformat() and a.get("status", 200) == 200
+        ]  # fmt: skip
+        assert len(got) == len(want), (day, got)
+        assert all(p.count(a["slug"]) for a in want for p in [" ".join(paths)])
+    assert not any("2026/11/23" in p for p in paths if "sitemap" not in p)
+    rejects = read_partition(lake, "rejects", last.isoformat(), REJECTS_SCHEMA).to_pylist()
+    assert {r["reason"] for r in rejects} >= {"robots", "http-404"}

@@ -36,13 +36,11 @@ def test_dag_folder_imports_with_zero_errors(airflow_home: Path) -> None:
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}
-    assert {"news_ingest", "news_stories"} <= set(report["dags"])
+    assert {"news_ingest", "news_stories", "news_quality"} <= set(report["dags"])
 
 
-def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
-    airflow_home: Path, web: SampleWeb, feeds_file: Path, s3: SeaweedS3, bucket: str
-) -> None:
-    env = airflow_env(
+def _env(airflow_home: Path, feeds_file: Path, s3: SeaweedS3, bucket: str) -> dict[str, str]:
+    return airflow_env(
         airflow_home,
         NEWSFLOW_FEEDS=str(feeds_file),
         NEWSFLOW_LAKE=f"s3://{bucket}/news",
@@ -51,6 +49,12 @@ def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
         # Credentials and endpoint reach the tasks only through the aws_default connection.
         AIRFLOW_CONN_AWS_DEFAULT=s3.airflow_connection(),
     )
+
+
+def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
+    airflow_home: Path, web: SampleWeb, feeds_file: Path, s3: SeaweedS3, bucket: str
+) -> None:
+    env = _env(airflow_home, feeds_file, s3, bucket)
     command = [str(BIN / "airflow"), "dags", "test", "news_ingest", DAY.isoformat()]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -92,3 +96,36 @@ def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
     assert sorted(again.column("article_id").to_pylist()) == sorted(
         table.column("article_id").to_pylist()
     )
+
+
+def test_three_days_in_date_order_continue_one_story_and_report_their_quality(
+    airflow_home: Path, web: SampleWeb, feeds_file: Path, s3: SeaweedS3, bucket: str
+) -> None:
+    """A backfill of news_ingest is one run per day in date order; run here as three
+    ``airflow dags test`` runs, then the stories and quality DAGs of the last day."""
+    env = _env(airflow_home, feeds_file, s3, bucket)
+    days = ["2026-11-21", "2026-11-22", "2026-11-23"]
+    runs = [("news_ingest", day) for day in days]
+    runs += [("news_stories", days[-1]), ("news_quality", days[-1])]
+    for dag_id, day in runs:
+        done = subprocess.run(
+            [str(BIN / "airflow"), "dags", "test", dag_id, day],
+            env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, (dag_id, day, done.stdout[-3000:], done.stderr[-3000:])
+    fs = s3.filesystem()
+    articles = {
+        day: pq.read_table(f"{bucket}/news/articles/dt={day}/part-00000.parquet", filesystem=fs)
+        for day in days
+    }
+    assert all(table.num_rows for table in articles.values())
+    netflix = {
+        day: {r["story_id"] for r in t.to_pylist() if "netflix" in r["url"]}
+        for day, t in articles.items()
+    }
+    # The Netflix story, told on the 22nd and again on the 23rd, keeps its id.
+    assert netflix["2026-11-22"] and netflix["2026-11-22"] == netflix["2026-11-23"]
+    quality = pq.read_table(f"{bucket}/news/quality/dt=2026-11-23/part-00000.parquet",
+                            filesystem=fs).to_pylist()  # fmt: skip
+    assert quality[0]["articles"] == articles["2026-11-23"].num_rows
+    assert quality[0]["stories"] >= 1 and quality[0]["with_language"] == 1.0
