@@ -62,7 +62,9 @@ def news_ingest() -> None:
         feeds = [Feed.from_dict(f) for f in batch]
         return ingest_batch(feeds, _interval(), lake_from_airflow(), load_settings()).to_dict()
 
-    @task(outlets=[ARTICLES, REJECTS])
+    # One commit at a time across runs (a backfill's and the schedule's): each reads and
+    # writes the lake's state (seen articles, duplicates, stories).
+    @task(outlets=[ARTICLES, REJECTS], max_active_tis_per_dag=1)
     def commit(reports: list[dict[str, Any]]) -> dict[str, Any]:
         from pipeline.ingest import commit as commit_day
         from pipeline.ingest import enricher_for

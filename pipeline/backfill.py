@@ -347,6 +347,42 @@ class SitemapSource(Source):
         return fetched_rights(self.fetcher)(page, raw_ref)
 
 
+def url_list(data: bytes) -> list[str]:
+    """The URLs of a text file: one a line; blank lines and ``#`` comments left out."""
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+class UrlListSource(Source):
+    """A list of article URLs (a text file, one a line, ``#`` comments), fetched for
+    ``day``. A URL of an outlet not in the feeds file is kept too, under its domain."""
+
+    name = "urls"
+
+    def __init__(
+        self, name: str, data: bytes, feeds: list[Feed], fetcher: Fetcher, day: date
+    ) -> None:
+        super().__init__([Input(name, len(data), partial(_in_memory, data))], feeds)
+        self.fetcher, self.day, self.urls = fetcher, day, url_list(data)
+
+    def items(self, position: Position | None) -> Iterator[tuple[Position, Found | None, int]]:
+        start = position[1] + 1 if position else 0
+        for group in range(start, len(self.urls), _FETCH_GROUP):
+            urls = self.urls[group : group + _FETCH_GROUP]
+            fetched = dict(self.fetcher.get_many(list(dict.fromkeys(urls))))
+            for number, url in enumerate(urls, start=group):
+                feed = self.outlet(url) or Feed(url=self.inputs[0].name, name=source_domain(url))
+                item = FeedItem(feed_url=feed.url, url=url, title=None, published_at=None)
+                outcome = fetched[url]
+                if isinstance(outcome, FetchError):
+                    yield (0, number), Found(self.day, item, feed, None, error=outcome), 0
+                else:
+                    yield (0, number), Found(self.day, item, feed, outcome), 0
+
+    def rights(self, page: Page, raw_ref: str) -> dict[str, Any]:
+        return fetched_rights(self.fetcher)(page, raw_ref)
+
+
 def raw_inputs(lake: Lake, first: date, last: date) -> list[Input]:
     """The raw archive files of the days from ``first`` to ``last``."""
     inputs = []

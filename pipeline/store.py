@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 
 class LakeError(RuntimeError):
@@ -37,6 +38,10 @@ class Lake(Protocol):
     def url(self, key: str) -> str: ...
     def open(self, key: str, start: int = 0) -> IO[bytes]:
         """A stream of the object from byte ``start`` on, read as it is consumed."""
+        ...
+
+    def move(self, key: str, to: str) -> None:
+        """Give an object another key (without reading it into memory)."""
         ...
 
 
@@ -97,6 +102,15 @@ class LocalLake:
 
     def url(self, key: str) -> str:
         return str(self.root / key)
+
+    def move(self, key: str, to: str) -> None:
+        target = self._path(to)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._path(key).replace(target)
+        except FileNotFoundError:
+            raise LakeError(f"{self.url(key)} does not exist") from None
+        self.delete(key)  # the folders it leaves empty
 
     def open(self, key: str, start: int = 0) -> IO[bytes]:
         try:
@@ -208,6 +222,16 @@ class S3Lake:
 
     def open(self, key: str, start: int = 0) -> IO[bytes]:
         return open_s3_object(self._client, self.bucket, self._key(key), start)
+
+    def move(self, key: str, to: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": self._key(key)}
+            self._client.copy(source, self.bucket, self._key(to))  # multipart for big objects
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail("move", key, exc) from exc
+        self.delete(key)
 
 
 def open_s3_object(client: S3Client, bucket: str, key: str, start: int = 0) -> IO[bytes]:

@@ -1,0 +1,71 @@
+"""news_inbox: what an operator drops in ``{lake}/inbox/``, ingested at once.
+
+Scheduled on the ``newsflow_inbox`` asset, whose watcher (``plugins/newsflow_inbox.py``)
+fires when a file lands in the inbox: a list of article URLs (fetched, into the
+partition of the day the file was found) or a WARC file (its records into the partitions
+of their own days). Each file the triggering events name is ingested through the same
+path as a backfill, then moved to ``inbox/done/`` (or ``inbox/failed/`` with the reason).
+The days it committed are emitted on ``newsflow_articles``, so ``news_stories`` and
+``news_quality`` follow.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import Asset, AssetWatcher, dag, get_current_context, task
+from newsflow_airflow import ARTICLES, lake_from_airflow
+from newsflow_inbox import InboxTrigger
+
+log = logging.getLogger(__name__)
+INBOX = Asset(
+    "newsflow_inbox",
+    watchers=[AssetWatcher(name="newsflow_inbox_watcher", trigger=InboxTrigger())],
+)
+
+
+@dag(
+    dag_id="news_inbox",
+    schedule=[INBOX],
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,  # one commit of a day at a time, as news_ingest
+    tags=["newsflow"],
+    doc_md=__doc__,
+)
+def news_inbox() -> None:
+    @task(outlets=[ARTICLES])
+    def ingest() -> list[dict[str, Any]]:
+        from pipeline.inbox import process
+        from pipeline.settings import load_settings
+
+        context = get_current_context()
+        claims = [
+            (event.extra or {}).get("payload") or {}
+            for event in context["triggering_asset_events"].get(INBOX, [])
+        ]
+        claims = [claim for claim in claims if claim.get("key")]
+        if not claims:
+            raise ValueError("news_inbox runs on inbox events; none named a file")
+        lake, settings = lake_from_airflow(), load_settings()
+        results = [process(lake, settings, claim) for claim in claims]
+        days = sorted({day for r in results if r.report for day in r.report.days})
+        rows = sum(r.report.articles for r in results if r.report)
+        if days:
+            context["outlet_events"][ARTICLES].extra = {
+                "partition": f"dt={days[-1]}",
+                "partitions": [f"dt={day}" for day in days],
+                "rows": rows,
+                "source": "inbox",
+            }
+        for r in results:
+            if r.status == "failed":  # its reason lies beside it in inbox/failed/
+                log.error("inbox file %s failed: %s", r.name, r.reason)
+        return [{"name": r.name, "status": r.status, "moved_to": r.moved_to} for r in results]
+
+    ingest()
+
+
+news_inbox()

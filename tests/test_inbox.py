@@ -1,0 +1,145 @@
+"""The inbox: files dropped in ``{lake}/inbox/`` ingested at once, by a real Airflow
+(``airflow standalone``: scheduler, triggerer, DAG processor and API server) whose
+watcher finds them; and the same processing step by step, without Airflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipeline.inbox import claim_next, process
+from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
+from pipeline.settings import Settings
+from pipeline.store import LocalLake
+from pipeline.tables import read_partition
+from sample.site import SampleWeb
+from tests.conftest import BIN, SAMPLE_SETTINGS, airflow_env
+
+
+def _urls(web: SampleWeb) -> bytes:
+    urls = [web.article_url("techbeat", "2026/11/22/netflix-goes-all-in-on-generative-ai"),
+            web.article_url("soundbiz", "labels/universal-udio-licensing-settlement"),
+            web.article_url("reelpost", "no-such")]  # fmt: skip
+    return ("# for the morning meeting\n" + "\n".join(urls) + "\n").encode()
+
+
+def test_inbox_files_are_ingested_once_and_moved_to_done_or_failed(
+    web: SampleWeb, settings: Settings, lake: LocalLake
+) -> None:
+    lake.put("inbox/urls.txt", _urls(web))
+    lake.put("inbox/scan.pdf", b"%PDF-1.7\x00\x00binary")
+    found = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    first, second = claim_next(lake, found), claim_next(lake, found)
+    assert first and second and claim_next(lake) is None  # each file is taken once
+    assert {first["name"], second["name"]} == {"urls.txt", "scan.pdf"}
+    assert lake.list_keys("inbox/") == ["inbox/processing/scan.pdf", "inbox/processing/urls.txt"]
+
+    results = {c["name"]: process(lake, settings, c) for c in (first, second)}
+    assert results["urls.txt"].status == "done" and results["urls.txt"].report
+    assert results["urls.txt"].report.days == ["2026-11-24"]  # the day the file was found
+    titles = read_partition(lake, "articles", "2026-11-24", ARTICLES_SCHEMA).column("title")
+    assert len(titles) == 2
+    rejects = read_partition(lake, "rejects", "2026-11-24", REJECTS_SCHEMA).to_pylist()
+    assert [(r["reason"], r["url"].endswith("/no-such/")) for r in rejects] == [("http-404", True)]
+
+    assert results["scan.pdf"].status == "failed"
+    reason = (lake.get("inbox/failed/scan.pdf.reason.txt") or b"").decode()
+    assert "neither a WARC file" in reason and lake.get("inbox/failed/scan.pdf")
+    assert sorted(lake.list_keys("inbox/")) == [
+        "inbox/done/urls.txt", "inbox/failed/scan.pdf", "inbox/failed/scan.pdf.reason.txt"
+    ]  # fmt: skip
+    # A retried task finds its file already handled and does nothing twice.
+    assert process(lake, settings, first).status == results[first["name"]].status
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def standalone(tmp_path: Path, feeds_file: Path) -> Iterator[tuple[dict[str, str], LocalLake]]:
+    """``airflow standalone`` with the DAGs of this repository, on a local lake."""
+    home, lake = tmp_path / "airflow", LocalLake(tmp_path / "lake")
+    home.mkdir()
+    api = _free_port()
+    env = airflow_env(
+        home,
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
+        AIRFLOW__API__PORT=str(api),
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api}/execution/",
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(_free_port()),
+        AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(_free_port()),
+        NEWSFLOW_FEEDS=str(feeds_file),
+        NEWSFLOW_LAKE=str(lake.root),
+        NEWSFLOW_ALLOW_PRIVATE_NETWORK="1",
+        NEWSFLOW_SETTINGS=str(SAMPLE_SETTINGS),
+    )
+    log = (tmp_path / "standalone.log").open("wb")
+    server = subprocess.Popen(
+        [str(BIN / "airflow"), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        yield env, lake
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+def _wait(what: str, ready: object, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(ready) and ready():
+            return
+        time.sleep(2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.airflow
+def test_a_url_list_dropped_in_the_inbox_lands_and_the_chain_follows(
+    web: SampleWeb, standalone: tuple[dict[str, str], LocalLake], tmp_path: Path
+) -> None:
+    env, lake = standalone
+
+    wanted = {"news_inbox", "news_stories", "news_quality"}
+
+    def unpaused() -> bool:
+        airflow = [str(BIN / "airflow"), "dags"]
+        subprocess.run([*airflow, "unpause", "--treat-dag-id-as-regex", "-y",
+                        "^news_(inbox|stories|quality)$"], env=env, capture_output=True,
+                       timeout=120)  # fmt: skip
+        listed = subprocess.run([*airflow, "list", "-o", "json"], env=env, capture_output=True,
+                                text=True, timeout=120)  # fmt: skip
+        try:
+            dags = json.loads(listed.stdout[listed.stdout.index("[{") :])
+        except ValueError:
+            return False
+        return {d["dag_id"] for d in dags if str(d["is_paused"]).lower() == "false"} >= wanted
+
+    # The DAG processor has parsed the DAGs once they can be unpaused.
+    _wait("the DAGs to be parsed", unpaused)
+    lake.put("inbox/urls.txt", _urls(web))
+    _wait("inbox/done/urls.txt", lambda: lake.get("inbox/done/urls.txt") is not None)
+    (day,) = {k.split("/")[1] for k in lake.list_keys("articles/")}
+    assert read_partition(lake, "articles", day.removeprefix("dt="), ARTICLES_SCHEMA).num_rows == 2
+    # news_stories then news_quality run on the assets' events, for the day they name.
+    _wait("the day's quality report", lambda: lake.list_keys(f"quality/{day}/"))
+    assert lake.list_keys(f"stories/{day}/")
+    assert lake.list_keys("inbox/") == ["inbox/done/urls.txt"]
+    log = (tmp_path / "standalone.log").read_text(errors="replace")
+    assert "run_type=asset_triggered" in log and "news_quality" in log
