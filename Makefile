@@ -32,9 +32,10 @@ lint: install  ## style, types and known vulnerabilities
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-bench: install  ## extraction and relevance, speed and quality, against ../shared/data
+bench: install  ## extraction, relevance and backfill: speed, memory and quality
 	$(RUN) python bench/extract_bench.py
 	$(RUN) python bench/relevance_bench.py
+	$(RUN) python bench/backfill_bench.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) demo-lake .pytest_cache .mypy_cache .ruff_cache

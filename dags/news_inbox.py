@@ -12,6 +12,7 @@ The days it committed are emitted on ``newsflow_articles``, so ``news_stories`` 
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,8 +40,10 @@ def news_inbox() -> None:
     @task(outlets=[ARTICLES])
     def ingest() -> list[dict[str, Any]]:
         from pipeline.inbox import process
+        from pipeline.ingest import START_METHOD_VARIABLE
         from pipeline.settings import load_settings
 
+        os.environ[START_METHOD_VARIABLE] = "fork"  # see pipeline.ingest.extraction_pool
         context = get_current_context()
         claims = [
             (event.extra or {}).get("payload") or {}

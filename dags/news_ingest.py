@@ -12,6 +12,7 @@ for an s3:// lake, from the ``aws_default`` connection (login, password, and
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,9 +57,10 @@ def news_ingest() -> None:
     @task(max_active_tis_per_dagrun=4, retry_delay=timedelta(minutes=2))
     def ingest(batch: list[dict[str, Any]]) -> dict[str, Any]:
         from pipeline.feeds import Feed
-        from pipeline.ingest import ingest_batch
+        from pipeline.ingest import START_METHOD_VARIABLE, ingest_batch
         from pipeline.settings import load_settings
 
+        os.environ[START_METHOD_VARIABLE] = "fork"  # see pipeline.ingest.extraction_pool
         feeds = [Feed.from_dict(f) for f in batch]
         return ingest_batch(feeds, _interval(), lake_from_airflow(), load_settings()).to_dict()
 

@@ -24,7 +24,8 @@ import hashlib
 import io
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
@@ -38,7 +39,17 @@ from pipeline.archive import RawRecord, iter_records
 from pipeline.enrich import Enricher, page_rights
 from pipeline.feeds import Feed, FeedItem
 from pipeline.fetch import Fetcher, FetchError, Page
-from pipeline.ingest import Interval, Landing, build_stories, commit, fetch_reject, fetched_rights
+from pipeline.ingest import (
+    POOL_MIN_PAGES,
+    Interval,
+    Landing,
+    build_stories,
+    commit,
+    enricher_for,
+    extraction_pool,
+    fetch_reject,
+    fetched_rights,
+)
 from pipeline.records import ARTICLES_SCHEMA, parse_timestamp
 from pipeline.settings import Settings
 from pipeline.state import SeenIndex
@@ -493,16 +504,23 @@ def backfill(
         log.info("resuming backfill %s at input %s, offset %s", job, *state["position"])
     seen = SeenIndex.load(lake)
     total = sum(i.size for i in source.inputs)
+    stack = ExitStack()  # one pool of extraction processes for the whole backfill, if any
+    pool: ProcessPoolExecutor | None = None
     buffers: dict[date, list[Found]] = {}
     held = 0
 
     def stage(position: Position) -> None:
+        nonlocal pool
+        if pool is None and max(map(len, buffers.values()), default=0) >= POOL_MIN_PAGES:
+            pool = extraction_pool(settings.extract_workers, CHUNK)
+            if pool:
+                stack.enter_context(pool)
         for day in sorted(buffers):
             batch = f"backfill-{job}-{state['seq']:06d}"
             found = buffers[day]
             landing = Landing(
                 lake, day.isoformat(), batch, settings, seen, source.rights,
-                expected_pages=len(found), archive=batch if source.archives else None,
+                expected_pages=len(found), archive=batch if source.archives else None, pool=pool,
             )  # fmt: skip
             for f in found:
                 if f.page is not None:
@@ -518,23 +536,22 @@ def backfill(
         put_json(lake, checkpoint, state)
 
     position: Position | None = None
-    for position, found, done in source.items(state["position"]):
-        state["read"] += 1
-        if found is not None and first <= found.day <= last:
-            state["kept"] += 1
-            buffers.setdefault(found.day, []).append(found)
-            held += 1
-        if held >= CHUNK:
+    with stack:
+        for position, found, done in source.items(state["position"]):
+            state["read"] += 1
+            if found is not None and first <= found.day <= last:
+                state["kept"] += 1
+                buffers.setdefault(found.day, []).append(found)
+                held += 1
+            if held >= CHUNK:
+                stage(position)
+                held = 0
+            if progress:
+                progress(done, total, state["read"], state["kept"])
+        if position is not None:
             stage(position)
-            held = 0
-        if progress:
-            progress(done, total, state["read"], state["kept"])
-    if position is not None:
-        stage(position)
 
-    enricher = enricher or Enricher.load(
-        settings.taxonomy_path, settings.entities_path, settings.relevance_threshold
-    )
+    enricher = enricher or enricher_for(settings)
     run_id = f"backfill__{job}"
     for dt in sorted(state["days"]):
         committed = commit(Interval.day(date.fromisoformat(dt)), lake, run_id, enricher)

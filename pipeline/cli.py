@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--from", dest="start", type=_day, required=True, help="first day")
     back.add_argument("--to", dest="end", type=_day, required=True, help="last day")
     back.add_argument(
-        "--source", choices=("sitemap", "warc", "raw"), default="raw", help="default: raw"
+        "--source", choices=("sitemap", "warc", "raw"), default="sitemap", help="default: sitemap"
     )
     back.add_argument(
         "--input",

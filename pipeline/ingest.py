@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -252,15 +253,28 @@ def _to_article(
     )
 
 
-_POOL_MIN_PAGES = 24  # below this, pages are extracted in the task's own process
+POOL_MIN_PAGES = 24  # below this, pages are extracted in the task's own process
 
 
-def _extraction_pool(workers: int, pages: int) -> ProcessPoolExecutor | None:
+# How extraction processes start: "forkserver" (clean processes, safe beside the fetching
+# threads), or "fork" where new interpreters cannot start, as in an Airflow 3 task
+# process: its children made by spawn or forkserver die at once, so the DAG tasks set
+# NEWSFLOW_EXTRACT_START_METHOD=fork. Forked processes all start when the pool is made,
+# before any fetching thread runs.
+START_METHOD_VARIABLE = "NEWSFLOW_EXTRACT_START_METHOD"
+
+
+def extraction_pool(workers: int, pages: int) -> ProcessPoolExecutor | None:
     """Processes for extraction: ``workers`` (0: one per core), none for a small batch."""
     workers = min(workers or os.cpu_count() or 1, pages)
-    if workers < 2 or pages < _POOL_MIN_PAGES:
+    if workers < 2 or pages < POOL_MIN_PAGES:
         return None
-    return ProcessPoolExecutor(workers, mp_context=get_context("forkserver"))
+    method = os.environ.get(START_METHOD_VARIABLE) or "forkserver"
+    if method not in ("forkserver", "fork", "spawn"):
+        raise ValueError(f"{START_METHOD_VARIABLE}={method!r}: use forkserver, fork or spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=get_context(method))
+    pool.submit(int).result()  # start the processes now (with fork: all of them)
+    return pool
 
 
 def _settle(function: Callable[..., Extracted], *args: Any) -> Future[Extracted]:
@@ -307,6 +321,7 @@ class Landing:
         *,
         expected_pages: int,
         archive: str | None,
+        pool: ProcessPoolExecutor | None = None,
     ) -> None:
         self.lake, self.dt, self.batch, self.settings = lake, dt, batch, settings
         self.seen, self.rights = seen, rights
@@ -315,10 +330,15 @@ class Landing:
         self.rejects: list[Reject] = []
         self.already_landed = 0
         self._stack = ExitStack()
-        self._pool = _extraction_pool(settings.extract_workers, expected_pages)
-        if self._pool:
-            self._stack.enter_context(self._pool)
-        self._jobs: list[tuple[FeedItem, Feed, Page, str, str, Future[Extracted]]] = []
+        # A pool of processes when the batch is big enough for one to pay: the caller's
+        # (kept open), else one of its own.
+        self._pool = pool if expected_pages >= POOL_MIN_PAGES else None
+        if pool is None:
+            self._pool = extraction_pool(settings.extract_workers, expected_pages)
+            if self._pool:
+                self._stack.enter_context(self._pool)
+        self._jobs: list[tuple[FeedItem, Feed, Page, str, str, tuple[Any, ...], Future[Extracted]]]
+        self._jobs = []
 
     def add(self, item: FeedItem, feed: Feed, page: Page, raw_ref: str | None = None) -> None:
         """One page as fetched (or read back from an archive at ``raw_ref``)."""
@@ -327,17 +347,27 @@ class Landing:
             raw_ref = self.warc.add(page, item)
         domain = source_domain(page.final_url)
         args = (page.body, page.final_url, self.settings.min_words, self.hints.get(domain))
-        job = self._pool.submit(extract, *args) if self._pool else _settle(extract, *args)
-        self._jobs.append((item, feed, page, raw_ref, domain, job))
+        job = None
+        if self._pool:
+            try:
+                job = self._pool.submit(extract, *args)
+            except BrokenProcessPool:
+                log.warning("the extraction processes died; extracting in this process")
+                self._pool = None
+        self._jobs.append((item, feed, page, raw_ref, domain, args, job or _settle(extract, *args)))
 
     def finish(self) -> tuple[int, int]:
         """Stage what the batch made; returns (articles, rejects)."""
         articles: dict[str, Article] = {}
         pages: list[dict[str, Any]] = []  # what extraction made of each page
         try:
-            for item, feed, page, raw_ref, domain, job in self._jobs:
+            for item, feed, page, raw_ref, domain, args, job in self._jobs:
                 try:
-                    extracted = job.result()
+                    try:
+                        extracted = job.result()
+                    except BrokenProcessPool:  # a worker was killed: no page is lost for it
+                        log.warning("extraction process died on %s; extracting it here", item.url)
+                        extracted = extract(*args)
                 except ExtractionError as exc:
                     pages.append(page_row(item.url, domain, None, exc.reason))
                     self.rejects.append(

@@ -65,7 +65,7 @@ def test_raw_backfill_re_extracts_the_same_articles_without_any_request(
     assert rows(lake, "stories")
 
 
-def _cc_news_warc(web: SampleWeb, days: list[date]) -> bytes:
+def cc_news_warc(web: SampleWeb, days: list[date]) -> bytes:
     """A WARC file as CC-NEWS writes them: a warcinfo record, then request/response pairs
     of article pages from many sites, crawled on ``days`` (one outlet a day here), plus
     pages of an outlet not in the feeds file and a 404."""
@@ -107,7 +107,7 @@ def test_warc_backfill_from_s3_writes_each_day_and_continues_stories(
     days = [DAY - timedelta(days=2), DAY - timedelta(days=1), DAY]
     key = "crawl-data/CC-NEWS/2026/11/CC-NEWS-20261121000000-00001.warc.gz"
     name, _, prefix = bucket.partition("/")
-    s3.client().put_object(Bucket=name, Key=f"{prefix}/{key}", Body=_cc_news_warc(web, days))
+    s3.client().put_object(Bucket=name, Key=f"{prefix}/{key}", Body=cc_news_warc(web, days))
     web.stop()  # nothing is fetched again: the WARC holds the pages
     lake_uri = f"s3://{bucket}/lake"
     done = subprocess.run(
@@ -141,7 +141,7 @@ def test_an_interrupted_backfill_resumes_without_duplicates(
 ) -> None:
     days = [DAY - timedelta(days=2), DAY - timedelta(days=1), DAY]
     warc = tmp_path / "CC-NEWS-1.warc.gz"
-    warc.write_bytes(_cc_news_warc(web, days))
+    warc.write_bytes(cc_news_warc(web, days))
     web.stop()
     feeds = load_feeds(settings.feeds_path)
     monkeypatch.setattr(backfill_module, "CHUNK", 2)  # stage every two pages

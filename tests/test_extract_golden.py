@@ -79,10 +79,10 @@ def test_extract_command_keeps_its_contract(tmp_path: Path) -> None:
 
 def test_a_pool_of_processes_extracts_the_same_and_reports_the_same_errors() -> None:
     from pipeline.extract import ExtractionError
-    from pipeline.ingest import _extraction_pool
+    from pipeline.ingest import extraction_pool
 
-    assert _extraction_pool(2, 10) is None  # a small batch stays in its own process
-    pool = _extraction_pool(2, 100)
+    assert extraction_pool(2, 10) is None  # a small batch stays in its own process
+    pool = extraction_pool(2, 100)
     assert pool is not None
     html = gzip.decompress((GOLDEN / "jsonld-present.html.gz").read_bytes())
     with pool:

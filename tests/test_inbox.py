@@ -4,6 +4,7 @@ watcher finds them; and the same processing step by step, without Airflow."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,25 +12,29 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pipeline.inbox import claim_next, process
+from pipeline.ingest import POOL_MIN_PAGES
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
 from pipeline.settings import Settings
 from pipeline.store import LocalLake
 from pipeline.tables import read_partition
 from sample.site import SampleWeb
 from tests.conftest import BIN, SAMPLE_SETTINGS, airflow_env
+from tests.test_backfill import cc_news_warc
 
 
-def _urls(web: SampleWeb) -> bytes:
+def _urls(web: SampleWeb, times: int = 1) -> bytes:
+    """Two articles and a missing page; ``times`` over (lists pasted together repeat)."""
     urls = [web.article_url("techbeat", "2026/11/22/netflix-goes-all-in-on-generative-ai"),
             web.article_url("soundbiz", "labels/universal-udio-licensing-settlement"),
             web.article_url("reelpost", "no-such")]  # fmt: skip
-    return ("# for the morning meeting\n" + "\n".join(urls) + "\n").encode()
+    return ("# for the morning meeting\n" + "\n".join(urls * times) + "\n").encode()
 
 
 def test_inbox_files_are_ingested_once_and_moved_to_done_or_failed(
@@ -59,6 +64,20 @@ def test_inbox_files_are_ingested_once_and_moved_to_done_or_failed(
     ]  # fmt: skip
     # A retried task finds its file already handled and does nothing twice.
     assert process(lake, settings, first).status == results[first["name"]].status
+
+
+def test_a_warc_file_dropped_in_the_inbox_lands_in_the_days_of_its_records(
+    web: SampleWeb, settings: Settings, lake: LocalLake
+) -> None:
+    days = [date(2026, 11, 21), date(2026, 11, 22)]
+    lake.put("inbox/crawl.warc.gz", cc_news_warc(web, days))
+    web.stop()  # a WARC file is read, never fetched again
+    claim = claim_next(lake)
+    assert claim is not None
+    result = process(lake, settings, claim)
+    assert result.status == "done" and result.report is not None
+    assert result.report.days == [d.isoformat() for d in days]
+    assert lake.list_keys("inbox/") == ["inbox/done/crawl.warc.gz"]
 
 
 def _free_port() -> int:
@@ -92,12 +111,14 @@ def standalone(tmp_path: Path, feeds_file: Path) -> Iterator[tuple[dict[str, str
     )  # fmt: skip
     try:
         yield env, lake
-    finally:
+    finally:  # every process it started, also those that left its process group
+        family = [server.pid, *(p.pid for p in psutil.Process(server.pid).children(recursive=True))]
         os.killpg(server.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        for pid in family:
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).kill()
         log.close()
 
 
@@ -133,7 +154,8 @@ def test_a_url_list_dropped_in_the_inbox_lands_and_the_chain_follows(
 
     # The DAG processor has parsed the DAGs once they can be unpaused.
     _wait("the DAGs to be parsed", unpaused)
-    lake.put("inbox/urls.txt", _urls(web))
+    # Enough lines for the task to extract with a pool of processes (forked, in Airflow).
+    lake.put("inbox/urls.txt", _urls(web, times=POOL_MIN_PAGES // 3 + 1))
     _wait("inbox/done/urls.txt", lambda: lake.get("inbox/done/urls.txt") is not None)
     (day,) = {k.split("/")[1] for k in lake.list_keys("articles/")}
     assert read_partition(lake, "articles", day.removeprefix("dt="), ARTICLES_SCHEMA).num_rows == 2
@@ -141,5 +163,7 @@ def test_a_url_list_dropped_in_the_inbox_lands_and_the_chain_follows(
     _wait("the day's quality report", lambda: lake.list_keys(f"quality/{day}/"))
     assert lake.list_keys(f"stories/{day}/")
     assert lake.list_keys("inbox/") == ["inbox/done/urls.txt"]
-    log = (tmp_path / "standalone.log").read_text(errors="replace")
-    assert "run_type=asset_triggered" in log and "news_quality" in log
+    logs = [(tmp_path / "standalone.log").read_text(errors="replace")]
+    logs += [p.read_text(errors="replace") for p in (tmp_path / "airflow").rglob("*.log")]
+    assert any("run_type=asset_triggered" in log for log in logs)
+    assert not any("extraction process" in log for log in logs)  # the pool did not die

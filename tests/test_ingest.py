@@ -259,7 +259,7 @@ def test_a_pool_of_extracting_processes_lands_the_same_day(
     import pipeline.ingest
 
     inline = run_day(settings, lake)
-    monkeypatch.setattr(pipeline.ingest, "_POOL_MIN_PAGES", 1)  # pool even for a few pages
+    monkeypatch.setattr(pipeline.ingest, "POOL_MIN_PAGES", 1)  # pool even for a few pages
     pooled_lake = LocalLake(tmp_path / "pooled")
     pooled = run_day(replace(settings, extract_workers=2), pooled_lake)
     assert titles(articles(pooled_lake)) == titles(articles(lake))
