@@ -3,10 +3,11 @@ WARC files of 10k, 50k and 100k article records, made by this script.
 
 As in CC-NEWS, most records are from sites the feeds file does not list (they are read
 and left out); ``--share`` of them (5% by default) are from its outlets and go all the
-way: extraction, relevance, duplicates, stories, Parquet. The records span a week. For
-each size the script prints records/s (wall clock, start-up and commit included) and the
-peak resident memory of the whole process tree (the command and its extraction
-processes, sampled every 0.1 s), which should stay flat as the input grows.
+way: extraction, relevance, duplicates, stories, Parquet. As in a crawl archive, more
+input is more days: 10,000 records a day (``--per-day``). For each size the script prints
+records/s (wall clock, start-up and commits included) and the peak resident memory of the
+whole process tree (the command and its extraction processes, sampled every 0.1 s), which
+should stay flat as the input grows.
 Usage: ``python bench/backfill_bench.py [--sizes 10000 50000 100000] [--share 0.05]``.
 """
 
@@ -58,8 +59,8 @@ def page(rng: random.Random, title: str, on_topic: bool) -> bytes:
     ).encode()
 
 
-def make_warc(path: Path, records: int, share: float, seed: int = 7) -> None:
-    """A gzipped WARC file of ``records`` responses, CC-NEWS style, over seven days."""
+def make_warc(path: Path, records: int, share: float, days: int, seed: int = 7) -> None:
+    """A gzipped WARC file of ``records`` responses, CC-NEWS style, over ``days`` days."""
     rng = random.Random(seed)
     with path.open("wb") as handle:
         writer = WARCWriter(handle, gzip=True)
@@ -68,7 +69,7 @@ def make_warc(path: Path, records: int, share: float, seed: int = 7) -> None:
             ours = rng.random() < share
             site = f"outlet{rng.randrange(OUTLETS)}.example" if ours else f"site{number % 997}.test"
             url = f"https://{site}/news/{number}"
-            when = FIRST_DAY + timedelta(seconds=int(number / records * 7 * 86400))
+            when = FIRST_DAY + timedelta(seconds=int(number / records * days * 86400))
             title = f"Story {number % 1500}: studios and unions talk about new tools"
             body = page(rng, title, on_topic=ours and rng.random() < 0.5)
             headers = [("Content-Type", "text/html; charset=utf-8")]
@@ -80,9 +81,9 @@ def make_warc(path: Path, records: int, share: float, seed: int = 7) -> None:
             writer.write_record(record)
 
 
-def run(warc: Path, feeds: Path, lake: Path) -> tuple[float, int, str]:
+def run(warc: Path, feeds: Path, lake: Path, days: int) -> tuple[float, int, str]:
     """Wall seconds, peak RSS (bytes) of the process tree, and the command's summary."""
-    last = (FIRST_DAY + timedelta(days=7)).date().isoformat()
+    last = (FIRST_DAY + timedelta(days=days)).date().isoformat()
     command = [
         str(Path(sys.executable).parent / "newsflow"), "backfill", "--source", "warc",
         "--input", str(warc), "--from", FIRST_DAY.date().isoformat(), "--to", last,
@@ -109,8 +110,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     parser.add_argument("--share", type=float, default=0.05, help="records from our outlets")
+    parser.add_argument("--per-day", type=int, default=10_000, help="records a day")
     args = parser.parse_args()
-    print(f"{'records':>9}{'kept':>8}{'WARC MB':>9}{'seconds':>9}{'records/s':>11}"
+    print(f"{'records':>9}{'days':>6}{'kept':>8}{'WARC MB':>9}{'seconds':>9}{'records/s':>11}"
           f"{'peak RSS MiB':>14}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         feeds = Path(tmp) / "feeds.yaml"
@@ -123,12 +125,13 @@ def main() -> None:
         )
         for size in args.sizes:
             warc = Path(tmp) / f"CC-NEWS-{size}.warc.gz"
-            make_warc(warc, size, args.share)
-            seconds, peak, out = run(warc, feeds, Path(tmp) / f"lake-{size}")
+            days = max(1, round(size / args.per_day))
+            make_warc(warc, size, args.share, days)
+            seconds, peak, out = run(warc, feeds, Path(tmp) / f"lake-{size}", days)
             kept = next(
                 (line.split("(")[1].split()[0] for line in out.splitlines() if "read" in line), "?"
             )
-            print(f"{size:>9}{kept:>8}{warc.stat().st_size / 1e6:>9.1f}{seconds:>9.1f}"
+            print(f"{size:>9}{days:>6}{kept:>8}{warc.stat().st_size / 1e6:>9.1f}{seconds:>9.1f}"
                   f"{size / seconds:>11.0f}{peak / 2**20:>14.0f}")  # fmt: skip
             warc.unlink()
 
