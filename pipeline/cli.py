@@ -442,6 +442,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     except (*config_errors, LakeError, BackfillError) as exc:
         print(f"newsflow backfill: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nnewsflow backfill: interrupted; the same command resumes it", file=sys.stderr)
+        return 130
     finally:
         stack.close()
     print(

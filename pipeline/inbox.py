@@ -6,9 +6,10 @@ waiting for the daily run.
 - a WARC file (``.warc`` or ``.warc.gz``, CC-NEWS layout): its responses from the feeds'
   outlets land in the partitions of their ``WARC-Date``, nothing fetched.
 
-A file found is first moved to ``inbox/processing/`` (so that it is taken once), then,
-when its pages are committed, to ``inbox/done/``; if it cannot be ingested, to
-``inbox/failed/`` with the reason beside it (``NAME.reason.txt``). Nothing dropped is
+A file found is first moved to ``inbox/processing/`` (so that it is taken once), its name
+prefixed with the time it was found, then, when its pages are committed, to
+``inbox/done/``; if it cannot be ingested, to ``inbox/failed/`` with the reason beside it
+(``NAME.reason.txt``). Nothing dropped is
 lost. The Airflow watcher (``plugins/newsflow_inbox.py``) finds the files; ``process``
 is what the DAG ``news_inbox`` does with each.
 """
@@ -48,12 +49,14 @@ def claim_next(lake: Lake, now: datetime | None = None) -> dict[str, Any] | None
     if not waiting:
         return None
     key = waiting[0]
-    name = key.removeprefix(INBOX)
+    found = now or datetime.now(UTC)
+    # Named after when it was found too, so that a file dropped again under the same
+    # name never overwrites the first one in done/ or failed/.
+    name = f"{found.strftime('%Y%m%dT%H%M%S')}-{key.removeprefix(INBOX)}"
     claimed = f"{PROCESSING}{name}"
     lake.move(key, claimed)
-    found = (now or datetime.now(UTC)).isoformat()
     log.info("inbox: took %s", lake.url(key))
-    return {"key": claimed, "name": name, "found_at": found}
+    return {"key": claimed, "name": name, "found_at": found.isoformat()}
 
 
 @dataclass

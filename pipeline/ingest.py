@@ -273,7 +273,12 @@ def extraction_pool(workers: int, pages: int) -> ProcessPoolExecutor | None:
     if method not in ("forkserver", "fork", "spawn"):
         raise ValueError(f"{START_METHOD_VARIABLE}={method!r}: use forkserver, fork or spawn")
     pool = ProcessPoolExecutor(workers, mp_context=get_context(method))
-    pool.submit(int).result()  # start the processes now (with fork: all of them)
+    try:
+        pool.submit(int).result()  # start the processes now (with fork: all of them)
+    except BrokenProcessPool:
+        pool.shutdown()
+        log.warning("extraction processes (%s) cannot start here; extracting inline", method)
+        return None
     return pool
 
 

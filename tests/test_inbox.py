@@ -45,10 +45,13 @@ def test_inbox_files_are_ingested_once_and_moved_to_done_or_failed(
     found = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
     first, second = claim_next(lake, found), claim_next(lake, found)
     assert first and second and claim_next(lake) is None  # each file is taken once
-    assert {first["name"], second["name"]} == {"urls.txt", "scan.pdf"}
-    assert lake.list_keys("inbox/") == ["inbox/processing/scan.pdf", "inbox/processing/urls.txt"]
+    stamp = "20261124T093000-"
+    assert {first["name"], second["name"]} == {f"{stamp}urls.txt", f"{stamp}scan.pdf"}
+    assert lake.list_keys("inbox/") == [
+        f"inbox/processing/{stamp}scan.pdf", f"inbox/processing/{stamp}urls.txt"
+    ]  # fmt: skip
 
-    results = {c["name"]: process(lake, settings, c) for c in (first, second)}
+    results = {c["name"].removeprefix(stamp): process(lake, settings, c) for c in (first, second)}
     assert results["urls.txt"].status == "done" and results["urls.txt"].report
     assert results["urls.txt"].report.days == ["2026-11-24"]  # the day the file was found
     titles = read_partition(lake, "articles", "2026-11-24", ARTICLES_SCHEMA).column("title")
@@ -57,13 +60,15 @@ def test_inbox_files_are_ingested_once_and_moved_to_done_or_failed(
     assert [(r["reason"], r["url"].endswith("/no-such/")) for r in rejects] == [("http-404", True)]
 
     assert results["scan.pdf"].status == "failed"
-    reason = (lake.get("inbox/failed/scan.pdf.reason.txt") or b"").decode()
-    assert "neither a WARC file" in reason and lake.get("inbox/failed/scan.pdf")
+    reason = (lake.get(f"inbox/failed/{stamp}scan.pdf.reason.txt") or b"").decode()
+    assert "neither a WARC file" in reason and lake.get(f"inbox/failed/{stamp}scan.pdf")
     assert sorted(lake.list_keys("inbox/")) == [
-        "inbox/done/urls.txt", "inbox/failed/scan.pdf", "inbox/failed/scan.pdf.reason.txt"
+        f"inbox/done/{stamp}urls.txt", f"inbox/failed/{stamp}scan.pdf",
+        f"inbox/failed/{stamp}scan.pdf.reason.txt",
     ]  # fmt: skip
     # A retried task finds its file already handled and does nothing twice.
-    assert process(lake, settings, first).status == results[first["name"]].status
+    again = process(lake, settings, first)
+    assert again.status == results[first["name"].removeprefix(stamp)].status
 
 
 def test_a_warc_file_dropped_in_the_inbox_lands_in_the_days_of_its_records(
@@ -77,7 +82,8 @@ def test_a_warc_file_dropped_in_the_inbox_lands_in_the_days_of_its_records(
     result = process(lake, settings, claim)
     assert result.status == "done" and result.report is not None
     assert result.report.days == [d.isoformat() for d in days]
-    assert lake.list_keys("inbox/") == ["inbox/done/crawl.warc.gz"]
+    assert [k.split("-", 1)[1] for k in lake.list_keys("inbox/")] == ["crawl.warc.gz"]
+    assert lake.list_keys("inbox/")[0].startswith("inbox/done/")
 
 
 def _free_port() -> int:
@@ -156,13 +162,14 @@ def test_a_url_list_dropped_in_the_inbox_lands_and_the_chain_follows(
     _wait("the DAGs to be parsed", unpaused)
     # Enough lines for the task to extract with a pool of processes (forked, in Airflow).
     lake.put("inbox/urls.txt", _urls(web, times=POOL_MIN_PAGES // 3 + 1))
-    _wait("inbox/done/urls.txt", lambda: lake.get("inbox/done/urls.txt") is not None)
+    _wait("the list in inbox/done/", lambda: lake.list_keys("inbox/done/"))
     (day,) = {k.split("/")[1] for k in lake.list_keys("articles/")}
     assert read_partition(lake, "articles", day.removeprefix("dt="), ARTICLES_SCHEMA).num_rows == 2
     # news_stories then news_quality run on the assets' events, for the day they name.
     _wait("the day's quality report", lambda: lake.list_keys(f"quality/{day}/"))
     assert lake.list_keys(f"stories/{day}/")
-    assert lake.list_keys("inbox/") == ["inbox/done/urls.txt"]
+    (done,) = lake.list_keys("inbox/")
+    assert done.startswith("inbox/done/") and done.endswith("-urls.txt")
     logs = [(tmp_path / "standalone.log").read_text(errors="replace")]
     logs += [p.read_text(errors="replace") for p in (tmp_path / "airflow").rglob("*.log")]
     assert any("run_type=asset_triggered" in log for log in logs)
