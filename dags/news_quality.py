@@ -35,6 +35,8 @@ def news_quality() -> None:
 
         context = get_current_context()
         days = partitions_from_events(context, STORIES)
+        if not days:
+            return []  # the event named no day
         lake = lake_from_airflow()
         rows = [write_quality(lake, day, context["run_id"]) for day in days]
         context["outlet_events"][QUALITY].extra = {

@@ -32,10 +32,10 @@ def news_stories() -> None:
         from pipeline.ingest import build_stories
 
         context = get_current_context()
-        reports = [
-            build_stories(lake_from_airflow(), day, context["run_id"])
-            for day in partitions_from_events(context, ARTICLES)
-        ]
+        days = partitions_from_events(context, ARTICLES)
+        if not days:
+            return []  # the event named no landed day
+        reports = [build_stories(lake_from_airflow(), day, context["run_id"]) for day in days]
         extra: dict[str, Any] = {
             "partition": f"dt={reports[-1].dt}",
             "partitions": [f"dt={r.dt}" for r in reports],

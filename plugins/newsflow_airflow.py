@@ -15,18 +15,19 @@ QUALITY = Asset("newsflow_quality")
 
 def partitions_from_events(context: Any, asset: Asset) -> list[str]:
     """The days to work on: the partitions (``dt=…``) that the triggering events of
-    ``asset`` name, else the run's logical date (a run started by hand)."""
+    ``asset`` name (possibly none), else the run's logical date (a run started by hand)."""
+    events = context["triggering_asset_events"].get(asset, [])
     days = []
-    for event in context["triggering_asset_events"].get(asset, []):
+    for event in events:
         extra = event.extra or {}
         for partition in [extra.get("partition", ""), *extra.get("partitions", [])]:
             if isinstance(partition, str) and partition.startswith("dt="):
                 days.append(partition.removeprefix("dt="))
-    if not days and context.get("logical_date") is not None:
-        days.append(context["logical_date"].strftime("%Y-%m-%d"))
-    if not days:
+    if events:
+        return sorted(set(days))  # none, when the upstream run landed no day
+    if context.get("logical_date") is None:
         raise ValueError(f"no partition to work on: no {asset.name} event and no logical date")
-    return sorted(set(days))
+    return [context["logical_date"].strftime("%Y-%m-%d")]
 
 
 def lake_from_airflow() -> Any:
