@@ -265,7 +265,22 @@ def _entry_date(entry: Any) -> datetime | None:
     return None
 
 
-class SitemapSource(Source):
+def _fetched(day: date, item: FeedItem, feed: Feed, outcome: Page | FetchError) -> Found:
+    if isinstance(outcome, FetchError):
+        return Found(day, item, feed, None, error=outcome)
+    return Found(day, item, feed, outcome)
+
+
+class _FetchingSource(Source):
+    """A source whose pages are fetched: rights signals as a live run reads them."""
+
+    fetcher: Fetcher
+
+    def rights(self, page: Page, raw_ref: str) -> dict[str, Any]:
+        return fetched_rights(self.fetcher)(page, raw_ref)
+
+
+class SitemapSource(_FetchingSource):
     """News sitemaps and sitemap indexes, given or found in the outlets' robots.txt.
 
     An index's child sitemaps whose ``lastmod`` is before the first day are not read. An
@@ -348,14 +363,8 @@ class SitemapSource(Source):
                         continue
                     item, feed = chosen[number]
                     day, outcome = item.published_at.date(), fetched[item.url]  # type: ignore[union-attr]
-                    if isinstance(outcome, FetchError):
-                        yield (index, number), Found(day, item, feed, None, error=outcome), done
-                    else:
-                        yield (index, number), Found(day, item, feed, outcome), done
+                    yield (index, number), _fetched(day, item, feed, outcome), done
             done += source.size
-
-    def rights(self, page: Page, raw_ref: str) -> dict[str, Any]:
-        return fetched_rights(self.fetcher)(page, raw_ref)
 
 
 def url_list(data: bytes) -> list[str]:
@@ -364,7 +373,7 @@ def url_list(data: bytes) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-class UrlListSource(Source):
+class UrlListSource(_FetchingSource):
     """A list of article URLs (a text file, one a line, ``#`` comments), fetched for
     ``day``. A URL of an outlet not in the feeds file is kept too, under its domain."""
 
@@ -385,13 +394,7 @@ class UrlListSource(Source):
                 feed = self.outlet(url) or Feed(url=self.inputs[0].name, name=source_domain(url))
                 item = FeedItem(feed_url=feed.url, url=url, title=None, published_at=None)
                 outcome = fetched[url]
-                if isinstance(outcome, FetchError):
-                    yield (0, number), Found(self.day, item, feed, None, error=outcome), 0
-                else:
-                    yield (0, number), Found(self.day, item, feed, outcome), 0
-
-    def rights(self, page: Page, raw_ref: str) -> dict[str, Any]:
-        return fetched_rights(self.fetcher)(page, raw_ref)
+                yield (0, number), _fetched(self.day, item, feed, outcome), 0
 
 
 def raw_inputs(lake: Lake, first: date, last: date) -> list[Input]:
