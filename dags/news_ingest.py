@@ -87,6 +87,7 @@ def news_ingest() -> None:
         rejects: dict[str, Any] = {
             "partition": partition,
             "rows": result.rejects,
+            "by_reason": result.rejects_by_reason,
             "files": result.reject_files,
         }
         context["outlet_events"][ARTICLES].extra = articles
@@ -96,6 +97,7 @@ def news_ingest() -> None:
             "articles": result.articles,
             "offtopic": result.offtopic,
             "rejects": result.rejects,
+            "rejects_by_reason": result.rejects_by_reason,
             "extraction_alerts": result.alerts,
             "batches": len(reports),
         }

@@ -468,6 +468,7 @@ class BackfillReport:
     articles: int = 0
     offtopic: int = 0
     rejects: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
     stories: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -562,6 +563,8 @@ def backfill(
         report.articles += committed.articles
         report.offtopic += committed.offtopic
         report.rejects += committed.rejects
+        for reason, count in committed.rejects_by_reason.items():
+            report.rejects_by_reason[reason] = report.rejects_by_reason.get(reason, 0) + count
         report.stories += stories.stories
     report.read, report.kept, report.batches = state["read"], state["kept"], state["seq"]
     report.days = sorted(state["days"])

@@ -313,6 +313,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _by_reason(total: int, by_reason: dict[str, int]) -> str:
+    """``12 (http-404 7, timeout 3, robots 2)``: a count and its reasons, most frequent first."""
+    reasons = sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
+    return f"{total}" + (f" ({', '.join(f'{r} {n}' for r, n in reasons)})" if reasons else "")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -359,7 +365,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  articles written {commit.articles} in dt={commit.dt} ({commit.new_articles} new)\n"
         f"  off-topic        {commit.offtopic} (below relevance {settings.relevance_threshold:g},"
         f" kept in offtopic/)\n"
-        f"  rejects          {commit.rejects}\n"
+        f"  rejects          {_by_reason(commit.rejects, commit.rejects_by_reason)}\n"
         + "".join(f"  extraction alert {alert}\n" for alert in commit.alerts)
         + f"  extraction stats {lake.url(f'extraction/dt={commit.dt}/')}\n"
         f"  articles at      {lake.url(f'articles/dt={commit.dt}/')}\n"
@@ -453,8 +459,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         f"  records read     {report.read} ({report.kept} kept, {report.batches} batches)\n"
         f"  days committed   {len(report.days)}"
         f"{': ' + ', '.join(report.days) if len(report.days) <= 7 else ''}\n"
-        f"  articles         {report.articles} ({report.offtopic} off-topic, "
-        f"{report.rejects} rejects)\n"
+        f"  articles         {report.articles} ({report.offtopic} off-topic)\n"
+        f"  rejects          {_by_reason(report.rejects, report.rejects_by_reason)}\n"
         f"  stories          {report.stories}\n"
         f"  lake             {lake.url('')}"
     )

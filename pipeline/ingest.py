@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -48,13 +49,15 @@ from pipeline.records import (
 )
 from pipeline.settings import Settings
 from pipeline.state import (
+    FeedState,
     SeenIndex,
+    feed_state_key,
     load_dedup,
+    load_feed_state,
     load_stories,
-    load_validators,
     save_dedup,
+    save_feed_state,
     save_stories,
-    save_validators,
     url_key,
 )
 from pipeline.store import Lake, get_json, put_json, read_parquet, table_to_parquet
@@ -112,6 +115,7 @@ class BatchReport:
     feeds_ok: int = 0
     feeds_not_modified: int = 0
     feeds_failed: int = 0
+    feeds_retired: int = 0  # 410 Gone too many times in a row: no longer polled
     items: int = 0
     items_new: int = 0
     items_already_landed: int = 0
@@ -155,6 +159,63 @@ class _Selection:
     rejects: list[Reject] = field(default_factory=list)
 
 
+def _feed_reject(
+    feed: Feed, reason: str, detail: str, at: datetime, status: int | None = None
+) -> Reject:
+    return Reject(
+        url=feed.url,
+        stage="feed",
+        reason=reason,
+        detail=detail,
+        at=at,
+        feed_url=feed.url,
+        source_domain=feed.domain,
+        status=status,
+        pipeline_version=__version__,
+    )
+
+
+def _poll_all(
+    feeds: list[Feed],
+    fetcher: Fetcher,
+    lake: Lake,
+    retire_after: int,
+    report: BatchReport,
+    now: datetime,
+) -> tuple[list[PollResult], dict[str, FeedState], list[Reject]]:
+    """Poll the batch's feeds, except those retired; the feeds' next states, and the
+    rejects that say which feeds are gone or retired."""
+    polls, states, rejects = [], {}, []
+    for feed in feeds:
+        state = load_feed_state(lake, feed.url)
+        where = lake.url(feed_state_key(feed.url))
+        if state.retired_at:
+            report.feeds_retired += 1
+            detail = (f"retired on {state.retired_at[:10]} after answering 410 Gone "
+                      f"{state.gone} times in a row; not polled (delete {where} to poll it again, "
+                      "or remove it from the feeds file)")  # fmt: skip
+            log.warning("feed %s: %s", feed.url, detail)
+            rejects.append(_feed_reject(feed, "feed-retired", detail, now, 410))
+            continue
+        result = poll(fetcher, feed, state.validators)
+        polls.append(result)
+        if result.error is not None and result.error.status == 410:
+            state.gone += 1
+            if state.gone >= retire_after:
+                state.retired_at = now.isoformat()
+                detail = (f"answered 410 Gone {state.gone} times in a row: retired, no longer "
+                          f"polled (delete {where} to poll it again)")  # fmt: skip
+                log.warning("feed %s: %s", feed.url, detail)
+                result.error = FetchError(feed.url, "feed-retired", detail, 410)
+            else:
+                result.error.detail += (f" ({state.gone} of {retire_after} in a row before "
+                                        "the feed is retired)")  # fmt: skip
+        elif result.status != "failed":
+            state.gone = 0
+        states[feed.url] = state
+    return polls, states, rejects
+
+
 def _select(
     polls: list[PollResult],
     interval: Interval,
@@ -170,18 +231,9 @@ def _select(
         if result.status == "failed":
             assert result.error is not None
             report.feeds_failed += 1
+            error = result.error
             selection.rejects.append(
-                Reject(
-                    url=feed.url,
-                    stage="feed",
-                    reason=result.error.reason,
-                    detail=result.error.detail,
-                    at=now,
-                    feed_url=feed.url,
-                    source_domain=feed.domain,
-                    status=result.error.status,
-                    pipeline_version=__version__,
-                )
+                _feed_reject(feed, error.reason, error.detail, now, error.status)
             )
             continue
         if result.status in ("not-modified", "unchanged"):
@@ -189,18 +241,7 @@ def _select(
         else:
             report.feeds_ok += 1
         if result.problem:
-            selection.rejects.append(
-                Reject(
-                    url=feed.url,
-                    stage="feed",
-                    reason="malformed-feed",
-                    detail=result.problem,
-                    at=now,
-                    feed_url=feed.url,
-                    source_domain=feed.domain,
-                    pipeline_version=__version__,
-                )
-            )
+            selection.rejects.append(_feed_reject(feed, "malformed-feed", result.problem, now))
         deferred = False
         for item in result.items:
             report.items += 1
@@ -435,9 +476,14 @@ def ingest_batch(
     fetcher = fetcher or make_fetcher(settings, feeds)
     now = datetime.now(UTC)
     try:
-        polls = [poll(fetcher, feed, load_validators(lake, feed.url)) for feed in feeds]
+        polls, states, retired = _poll_all(
+            feeds, fetcher, lake, settings.retire_after_gone, report, now
+        )
         lookback = timedelta(days=settings.lookback_days)
         selection = _select(polls, interval, lookback, seen, report, now)
+        for url, validators in selection.validators.items():
+            states[url].validators = validators
+        selection.rejects.extend(retired)
         urls = [item.url for item, _ in selection.items]
         digest = hashlib.sha256("\n".join(urls).encode()).hexdigest()[:12]
         by_url = {item.url: (item, feed) for item, feed in selection.items}
@@ -470,7 +516,7 @@ def ingest_batch(
         _staging(dt, batch, "feeds.json"),
         {
             "polled_at": now.isoformat(),
-            "validators": {url: asdict(v) for url, v in selection.validators.items()},
+            "feeds": {url: asdict(state) for url, state in states.items()},
             "report": report.to_dict(),
         },
     )
@@ -512,6 +558,7 @@ class CommitReport:
     new_articles: int
     offtopic: int
     rejects: int
+    rejects_by_reason: dict[str, int]  # the day's rejects, most frequent reason first
     article_files: list[str]
     offtopic_files: list[str]
     reject_files: list[str]
@@ -637,8 +684,9 @@ def commit(
     save_stories(lake, story_index)
     for state in feed_states:
         polled_at = datetime.fromisoformat(state["polled_at"])
-        for feed_url, values in state["validators"].items():
-            save_validators(lake, feed_url, Validators(**values), polled_at)
+        for feed_url, values in state["feeds"].items():
+            validators = Validators(**values.pop("validators"))
+            save_feed_state(lake, feed_url, FeedState(validators, **values), polled_at)
 
     raw = sorted({ref.partition("#")[0] for ref in every.column("raw_ref").to_pylist() if ref})
     batches = [state["report"] for state in feed_states]
@@ -661,13 +709,15 @@ def commit(
     )
     for key in staged:
         lake.delete(key)
+    by_reason = dict(Counter(rejects.column("reason").to_pylist()).most_common())
     log.info(
-        "committed %s: %d articles (%d new), %d off-topic, %d rejects",
+        "committed %s: %d articles (%d new), %d off-topic, %d rejects %s",
         dt,
         articles.num_rows,
         new_count,
         offtopic.num_rows,
         rejects.num_rows,
+        json.dumps(by_reason),
     )
     return CommitReport(
         dt=dt,
@@ -675,6 +725,7 @@ def commit(
         new_articles=new_count,
         offtopic=offtopic.num_rows,
         rejects=rejects.num_rows,
+        rejects_by_reason=by_reason,
         article_files=article_files,
         offtopic_files=offtopic_files,
         reject_files=reject_files,

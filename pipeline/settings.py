@@ -37,6 +37,7 @@ class Settings:
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     batch_size: int = 10  # feeds per mapped task
     lookback_days: int = 3  # items older than this before the interval are left out
+    retire_after_gone: int = 3  # a feed answering 410 Gone this many polls in a row is retired
     min_words: int = MIN_WORDS
     workers: int = 8  # concurrent hosts within one batch
     extract_workers: int = 0  # processes extracting pages within one batch; 0: one per core
@@ -56,7 +57,9 @@ def _truthy(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-_INGEST_KEYS = frozenset({"batch_size", "lookback_days", "min_words", "workers", "extract_workers"})
+_INGEST_KEYS = frozenset(
+    {"batch_size", "lookback_days", "retire_after_gone", "min_words", "workers", "extract_workers"}
+)
 _RELEVANCE_KEYS = frozenset({"threshold", "taxonomy", "entities"})
 _TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance", "outlets"})
 

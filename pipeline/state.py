@@ -1,6 +1,7 @@
 """What the pipeline remembers between runs, kept in the lake under ``_state/``.
 
-- ``_state/feeds/<hash>.json``: each feed's validators (ETag, Last-Modified, body hash).
+- ``_state/feeds/<hash>.json``: each feed's validators (ETag, Last-Modified, body hash),
+  how many polls in a row it answered 410 Gone, and when it was retired for that.
 - ``_state/seen.parquet``: every article already landed, by feed-link key and by
   ``article_id``, with the partition it landed in, so an item a feed shows for a week
   is ingested once.
@@ -14,6 +15,8 @@ the previous state in place and its rerun fetches again.
 from __future__ import annotations
 
 import hashlib
+import logging
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
@@ -23,6 +26,7 @@ from pipeline.feeds import Validators
 from pipeline.store import Lake, get_json, put_json, read_parquet, table_to_parquet
 from pipeline.stories import StoryIndex
 
+log = logging.getLogger(__name__)
 STATE_VERSION = 1
 SEEN_KEY = "_state/seen.parquet"
 DEDUP_KEY = "_state/dedup.parquet"
@@ -41,32 +45,58 @@ def url_key(canonical_url: str) -> str:
     return hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()[:20]
 
 
-def _feed_key(feed_url: str) -> str:
+def feed_state_key(feed_url: str) -> str:
     return f"_state/feeds/{hashlib.sha256(feed_url.encode('utf-8')).hexdigest()[:24]}.json"
 
 
-def load_validators(lake: Lake, feed_url: str) -> Validators | None:
-    key = _feed_key(feed_url)
-    document = get_json(lake, key)
+@dataclass
+class FeedState:
+    """What the pipeline remembers of one feed between polls."""
+
+    validators: Validators = field(default_factory=Validators)
+    gone: int = 0  # polls in a row that answered 410 Gone
+    retired_at: str | None = None  # when ``gone`` reached the limit: no longer polled
+
+
+def load_feed_state(lake: Lake, feed_url: str) -> FeedState:
+    """The feed's state; a fresh one if there is none. A state file that cannot be read
+    is reported and replaced at the next commit: it only saves requests."""
+    key = feed_state_key(feed_url)
+    try:
+        document = get_json(lake, key)
+    except ValueError as exc:
+        document = {"unreadable": str(exc)}
     if document is None:
-        return None
-    if document.get("version") != STATE_VERSION or document.get("feed_url") != feed_url:
-        raise StateError(f"{lake.url(key)}: not a feed state file of version {STATE_VERSION}")
-    return Validators(
-        document.get("etag"), document.get("last_modified"), document.get("content_hash")
+        return FeedState()
+    if (
+        not isinstance(document, dict)
+        or document.get("version") != STATE_VERSION
+        or document.get("feed_url") != feed_url
+    ):
+        log.warning(
+            "%s is not a feed state file of version %d for %s; polling the feed afresh",
+            lake.url(key), STATE_VERSION, feed_url,
+        )  # fmt: skip
+        return FeedState()
+    return FeedState(
+        Validators(
+            document.get("etag"), document.get("last_modified"), document.get("content_hash")
+        ),
+        gone=int(document.get("gone") or 0),
+        retired_at=document.get("retired_at"),
     )
 
 
-def save_validators(lake: Lake, feed_url: str, validators: Validators, polled_at: datetime) -> None:
+def save_feed_state(lake: Lake, feed_url: str, state: FeedState, polled_at: datetime) -> None:
     put_json(
         lake,
-        _feed_key(feed_url),
+        feed_state_key(feed_url),
         {
             "version": STATE_VERSION,
             "feed_url": feed_url,
-            "etag": validators.etag,
-            "last_modified": validators.last_modified,
-            "content_hash": validators.content_hash,
+            **asdict(state.validators),
+            "gone": state.gone,
+            "retired_at": state.retired_at,
             "polled_at": polled_at.isoformat(),
         },
     )

@@ -1,8 +1,12 @@
 """A local HTTP server whose answers each test scripts: statuses, headers, redirects,
-slow or oversized bodies. Every request is recorded."""
+slow or oversized bodies; over TLS with a self-signed certificate if asked. Every
+request is recorded."""
 
 from __future__ import annotations
 
+import datetime
+import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,8 +33,43 @@ class Hit:
 Script = list[Reply] | Callable[[BaseHTTPRequestHandler], Reply]
 
 
+def self_signed_context() -> ssl.SSLContext:
+    """A server context whose certificate no client trusts (signed by itself)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    with tempfile.NamedTemporaryFile(suffix=".pem") as pem:
+        pem.write(cert.public_bytes(serialization.Encoding.PEM))
+        pem.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        pem.flush()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(pem.name)
+    return context
+
+
 class ScriptedServer:
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
         self.routes: dict[str, Script] = {}
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
@@ -67,14 +106,22 @@ class ScriptedServer:
                             return
                         time.sleep(reply.drip)
                 else:
-                    self.wfile.write(reply.body)
+                    try:
+                        self.wfile.write(reply.body)
+                    except OSError:  # the client gave up (a byte cap, a timeout)
+                        return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self.scheme = "https" if tls else "http"
+        if tls:
+            self._server.socket = self_signed_context().wrap_socket(
+                self._server.socket, server_side=True
+            )
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def url(self, path: str) -> str:
         return self.base + path

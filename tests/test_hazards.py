@@ -8,11 +8,14 @@ the good outlet's articles still land beside it.
 
 from __future__ import annotations
 
+import gzip
+import json
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +47,7 @@ def article(title: str | None, paragraphs: int = 3, extra: str = "") -> bytes:
             f"<body><article>{h1}{text}{extra}</article></body></html>").encode()  # fmt: skip
 
 
-def rss(items: list[tuple[str, str, datetime | None]], prolog: str = "") -> bytes:
+def rss(items: Sequence[tuple[str, str, datetime | None]], prolog: str = "") -> bytes:
     entries = "".join(
         f"<item><title>{title}</title><link>{link}</link>"
         + (f"<pubDate>{when.strftime('%a, %d %b %Y %H:%M:%S +0000')}</pubDate>" if when else "")
@@ -76,9 +79,17 @@ class Outcome:
         return [t for t in self.titles if not t.startswith("Good news")]
 
     @property
-    def reasons(self) -> list[str]:
+    def hostile_rejects(self) -> list[dict[str, Any]]:
         table = read_partition(self.lake, "rejects", DAY.isoformat(), REJECTS_SCHEMA)
-        return sorted(r["reason"] for r in table.to_pylist() if "/hostile" in r["url"])
+        return [r for r in table.to_pylist() if "/hostile" in r["url"]]
+
+    @property
+    def reasons(self) -> list[str]:
+        return sorted(r["reason"] for r in self.hostile_rejects)
+
+    @property
+    def details(self) -> list[str]:
+        return [r["detail"] for r in self.hostile_rejects]
 
     def hits(self, prefix: str) -> int:
         return sum(1 for hit in self.server.hits if hit.path.startswith(prefix))
@@ -94,6 +105,10 @@ class Hazard:
     behaviour: str  # what newsflow does, for the README
     routes: Callable[[str], dict[str, Reply]]  # the hostile outlet at /hostile/…, by base URL
     checks: tuple[Check, ...]
+    feed: str = "/hostile/feed.xml"  # the hostile feed: a path, or a whole URL
+    tls: bool = False  # the hostile outlet is served over TLS, with a self-signed certificate
+    fetch: dict[str, Any] = field(default_factory=dict)  # overrides of the fetch settings
+    runs: int = 1  # runs of the same day, one after another; checks see the last
 
 
 def lands(*titles: str) -> Check:
@@ -129,6 +144,7 @@ def item(
     title: str = "Hostile item",
     when: datetime = NOON,
     headers: dict[str, str] | None = None,
+    status: int = 200,
 ) -> Callable[[str], dict[str, Reply]]:
     """A hostile feed of one item linking to one page (``page`` None: the default one)."""
 
@@ -136,7 +152,31 @@ def item(
         feed = rss([(title, f"{base}/hostile/a", when)])
         body = article("Hostile page") if page is None else page
         return {"/hostile/feed.xml": Reply(200, feed, XML),
-                "/hostile/a": Reply(200, body, headers or HTML)}  # fmt: skip
+                "/hostile/a": Reply(status, body, headers or HTML)}  # fmt: skip
+
+    return routes
+
+
+def replies(path: str, *script: Reply) -> Callable[[str], dict[str, Any]]:
+    """The default hostile item, with ``path`` answering ``script`` in turn."""
+
+    def routes(base: str) -> dict[str, Any]:
+        return {**item(None)(base), path: list(script)}
+
+    return routes
+
+
+def redirects(*targets: str) -> Callable[[str], dict[str, Reply]]:
+    """A feed of one item per target, each item's page redirecting to its target
+    (``{base}`` and ``{port}`` in a target are the server's)."""
+
+    def routes(base: str) -> dict[str, Reply]:
+        port = base.rsplit(":", 1)[1]
+        links = [(f"Redirect {n}", f"{base}/hostile/r{n}", NOON) for n in range(len(targets))]
+        found = {f"/hostile/r{n}": Reply(302, b"", {"Location": to.format(base=base, port=port)})
+                 for n, to in enumerate(targets)}  # fmt: skip
+        return {"/hostile/feed.xml": Reply(200, rss(links), XML), **found,
+                "/canary": Reply(200, SECRET.encode(), {"Content-Type": "text/plain"})}  # fmt: skip
 
     return routes
 
@@ -204,6 +244,65 @@ def _tracked(base: str) -> dict[str, Reply]:
             "/hostile/same": Reply(200, article("The same story"), HTML)}  # fmt: skip
 
 
+def _robots(rules: str) -> Callable[[str], dict[str, Reply]]:
+    def routes(base: str) -> dict[str, Reply]:
+        text = f"User-agent: *\n{rules}\n".encode()
+        return {**item(None)(base), "/robots.txt": Reply(200, text, {"Content-Type": "text/plain"})}
+
+    return routes
+
+
+def _truncated(base: str) -> dict[str, Reply]:
+    feed = rss([("Kept", f"{base}/hostile/a", NOON), ("Cut", f"{base}/hostile/b", NOON)])
+    return {**item(None)(base), "/hostile/feed.xml": Reply(200, feed[: feed.index(b"Cut")], XML)}
+
+
+def _ill_formed(base: str) -> dict[str, Reply]:
+    feed = rss([("AI & Hollywood <br> unclosed", f"{base}/hostile/a", NOON)])
+    return {**item(None)(base), "/hostile/feed.xml": Reply(200, feed.replace(b"</item>", b""), XML)}
+
+
+def _json_bad_types(base: str) -> dict[str, Reply]:
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Hostile JSON",
+            "items": [{"id": 1, "url": 123, "title": ["not", "a", "string"]}, "not an item",
+                      {"id": "2", "url": f"{base}/hostile/a", "title": {"x": 1},
+                       "date_published": NOON.isoformat()}]}  # fmt: skip
+    body = json.dumps(feed).encode()
+    json_type = {"Content-Type": "application/feed+json"}
+    return {**item(None)(base), "/hostile/feed.xml": Reply(200, body, json_type)}
+
+
+def _undeclared(base: str) -> dict[str, Reply]:
+    title = "Les studios français et l'IA générative"
+    page = article(title).replace(b"<meta charset='utf-8'>", b"")
+    return {**item(None, title=title)(base),
+            "/hostile/a": Reply(200, page, {"Content-Type": "text/html"})}  # fmt: skip
+
+
+PAYWALL = article("Subscribers only", paragraphs=0, extra=(
+    "<p>The studio said on Monday that generative AI tools will be used in dubbing.</p>"
+    "<div class='paywall'><p>Subscribe to continue reading. Already a subscriber? Sign in."
+    "</p></div>"))  # fmt: skip
+BOMB = gzip.compress(b"\0" * (16 << 20))
+GZIP_HTML = {**HTML, "Content-Encoding": "gzip"}
+
+
+def after(path: str, seconds: float) -> Check:
+    """The second request for ``path`` came at least ``seconds`` after the first."""
+
+    def check(outcome: Outcome) -> None:
+        first, second = [h.at for h in outcome.server.hits if h.path == path][:2]
+        assert second - first >= seconds
+
+    return check
+
+
+def retired(outcome: Outcome) -> None:
+    assert outcome.summary.total("feeds_retired") == 1
+    (detail,) = outcome.details
+    assert "410 Gone 3 times in a row" in detail and "_state/feeds/" in detail
+
+
 SCRIPTS_ONLY = (b"<html><head><script>var a = 1;</script></head>"
                 b"<body><script>document.write('x')</script></body></html>")  # fmt: skip
 NESTED = article("Deeply nested page", extra="<div>" * 50_000 + "deep" + "</div>" * 50_000)
@@ -243,6 +342,70 @@ HAZARDS = [
            "one article linked three times, with tracking parameters and a fragment",
            "fetched once, lands once",
            _tracked, (lands("The same story"), requests("/hostile/same", 1))),
+    Hazard("truncated-feed", "a feed cut off in the middle of an item",
+           "the complete items are kept; the feed flagged malformed-feed",
+           _truncated, (rejected("malformed-feed"), lands("Hostile page"))),
+    Hazard("ill-formed-feed", "a feed with unclosed elements and a bare ampersand",
+           "read leniently: its item kept, the feed flagged malformed-feed",
+           _ill_formed, (rejected("malformed-feed"), lands("Hostile page"))),
+    Hazard("json-feed-bad-types", "a JSON Feed whose items have numbers, lists and objects "
+           "where strings belong", "bad items skipped and counted; the good one kept",
+           _json_bad_types, (rejected("malformed-feed"), lands("Hostile page"))),
+    Hazard("undeclared-charset", "a UTF-8 page with no charset in its headers or markup",
+           "the encoding is detected; accents intact",
+           _undeclared, (lands("Les studios français et l'IA générative"),)),
+    Hazard("paywall-teaser", "a paywalled page: a one-sentence teaser and a subscribe box",
+           "rejected: too-short (the subscribe box is not taken for text)",
+           item(PAYWALL), (rejected("too-short"), lands())),
+    Hazard("slow-drip", "a page sent one byte every 50 ms",
+           "cut at the total timeout (1 s here), retried once, rejected: timeout",
+           replies("/hostile/a", Reply(200, article("Slow"), HTML, drip=0.05)),
+           (rejected("timeout"), lands(), requests("/hostile/a", 2)),
+           fetch={"total_timeout": 1.0}),
+    Hazard("redirect-loop", "a page redirecting to itself without end",
+           "followed 5 times, then rejected: too-many-redirects",
+           redirects("{base}/hostile/r0"), (rejected("too-many-redirects"), lands())),
+    Hazard("redirect-private", "redirects to loopback under another name and to the cloud "
+           "metadata address", "refused before connecting: blocked-address",
+           redirects("http://localhost:{port}/canary", "http://169.254.169.254/latest/meta-data/"),
+           (rejected("blocked-address", "blocked-address"), lands(), requests("/canary", 0))),
+    Hazard("redirect-scheme", "redirects to file:// and gopher:// URLs",
+           "refused: bad-redirect", redirects("file:///etc/passwd", "gopher://127.0.0.1/"),
+           (rejected("bad-redirect", "bad-redirect"), lands())),
+    Hazard("compression-bomb", "16 MiB of zeros gzipped to 16 KiB",
+           "cut at the decompressed-size cap (1 MiB here), rejected: too-large",
+           item(BOMB, headers=GZIP_HTML), (rejected("too-large"), lands()),
+           fetch={"max_bytes": 1 << 20}),
+    Hazard("oversized-body", "a 2 MiB page", "rejected at the byte cap (1 MiB here): too-large",
+           item(article("Huge") + b" " * (2 << 20)), (rejected("too-large"), lands()),
+           fetch={"max_bytes": 1 << 20}),
+    Hazard("http-429", "429 Too Many Requests with Retry-After: 1, then the page",
+           "waits as asked, then lands",
+           replies("/hostile/a", Reply(429, b"", {"Retry-After": "1"}),
+                   Reply(200, article("Hostile page"), HTML)),
+           (lands("Hostile page"), requests("/hostile/a", 2), after("/hostile/a", 1.0))),
+    Hazard("http-5xx", "503 Service Unavailable, then the page", "retried with backoff, lands",
+           replies("/hostile/a", Reply(503), Reply(200, article("Hostile page"), HTML)),
+           (lands("Hostile page"), requests("/hostile/a", 2))),
+    Hazard("http-404", "a page answering 404", "not retried, rejected: http-404",
+           item(b"gone", status=404), (rejected("http-404"), lands(), requests("/hostile/a", 1))),
+    Hazard("feed-410", "a feed answering 410 Gone, run after run",
+           "rejected http-410 twice, then retired on the third: no longer polled, a "
+           "feed-retired reject and a warning each run say so",
+           replies("/hostile/feed.xml", Reply(410)),
+           (rejected("feed-retired"), requests("/hostile/feed.xml", 3), retired), runs=4),
+    Hazard("dns-failure", "a feed on a host name that does not resolve",
+           "rejected: dns, naming the host", item(None),
+           (rejected("dns"), lands()), feed="http://newsflow-hazard.invalid/hostile/feed.xml"),
+    Hazard("tls-error", "a feed over TLS with a self-signed certificate",
+           "refused: tls (certificates are verified)", item(None),
+           (rejected("tls"), lands()), tls=True),
+    Hazard("robots-feed", "robots.txt disallowing the feed",
+           "not fetched; rejected: robots", _robots("Disallow: /hostile/"),
+           (rejected("robots"), lands(), requests("/hostile/", 0))),
+    Hazard("robots-page", "robots.txt disallowing an article page",
+           "feed read, page not fetched; rejected: robots", _robots("Disallow: /hostile/a"),
+           (rejected("robots"), lands(), requests("/hostile/a", 0))),
 ]  # fmt: skip
 
 
@@ -253,15 +416,20 @@ def test_hazard(hazard: Hazard, server: ScriptedServer, tmp_path: Path) -> None:
     server.routes.update({"/good/feed.xml": [Reply(200, good, XML)],
                           "/good/1": [Reply(200, article("Good news one"), HTML)],
                           "/good/2": [Reply(200, article("Good news two"), HTML)]})  # fmt: skip
-    server.routes.update({path: [reply] for path, reply in hazard.routes(base).items()})
-    feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"feeds:\n  - url: {base}/good/feed.xml\n    name: Good\n"
-                     f"  - url: {base}/hostile/feed.xml\n    name: Hostile\n")  # fmt: skip
-    settings = load_settings(feeds=str(feeds), lake=str(tmp_path / "lake"),
-                             allow_private_network=True,
-                             env={"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)})  # fmt: skip
-    lake = LocalLake(settings.lake)
-    summary = run(settings, lake, Interval.day(DAY), f"hazard__{hazard.id}")
+    with ScriptedServer(tls=True) if hazard.tls else server as hostile:
+        for path, script in hazard.routes(hostile.base).items():
+            hostile.routes[path] = script if isinstance(script, list) else [script]
+        feed_url = hazard.feed if "://" in hazard.feed else hostile.base + hazard.feed
+        feeds = tmp_path / "feeds.yaml"
+        feeds.write_text(f"feeds:\n  - url: {base}/good/feed.xml\n    name: Good\n"
+                         f"  - url: {feed_url}\n    name: Hostile\n")  # fmt: skip
+        settings = load_settings(feeds=str(feeds), lake=str(tmp_path / "lake"),
+                                 allow_private_network=True,
+                                 env={"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)})  # fmt: skip
+        settings = replace(settings, fetch=replace(settings.fetch, **hazard.fetch))
+        lake = LocalLake(settings.lake)
+        for number in range(hazard.runs):
+            summary = run(settings, lake, Interval.day(DAY), f"hazard__{hazard.id}__{number}")
     outcome = Outcome(summary, lake, server, base)
     assert [t for t in outcome.titles if t.startswith("Good news")] == [
         "Good news one", "Good news two"
