@@ -71,6 +71,10 @@ def test_run_against_s3_with_aws_variables(
     assert "feeds polled     12 (new content 11, not modified 0, failed 1)" in result.stdout
     assert f"s3://{bucket}/news/articles/dt={DAY}/" in result.stdout
     assert "off-topic        5 (below relevance 0.5, kept in offtopic/)" in result.stdout
+    assert (
+        "rejects          5 (http-404 1, http-500 1, malformed-feed 1, robots 1, too-short 1)"
+        in result.stdout
+    )
 
     # A downstream reader: pyarrow straight from S3.
     fs = s3.filesystem()
@@ -87,6 +91,7 @@ def test_run_without_private_network_refuses_the_local_sample(
     result = newsflow(*args, "--date", DAY.isoformat(), env=env)
     assert result.returncode == 0
     assert "failed 12" in result.stdout
+    assert "rejects          12 (blocked-address 12)" in result.stdout
     assert web.requests == []
 
 
