@@ -8,7 +8,7 @@ VENV := .venv
 RUN := $(UV) run --frozen --all-extras
 DEMO_DATE ?= 2026-11-23
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint audit bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -31,6 +31,13 @@ lint: install  ## style, types and known vulnerabilities
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(MAKE) --no-print-directory audit
+
+audit: install  ## every locked dependency against PyPI's vulnerability advisories (needs pypi.org)
+	$(UV) export --frozen --all-extras --no-emit-project --format requirements-txt \
+		--quiet --output-file $(VENV)/requirements.lock.txt
+	$(RUN) pip-audit --strict --disable-pip --progress-spinner off \
+		--requirement $(VENV)/requirements.lock.txt
 
 bench: install  ## extraction, relevance and backfill: speed, memory and quality
 	$(RUN) python bench/extract_bench.py

@@ -16,47 +16,18 @@ from __future__ import annotations
 import argparse
 import io
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psutil
+from common import measured, page
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_DAY = datetime(2026, 11, 16, tzinfo=UTC)
 OUTLETS = 20
-WORDS = (
-    "the studio said on tuesday that its new tools would speed up production while unions "
-    "asked for consent and pay when a performer's likeness is used again by a model trained "
-    "on archives of film television music games and books across the industry this season "
-    "executives analysts artists writers actors voice dubbing visual effects streaming "
-    "release budget audience rights agreement contract festival box office premiere label"
-).split()
-AI_LEAD = (
-    "Generative AI is reshaping how the film and television industry works, and the studio "
-    "said its artificial intelligence tools would be used in visual effects and dubbing."
-)
-
-
-def page(rng: random.Random, title: str, on_topic: bool) -> bytes:
-    paragraphs = [
-        " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 70))).capitalize() + "."
-        for _ in range(rng.randint(4, 7))
-    ]
-    if on_topic:
-        paragraphs.insert(0, AI_LEAD)
-    body = "".join(f"<p>{p}</p>" for p in paragraphs)
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-        f"</head><body><header><nav><a href='/'>Home</a> <a href='/news'>News</a></nav>"
-        f"</header><main><article><h1>{title}</h1><p class='byline'>By Alex Writer</p>"
-        f"{body}</article></main><footer><p>All rights reserved.</p></footer></body></html>"
-    ).encode()
 
 
 def make_warc(path: Path, records: int, share: float, days: int, seed: int = 7) -> None:
@@ -89,21 +60,10 @@ def run(warc: Path, feeds: Path, lake: Path, days: int) -> tuple[float, int, str
         "--input", str(warc), "--from", FIRST_DAY.date().isoformat(), "--to", last,
         "--feeds", str(feeds), "--lake", str(lake), "--no-progress",
     ]  # fmt: skip
-    started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    process, peak = psutil.Process(child.pid), 0
-    while child.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.1)
-    seconds = time.perf_counter() - started
-    out, err = child.communicate()
-    if child.returncode != 0:
-        raise SystemExit(f"newsflow backfill failed:\n{err[-3000:]}")
-    return seconds, peak, out
+    seconds, peak, done = measured(command)
+    if done.returncode != 0:
+        raise SystemExit(f"newsflow backfill failed:\n{done.stderr[-3000:]}")
+    return seconds, peak, done.stdout
 
 
 def main() -> None:

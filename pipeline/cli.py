@@ -328,6 +328,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.ingest import Interval, run
     from pipeline.relevance import TaxonomyError
     from pipeline.settings import SettingsError, load_settings
+    from pipeline.state import StateError
     from pipeline.store import LakeError, open_lake
 
     config_errors = (FeedsFileError, SettingsError, TaxonomyError, EntitiesError, HintsError)
@@ -345,7 +346,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         ) as bar:
             summary = run(settings, lake, Interval.day(day), run_id, on_page=bar.update)
-    except (*config_errors, LakeError) as exc:
+    except (*config_errors, LakeError, StateError) as exc:
         print(f"newsflow run: {exc}", file=sys.stderr)
         return 2
     commit = summary.commit
@@ -394,6 +395,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from pipeline.ingest import enricher_for
     from pipeline.relevance import TaxonomyError
     from pipeline.settings import SettingsError, load_settings
+    from pipeline.state import StateError
     from pipeline.store import LakeError, make_s3_client, open_lake
 
     if args.end < args.start:
@@ -445,7 +447,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             report = backfill(
                 source, lake, settings, args.start, args.end, enricher=enricher, progress=progress
             )
-    except (*config_errors, LakeError, BackfillError) as exc:
+    except (*config_errors, LakeError, StateError, BackfillError) as exc:
         print(f"newsflow backfill: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

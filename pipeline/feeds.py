@@ -49,6 +49,23 @@ class Feed:
         return cls(url=data["url"], name=data["name"], sectors=tuple(data.get("sectors", ())))
 
 
+def _url_problem(url: str) -> str | None:
+    """What is wrong with a feed URL, in words that never repeat a password."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        return (f"the URL for {parts.netloc.rsplit('@', 1)[1]} carries credentials; newsflow "
+                "reads public feeds only, and the URL would reach logs and tables")  # fmt: skip
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an absolute http(s) URL"
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return f"{url!r} contains spaces or control characters"
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in 0..65535
+    except ValueError:
+        return f"{url!r} has an invalid port"
+    return None
+
+
 def load_feeds(path: str | Path) -> list[Feed]:
     """Read and validate a feeds file (``feeds: [{url, name?, sectors?}, …]``)."""
     path = Path(path)
@@ -72,9 +89,9 @@ def load_feeds(path: str | Path) -> list[Feed]:
         if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
             raise FeedsFileError(f"{where}: each feed needs a 'url' string")
         url = entry["url"].strip()
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise FeedsFileError(f"{where}: {url!r} is not an absolute http(s) URL")
+        problem = _url_problem(url)
+        if problem:
+            raise FeedsFileError(f"{where}: {problem}")
         if url in seen:
             raise FeedsFileError(f"{where}: {url} is listed twice")
         seen.add(url)

@@ -489,9 +489,12 @@ def ingest_batch(
         by_url = {item.url: (item, feed) for item, feed in selection.items}
         # Pages are extracted by a pool of processes while others are still being fetched
         # (inline for a small batch, where starting processes costs more than it saves).
+        # Named after what it holds: a rerun after a failed commit (whose feeds may now answer
+        # 304) stages beside the failed run's pages instead of over them.
+        staged = f"{batch}-{digest}"
         landing = Landing(
-            lake, dt, batch, settings, seen, fetched_rights(fetcher),
-            expected_pages=len(urls), archive=f"{batch}-{digest}",
+            lake, dt, staged, settings, seen, fetched_rights(fetcher),
+            expected_pages=len(urls), archive=staged,
         )  # fmt: skip
         landing.rejects.extend(selection.rejects)
         for url, outcome in fetcher.get_many(urls, workers=settings.workers):
@@ -513,7 +516,7 @@ def ingest_batch(
         report.raw_key = landing.warc.key
     put_json(
         lake,
-        _staging(dt, batch, "feeds.json"),
+        _staging(dt, staged, "feeds.json"),
         {
             "polled_at": now.isoformat(),
             "feeds": {url: asdict(state) for url, state in states.items()},
@@ -637,6 +640,7 @@ def commit(
     new_rejects = staged_tables(".rejects.parquet", REJECTS_SCHEMA)
     new_pages = staged_tables(".pages.parquet", PAGES_SCHEMA)
     feed_states = [get_json(lake, k) for k in staged if k.endswith(".feeds.json")]
+    feed_states.sort(key=lambda state: str(state["polled_at"]))  # the latest poll wins
 
     seen = SeenIndex.load(lake)
     existing = read_partition(lake, "articles", dt, ARTICLES_SCHEMA)

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -60,19 +61,41 @@ def _truthy(value: str) -> bool:
 _INGEST_KEYS = frozenset(
     {"batch_size", "lookback_days", "retire_after_gone", "min_words", "workers", "extract_workers"}
 )
-_RELEVANCE_KEYS = frozenset({"threshold", "taxonomy", "entities"})
+_RELEVANCE = SimpleNamespace(threshold=THRESHOLD, taxonomy="topics.yaml", entities="entities.yaml")
 _TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance", "outlets"})
 
 
+# Settings that must be above zero; every other number may also be zero.
+_POSITIVE = frozenset(
+    {"connect_timeout", "read_timeout", "total_timeout", "max_bytes", "max_crawl_delay",
+     "per_host_concurrency", "batch_size", "retire_after_gone", "min_words", "workers"}
+)  # fmt: skip
+
+
 def _section(
-    document: Mapping[str, Any], name: str, known: frozenset[str], where: Path
+    document: Mapping[str, Any], name: str, defaults: object, known: frozenset[str], where: Path
 ) -> dict[str, Any]:
+    """The ``name`` mapping of the settings file, each value of the type of its default."""
     section = document.get(name) or {}
     if not isinstance(section, dict):
         raise SettingsError(f"{where}: '{name}' must be a mapping")
     unknown = set(section) - known
     if unknown:
         raise SettingsError(f"{where}: unknown keys in '{name}': {sorted(unknown)}")
+    for key, value in section.items():
+        default = getattr(defaults, key)
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int | float):
+            whole = isinstance(default, int)
+            kind = "a whole number" if whole else "a number"
+            ok = isinstance(value, int if whole else int | float) and not isinstance(value, bool)
+            if ok and (value < 0 or (key in _POSITIVE and value == 0)):
+                ok, kind = False, f"{kind} {'above zero' if key in _POSITIVE else 'not below zero'}"
+        else:
+            ok, kind = isinstance(value, str) and bool(value.strip()), "a non-empty string"
+        if not ok:
+            raise SettingsError(f"{where}: {name}.{key} must be {kind}, not {value!r}")
     return section
 
 
@@ -98,15 +121,15 @@ def load_settings(
             raise SettingsError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(document, dict) or set(document) - _TOP_KEYS:
             raise SettingsError(f"{path}: expected a mapping with keys {sorted(_TOP_KEYS)}")
-        fetch = _section(document, "fetch", frozenset(f.name for f in fields(FetchPolicy)), path)
-        ingest = _section(document, "ingest", _INGEST_KEYS, path)
+        fetch_keys = frozenset(f.name for f in fields(FetchPolicy))
+        fetch = _section(document, "fetch", settings.fetch, fetch_keys, path)
+        ingest = _section(document, "ingest", settings, _INGEST_KEYS, path)
         settings = replace(settings, fetch=replace(settings.fetch, **fetch), **ingest)
-        relevance = _section(document, "relevance", _RELEVANCE_KEYS, path)
+        relevance = _section(document, "relevance", _RELEVANCE, frozenset(vars(_RELEVANCE)), path)
         if "threshold" in relevance:
-            threshold = relevance["threshold"]
-            if not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+            if not 0 <= relevance["threshold"] <= 1:
                 raise SettingsError(f"{path}: relevance.threshold must be a number in 0..1")
-            settings = replace(settings, relevance_threshold=float(threshold))
+            settings = replace(settings, relevance_threshold=float(relevance["threshold"]))
         if relevance.get("taxonomy"):
             settings = replace(settings, taxonomy_path=path.parent / str(relevance["taxonomy"]))
         if relevance.get("entities"):

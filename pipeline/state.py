@@ -21,10 +21,10 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from pipeline.dedup import DedupIndex
+from pipeline.dedup import DedupIndex, DedupStateError
 from pipeline.feeds import Validators
 from pipeline.store import Lake, get_json, put_json, read_parquet, table_to_parquet
-from pipeline.stories import StoryIndex
+from pipeline.stories import StoryIndex, StoryStateError
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
@@ -38,7 +38,21 @@ SEEN_SCHEMA = pa.schema(
 
 
 class StateError(RuntimeError):
-    """A state file is unreadable or of an unknown version; the message names it."""
+    """A state file is unreadable or of an unknown version; the message names it and says
+    how to rebuild it."""
+
+
+def _refuse(lake: Lake, key: str, problem: str) -> StateError:
+    """The error for an unusable index: the state is rebuilt from the lake's raw archive,
+    in date order, by a raw backfill over every committed day (no fetching)."""
+    days = sorted(k.removeprefix("_manifests/dt=").removesuffix(".json")
+                  for k in lake.list_keys("_manifests/dt="))  # fmt: skip
+    span = f"--from {days[0]} --to {days[-1]}" if days else "--from FIRST-DAY --to LAST-DAY"
+    return StateError(
+        f"{lake.url(key)}: {problem}. To rebuild the state, move "
+        f"{lake.url('_state/')} aside and run: newsflow backfill --source raw {span}"
+        f" --lake {lake.uri}"
+    )
 
 
 def url_key(canonical_url: str) -> str:
@@ -111,13 +125,18 @@ class SeenIndex:
 
     @classmethod
     def load(cls, lake: Lake) -> SeenIndex:
-        table = read_parquet(lake, SEEN_KEY)
+        try:
+            table = read_parquet(lake, SEEN_KEY)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise _refuse(lake, SEEN_KEY, f"unreadable seen index ({exc})") from None
         if table is None:
             return cls()
-        if (table.schema.metadata or {}).get(b"newsflow.state_version") != str(
-            STATE_VERSION
-        ).encode():
-            raise StateError(f"{lake.url(SEEN_KEY)}: not a seen index of version {STATE_VERSION}")
+        version = (table.schema.metadata or {}).get(b"newsflow.state_version", b"none")
+        if version != str(STATE_VERSION).encode() or table.schema.names != SEEN_SCHEMA.names:
+            problem = (
+                f"a seen index of version {version.decode()}, this version reads {STATE_VERSION}"
+            )
+            raise _refuse(lake, SEEN_KEY, problem)
         columns = (table.column(name).to_pylist() for name in SEEN_SCHEMA.names)
         return cls({a: (u, dt) for u, a, dt in zip(*columns, strict=True)})
 
@@ -147,7 +166,14 @@ class SeenIndex:
 
 def load_dedup(lake: Lake) -> DedupIndex:
     data = lake.get(DEDUP_KEY)
-    return DedupIndex() if data is None else DedupIndex.from_parquet(data, lake.url(DEDUP_KEY))
+    if data is None:
+        return DedupIndex()
+    try:
+        return DedupIndex.from_parquet(data, lake.url(DEDUP_KEY))
+    except DedupStateError as exc:
+        raise _refuse(lake, DEDUP_KEY, str(exc).removeprefix(f"{lake.url(DEDUP_KEY)}: ")) from None
+    except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
+        raise _refuse(lake, DEDUP_KEY, f"unreadable dedup index ({exc})") from None
 
 
 def save_dedup(lake: Lake, index: DedupIndex) -> None:
@@ -156,7 +182,16 @@ def save_dedup(lake: Lake, index: DedupIndex) -> None:
 
 def load_stories(lake: Lake) -> StoryIndex:
     data = lake.get(STORIES_KEY)
-    return StoryIndex() if data is None else StoryIndex.from_bytes(data, lake.url(STORIES_KEY))
+    if data is None:
+        return StoryIndex()
+    try:
+        return StoryIndex.from_bytes(data, lake.url(STORIES_KEY))
+    except StoryStateError as exc:
+        raise _refuse(
+            lake, STORIES_KEY, str(exc).removeprefix(f"{lake.url(STORIES_KEY)}: ")
+        ) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _refuse(lake, STORIES_KEY, f"unreadable story index ({exc!r})") from None
 
 
 def save_stories(lake: Lake, index: StoryIndex) -> None:

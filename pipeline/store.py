@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ import pyarrow.parquet as pq
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CopySourceTypeDef
+
+
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class LakeError(RuntimeError):
@@ -161,8 +165,17 @@ class S3Lake:
 
     def __init__(self, uri: str, client: S3Client) -> None:
         parts = urlsplit(uri)
-        if parts.scheme != "s3" or not parts.netloc:
-            raise LakeError(f"{uri!r} is not an s3://bucket/prefix URI")
+        if "@" in parts.netloc:  # say where, never what: the part before @ is a secret
+            raise LakeError(
+                f"the lake URI for bucket {parts.netloc.rsplit('@', 1)[1]!r} carries credentials;"
+                " give them as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or in Airflow's"
+                " aws_default connection"
+            )
+        if parts.scheme != "s3" or not BUCKET_NAME.fullmatch(parts.netloc):
+            raise LakeError(
+                f"{uri!r} is not an s3://bucket/prefix URI (bucket names are 3 to 63 lowercase"
+                " letters, digits, dots and hyphens)"
+            )
         self.uri = uri.rstrip("/")
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
@@ -254,7 +267,8 @@ def open_lake(uri: str, s3: S3Settings | None = None) -> Lake:
     if uri.startswith("s3://"):
         return S3Lake(uri, make_s3_client(s3))
     if "://" in uri and not uri.startswith("file://"):
-        raise LakeError(f"{uri!r}: the lake must be s3://bucket/prefix or a local folder")
+        scheme = uri.split("://", 1)[0]
+        raise LakeError(f"a {scheme}:// lake: it must be s3://bucket/prefix or a local folder")
     return LocalLake(uri.removeprefix("file://"))
 
 

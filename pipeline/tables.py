@@ -1,13 +1,17 @@
 """The lake's tables: partitions, their files, and the manifests that commit them.
 
-A partition is ``{table}/dt=YYYY-MM-DD/part-NNNNN.parquet``. Writing one replaces its
-files under the same deterministic keys, deletes parts that are no longer needed, and
-only then writes ``_manifests/dt=YYYY-MM-DD.json``: the manifest is the commit. Readers
-that go through :func:`read_partition` see the files a manifest lists and nothing else.
+A partition is ``{table}/dt=YYYY-MM-DD/part-NNNNN-{digest}.parquet``, named after its
+content, so rewriting a day with the same rows writes the same keys and rewriting it with
+other rows never touches the files the current manifest lists. ``_manifests/dt=….json``
+is written after the files, in one PUT: it is the commit. Only then are the files it no
+longer lists deleted. A process killed before the manifest leaves the previous version
+whole (its new files are removed by the day's next commit), so readers that go through
+the manifest (:func:`read_partition`) never see half a day.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,15 +33,15 @@ def manifest_key(dt: str) -> str:
 
 
 def write_partition(lake: Lake, table_name: str, dt: str, table: pa.Table) -> list[str]:
-    """Write ``table`` as the whole content of one partition; returns the keys written."""
+    """Write ``table`` as the next content of one partition; returns the keys written.
+    Nothing changes for readers until :func:`write_manifest` lists them."""
     prefix = partition_prefix(table_name, dt)
     keys = []
     for number, start in enumerate(range(0, max(table.num_rows, 1), ROWS_PER_FILE)):
-        key = f"{prefix}part-{number:05d}.parquet"
-        lake.put(key, table_to_parquet(table.slice(start, ROWS_PER_FILE)))
+        data = table_to_parquet(table.slice(start, ROWS_PER_FILE))
+        key = f"{prefix}part-{number:05d}-{hashlib.sha256(data).hexdigest()[:16]}.parquet"
+        lake.put(key, data)
         keys.append(key)
-    for stale in set(lake.list_keys(prefix)) - set(keys):
-        lake.delete(stale)
     return keys
 
 
@@ -49,7 +53,9 @@ def read_manifest(lake: Lake, dt: str) -> dict[str, Any] | None:
 def write_manifest(
     lake: Lake, dt: str, run_id: str, tables: dict[str, dict[str, Any]], extra: dict[str, Any]
 ) -> dict[str, Any]:
-    """Commit ``tables`` of day ``dt``; entries of other tables already committed stay."""
+    """Commit ``tables`` of day ``dt``; entries of other tables already committed stay.
+    Then delete the files of these tables' partitions that the manifest does not list
+    (the previous version's, or those of a commit that died before its manifest)."""
     previous = read_manifest(lake, dt) or {}
     manifest = {
         **previous,
@@ -62,6 +68,11 @@ def write_manifest(
         **extra,
     }
     put_json(lake, manifest_key(dt), manifest)
+    for table_name, entry in tables.items():
+        listed = set(entry["files"])
+        for key in lake.list_keys(partition_prefix(table_name, dt)):
+            if key not in listed:
+                lake.delete(key)
     return manifest
 
 

@@ -8,6 +8,7 @@ runs) never collide. Data lives in a temporary folder removed on stop. Without a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -70,7 +71,7 @@ class SeaweedS3:
             "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=64", "-volume.max=200", "-master.telemetry=false",
         ]  # fmt: skip
-        with self.log.open("wb") as log:
+        with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -81,8 +82,9 @@ class SeaweedS3:
             if self._ready():
                 return self
             time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"SeaweedFS S3 not ready after {timeout:g}s; see {self.log}")
+        self.halt()
+        tail = self.log.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"SeaweedFS S3 not ready after {timeout:g}s; {self.log} ends:\n{tail}")
 
     def _ready(self) -> bool:
         # The gateway answers (even 403) once it is up; a bucket listing needs the filer too.
@@ -95,9 +97,12 @@ class SeaweedS3:
         return self._can_write()
 
     def _can_write(self) -> bool:
+        from botocore.exceptions import ClientError
+
+        client = self.client()
         try:
-            client = self.client()
-            client.create_bucket(Bucket="newsflow-ready-probe")
+            with contextlib.suppress(ClientError):  # there already, after a restart
+                client.create_bucket(Bucket="newsflow-ready-probe")
             client.put_object(Bucket="newsflow-ready-probe", Key="probe", Body=b"ok")
             return True
         except Exception:
@@ -142,7 +147,8 @@ class SeaweedS3:
     def create_bucket(self, name: str) -> None:
         self.client().create_bucket(Bucket=name)
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server and keep its data: ``start()`` brings it back on the same ports."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -150,6 +156,9 @@ class SeaweedS3:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> SeaweedS3:

@@ -121,7 +121,7 @@ def test_warc_backfill_from_s3_writes_each_day_and_continues_stories(
     fs = s3.filesystem()
     per_day = {}
     for day in days:
-        path = f"{bucket}/lake/articles/dt={day}/part-00000.parquet"
+        path = f"{bucket}/lake/articles/dt={day}/"
         per_day[day] = pq.read_table(path, filesystem=fs).to_pylist()
         raw = fs.get_file_info(pafs.FileSelector(f"{bucket}/lake/raw/dt={day}"))
         assert raw, f"no raw archive for {day}"

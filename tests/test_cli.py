@@ -78,7 +78,7 @@ def test_run_against_s3_with_aws_variables(
 
     # A downstream reader: pyarrow straight from S3.
     fs = s3.filesystem()
-    table = pq.read_table(f"{bucket}/news/articles/dt={DAY}/part-00000.parquet", filesystem=fs)
+    table = pq.read_table(f"{bucket}/news/articles/dt={DAY}/", filesystem=fs)
     assert table.num_rows == 14
     assert len(set(table.column("article_id").to_pylist())) == 14
 

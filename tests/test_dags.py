@@ -12,7 +12,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from sample.s3server import SeaweedS3
+from sample.s3server import SECRET_KEY, SeaweedS3
 from sample.site import SampleWeb
 from tests.conftest import BIN, DAY, ROOT, SAMPLE_SETTINGS, airflow_env
 
@@ -61,7 +61,7 @@ def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
 
     fs = s3.filesystem()
     partition = f"{bucket}/news/articles/dt={DAY}"
-    table = pq.read_table(f"{partition}/part-00000.parquet", filesystem=fs)
+    table = pq.read_table(f"{partition}/", filesystem=fs)
     assert table.num_rows == 14
     assert len(set(table.column("article_id").to_pylist())) == table.num_rows
 
@@ -81,7 +81,7 @@ def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert stories_run.returncode == 0, stories_run.stdout[-3000:] + stories_run.stderr[-3000:]
-    stories = pq.read_table(f"{bucket}/news/stories/dt={DAY}/part-00000.parquet", filesystem=fs)
+    stories = pq.read_table(f"{bucket}/news/stories/dt={DAY}/", filesystem=fs)
     assert set(stories.column("story_id").to_pylist()) == set(table.column("story_id").to_pylist())
     netflix = [s for s in stories.to_pylist() if len(s["outlets"]) >= 4]
     assert netflix and "TechBeat" in netflix[0]["outlets"]
@@ -92,10 +92,25 @@ def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     keys_after = sorted(info.path for info in fs.get_file_info(pafs.FileSelector(partition)))
     assert keys_after == keys_before
-    again = pq.read_table(f"{partition}/part-00000.parquet", filesystem=fs)
+    again = pq.read_table(f"{partition}/", filesystem=fs)
     assert sorted(again.column("article_id").to_pylist()) == sorted(
         table.column("article_id").to_pylist()
     )
+
+    # The S3 secret of the aws_default connection appears nowhere a run writes: not in what
+    # the commands printed, the task logs or Airflow's database, nor in any object of the lake
+    # (Parquet, manifests, state, raw archive).
+    secret = SECRET_KEY.encode()
+    printed = [first.stdout, first.stderr, stories_run.stdout, stories_run.stderr,
+               second.stdout, second.stderr]  # fmt: skip
+    assert not [text for text in printed if SECRET_KEY in text]
+    written = [path for path in airflow_home.rglob("*") if path.is_file()]
+    assert any("news_ingest" in str(path) for path in written), "no task log to search"
+    assert [str(path) for path in written if secret in path.read_bytes()] == []
+    objects = fs.get_file_info(pafs.FileSelector(f"{bucket}/news", recursive=True))
+    files = [info.path for info in objects if info.type == pafs.FileType.File]
+    assert len(files) > 20
+    assert [path for path in files if secret in fs.open_input_stream(path).read()] == []
 
 
 def test_three_days_in_date_order_continue_one_story_and_report_their_quality(
@@ -115,8 +130,7 @@ def test_three_days_in_date_order_continue_one_story_and_report_their_quality(
         assert done.returncode == 0, (dag_id, day, done.stdout[-3000:], done.stderr[-3000:])
     fs = s3.filesystem()
     articles = {
-        day: pq.read_table(f"{bucket}/news/articles/dt={day}/part-00000.parquet", filesystem=fs)
-        for day in days
+        day: pq.read_table(f"{bucket}/news/articles/dt={day}/", filesystem=fs) for day in days
     }
     assert all(table.num_rows for table in articles.values())
     netflix = {
@@ -125,7 +139,7 @@ def test_three_days_in_date_order_continue_one_story_and_report_their_quality(
     }
     # The Netflix story, told on the 22nd and again on the 23rd, keeps its id.
     assert netflix["2026-11-22"] and netflix["2026-11-22"] == netflix["2026-11-23"]
-    quality = pq.read_table(f"{bucket}/news/quality/dt=2026-11-23/part-00000.parquet",
+    quality = pq.read_table(f"{bucket}/news/quality/dt=2026-11-23/",
                             filesystem=fs).to_pylist()  # fmt: skip
     assert quality[0]["articles"] == articles["2026-11-23"].num_rows
     assert quality[0]["stories"] >= 1 and quality[0]["with_language"] == 1.0

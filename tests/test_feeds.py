@@ -114,6 +114,15 @@ def test_feeds_file_entries_are_validated_with_clear_errors(tmp_path: Path) -> N
         load_feeds(path)
     with pytest.raises(FeedsFileError, match="not found"):
         load_feeds(tmp_path / "missing.yaml")
+    for url, problem in [
+        ("https://reader:hunter2@c.example/feed", "URL for c.example carries credentials"),
+        ("https://c.example:99999/feed", "has an invalid port"),
+        ("https://c.example/a feed", "contains spaces or control characters"),
+    ]:
+        path.write_text(f"feeds:\n  - url: {url}\n")
+        with pytest.raises(FeedsFileError, match="feed #1: .*" + problem) as refused:
+            load_feeds(path)
+        assert "hunter2" not in str(refused.value)
 
 
 def test_feeds_file_name_defaults_to_the_domain(tmp_path: Path) -> None:

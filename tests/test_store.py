@@ -43,18 +43,26 @@ def test_put_get_list_delete(any_lake: Lake) -> None:
     assert any_lake.list_keys("articles/dt=2026-11-23/") == []
 
 
-def test_partition_rewrite_replaces_files_and_drops_stale_parts(
+def test_partition_rewrite_is_invisible_until_its_manifest_then_drops_the_old_files(
     any_lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("pipeline.tables.ROWS_PER_FILE", 2)
+    day, prefix = "2026-11-23", "articles/dt=2026-11-23/"
     big = pa.table({"id": ["a", "b", "c", "d", "e"], "n": [1, 2, 3, 4, 5]}, schema=SCHEMA)
-    assert len(write_partition(any_lake, "articles", "2026-11-23", big)) == 3
-    small = big.slice(0, 2)
-    keys = write_partition(any_lake, "articles", "2026-11-23", small)
-    assert keys == ["articles/dt=2026-11-23/part-00000.parquet"]
-    assert any_lake.list_keys("articles/dt=2026-11-23/") == keys
-    write_manifest(any_lake, "2026-11-23", "run-1", {"articles": {"files": keys, "rows": 2}}, {})
-    assert read_partition(any_lake, "articles", "2026-11-23", SCHEMA).equals(small)
+    first = write_partition(any_lake, "articles", day, big)
+    assert [k.rsplit("-", 1)[0] for k in first] == [f"{prefix}part-0000{n}" for n in range(3)]
+    write_manifest(any_lake, day, "run-1", {"articles": {"files": first, "rows": 5}}, {})
+
+    small = big.slice(3, 2)
+    second = write_partition(any_lake, "articles", day, small)
+    assert set(second).isdisjoint(first)  # named after their content: the old files stay
+    assert read_partition(any_lake, "articles", day, SCHEMA).equals(big)
+    write_manifest(any_lake, day, "run-2", {"articles": {"files": second, "rows": 2}}, {})
+    assert read_partition(any_lake, "articles", day, SCHEMA).equals(small)
+    assert any_lake.list_keys(prefix) == second  # the old version is gone once committed
+
+    # The same rows again: the same keys.
+    assert write_partition(any_lake, "articles", day, small) == second
 
 
 def test_uncommitted_partition_reads_as_empty(any_lake: Lake) -> None:
@@ -91,7 +99,9 @@ def test_missing_bucket_is_a_clear_error(s3: SeaweedS3) -> None:
 
 
 def test_unknown_lake_scheme_is_refused() -> None:
-    with pytest.raises(LakeError, match="s3://bucket/prefix or a local folder"):
+    with pytest.raises(
+        LakeError, match="gs:// lake: it must be s3://bucket/prefix or a local folder"
+    ):
         open_lake("gs://bucket/p")
 
 

@@ -1,0 +1,63 @@
+"""What the benchmarks share: synthetic article pages (real-looking markup, random prose),
+and running a command while sampling the memory of its whole process tree."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+from collections.abc import Mapping
+
+import psutil
+
+WORDS = (
+    "the studio said on tuesday that its new tools would speed up production while unions "
+    "asked for consent and pay when a performer's likeness is used again by a model trained "
+    "on archives of film television music games and books across the industry this season "
+    "executives analysts artists writers actors voice dubbing visual effects streaming "
+    "release budget audience rights agreement contract festival box office premiere label"
+).split()
+AI_LEAD = (
+    "Generative AI is reshaping how the film and television industry works, and the studio "
+    "said its artificial intelligence tools would be used in visual effects and dubbing."
+)
+
+
+def page(rng: random.Random, title: str, on_topic: bool, extra: str = "") -> bytes:
+    """An article page of random words from the trade-press vocabulary, led by a paragraph
+    on AI in film and TV if ``on_topic``; ``extra`` is HTML added inside the article."""
+    paragraphs = [
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 70))).capitalize() + "."
+        for _ in range(rng.randint(4, 7))
+    ]
+    if on_topic:
+        paragraphs.insert(0, AI_LEAD)
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+        f"</head><body><header><nav><a href='/'>Home</a> <a href='/news'>News</a></nav>"
+        f"</header><main><article><h1>{title}</h1><p class='byline'>By Alex Writer</p>"
+        f"{body}{extra}</article></main><footer><p>All rights reserved.</p></footer></body></html>"
+    ).encode()
+
+
+def measured(
+    command: list[str], env: Mapping[str, str] | None = None
+) -> tuple[float, int, subprocess.CompletedProcess[str]]:
+    """Run ``command``; its wall-clock seconds, the peak resident memory of it and its
+    children together (sampled every 0.1 s), and how it ended."""
+    started = time.perf_counter()
+    child = psutil.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    peak = 0
+    while child.poll() is None:
+        try:
+            tree = [child, *child.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    seconds = time.perf_counter() - started
+    out, err = child.communicate()
+    return seconds, peak, subprocess.CompletedProcess(command, child.returncode, out, err)

@@ -1,0 +1,244 @@
+"""Faults: the object store going away in the middle of a run, a process killed between
+its data and its manifest, and state files that are corrupt or from another version.
+Each test asserts the clear failure and that the rerun lands every article exactly once."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import yaml
+
+from pipeline.ingest import Interval, run
+from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA
+from pipeline.settings import Settings
+from pipeline.state import (
+    DEDUP_KEY,
+    SEEN_KEY,
+    STORIES_KEY,
+    SeenIndex,
+    StateError,
+    feed_state_key,
+    load_feed_state,
+)
+from pipeline.store import Lake, LakeError, LocalLake, S3Lake
+from pipeline.tables import read_manifest, read_partition
+from sample.s3server import SECRET_KEY, SeaweedS3
+from sample.site import SampleWeb
+from tests.conftest import BIN, DAY, ROOT, SAMPLE_SETTINGS
+
+DT = DAY.isoformat()
+ARTICLES, OFFTOPIC, REJECTS = 14, 5, 5  # what the sample web gives for DAY
+
+
+def committed(lake: Lake) -> dict[str, pa.Table]:
+    return {
+        "articles": read_partition(lake, "articles", DT, ARTICLES_SCHEMA),
+        "offtopic": read_partition(lake, "offtopic", DT, OFFTOPIC_SCHEMA),
+        "rejects": read_partition(lake, "rejects", DT, REJECTS_SCHEMA),
+    }
+
+
+def assert_landed_once(lake: Lake) -> None:
+    """The whole sample day, every article once, and no file beside the committed ones."""
+    tables = committed(lake)
+    ids = tables["articles"].column("article_id").to_pylist()
+    ids += tables["offtopic"].column("article_id").to_pylist()
+    assert len(ids) == len(set(ids)) == ARTICLES + OFFTOPIC
+    assert tables["articles"].num_rows == ARTICLES
+    assert tables["rejects"].num_rows == REJECTS
+    assert len(SeenIndex.load(lake).entries) == ARTICLES + OFFTOPIC
+    manifest = read_manifest(lake, DT)
+    assert manifest is not None
+    for name, entry in manifest["tables"].items():
+        assert lake.list_keys(f"{name}/dt={DT}/") == sorted(entry["files"])
+    assert lake.list_keys("_staging/") == []
+
+
+# -- the object store stops in the middle of a run ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_s3() -> Iterator[SeaweedS3]:
+    """An S3 server of this module's own, to stop and start again."""
+    with SeaweedS3(str(BIN / "weed")) as server:
+        server.create_bucket("faults")
+        yield server
+
+
+class HaltingLake(S3Lake):
+    """An S3 lake whose server stops just before the first write of a key under ``at``."""
+
+    def __init__(self, uri: str, server: SeaweedS3, at: str) -> None:
+        super().__init__(uri, server.client())
+        self.server, self.at = server, at
+
+    def put(self, key: str, data: bytes) -> None:
+        if key.startswith(self.at) and self.server.process and self.server.process.poll() is None:
+            self.server.halt()
+        super().put(key, data)
+
+
+@pytest.mark.parametrize(
+    "at",
+    ["_staging/", "articles/", "_state/", "_manifests/"],
+    ids=["while-staging", "while-writing-the-partition", "while-saving-state", "at-the-manifest"],
+)
+def test_s3_stopping_mid_run_fails_clearly_and_the_rerun_lands_every_article_once(
+    at: str, web: SampleWeb, settings: Settings, own_s3: SeaweedS3, request: pytest.FixtureRequest
+) -> None:
+    uri = f"s3://faults/{request.node.callspec.id}"
+    try:
+        with pytest.raises(LakeError) as failure:
+            run(settings, HaltingLake(uri, own_s3, at), Interval.day(DAY), "run-1")
+        message = str(failure.value)
+        assert message.startswith(f"could not write {uri}/{at}")
+        assert f"(endpoint {own_s3.endpoint})" in message
+        assert SECRET_KEY not in message and SECRET_KEY not in repr(failure.value.__cause__)
+    finally:
+        own_s3.start()
+    lake = S3Lake(uri, own_s3.client())
+    assert read_manifest(lake, DT) is None  # nothing committed: readers see no day at all
+
+    run(settings, lake, Interval.day(DAY), "run-2")
+    assert_landed_once(lake)
+
+
+# -- the process is killed between its data and its manifest --------------------------------
+
+DIE_AT_MANIFEST = """
+import os, signal, sys
+from datetime import date
+from pipeline.ingest import Interval, run
+from pipeline.settings import load_settings
+from pipeline.store import LocalLake
+
+class Dying(LocalLake):
+    def put(self, key, data):
+        if key.startswith("_manifests/"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        super().put(key, data)
+
+feeds, lake, settings, day = sys.argv[1:]
+settings = load_settings(feeds=feeds, lake=lake, allow_private_network=True,
+                         env={"NEWSFLOW_SETTINGS": settings})
+run(settings, Dying(lake), Interval.day(date.fromisoformat(day)), "killed")
+"""
+
+
+def test_a_commit_killed_before_its_manifest_leaves_the_previous_day_whole(
+    web: SampleWeb, settings: Settings, lake: LocalLake, tmp_path: Path
+) -> None:
+    # The day as first committed, from half of the feeds.
+    everything = yaml.safe_load(settings.feeds_path.read_text())
+    half = tmp_path / "half.yaml"
+    half.write_text(yaml.safe_dump({"feeds": everything["feeds"][:6]}))
+    run(Settings(**{**vars(settings), "feeds_path": half}), lake, Interval.day(DAY), "first")
+    before = committed(lake)
+    assert 0 < before["articles"].num_rows < ARTICLES
+
+    # A rerun with every feed is killed (SIGKILL) as it is about to write the manifest.
+    killed = subprocess.run(
+        [sys.executable, "-c", DIE_AT_MANIFEST, str(settings.feeds_path), settings.lake,
+         str(SAMPLE_SETTINGS), DT],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    manifest = read_manifest(lake, DT)
+    assert manifest is not None and manifest["run_id"] == "first"
+    new_files = set(lake.list_keys(f"articles/dt={DT}/")) - set(
+        manifest["tables"]["articles"]["files"]
+    )
+    assert new_files, "the killed run wrote its articles before dying"
+    for name, table in committed(lake).items():
+        assert table.equals(before[name]), f"{name} changed without a manifest"
+
+    run(settings, lake, Interval.day(DAY), "rerun")
+    assert_landed_once(lake)
+
+
+# -- state files: corrupt, or from another version ------------------------------------------
+
+
+def _old_seen_index() -> bytes:
+    import io
+
+    import pyarrow.parquet as pq
+
+    table = pa.table({"url_key": ["k"], "article_id": ["a"], "dt": [DT]})
+    sink = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata({"newsflow.state_version": "0"}), sink)
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "problem"),
+    [
+        (SEEN_KEY, b"PAR1 not really parquet", "unreadable seen index"),
+        (SEEN_KEY, _old_seen_index(), "a seen index of version 0, this version reads 1"),
+        (DEDUP_KEY, b"\x00" * 64, "unreadable dedup index"),
+        (STORIES_KEY, b"\x1f\x8b not gzip", "unreadable story index"),
+    ],
+    ids=["seen-corrupt", "seen-old-version", "dedup-corrupt", "stories-corrupt"],
+)
+def test_an_unusable_state_file_is_refused_naming_it_and_how_to_rebuild(
+    key: str, data: bytes, problem: str, web: SampleWeb, settings: Settings, lake: LocalLake
+) -> None:
+    run(settings, lake, Interval.day(DAY), "first")
+    before = committed(lake)
+    lake.put(key, data)
+    with pytest.raises(StateError) as refused:
+        run(settings, lake, Interval.day(DAY), "second")
+    message = str(refused.value)
+    assert message.startswith(f"{lake.url(key)}: {problem}")
+    assert f"newsflow backfill --source raw --from {DT} --to {DT} --lake {lake.uri}" in message
+    for name, table in committed(lake).items():
+        assert table.equals(before[name])
+
+
+def test_the_rebuild_the_error_message_gives_restores_the_same_day_without_fetching(
+    web: SampleWeb, settings: Settings, lake: LocalLake
+) -> None:
+    run(settings, lake, Interval.day(DAY), "first")
+    before = committed(lake)["articles"].sort_by("article_id")
+    lake.put(DEDUP_KEY, b"garbage")
+    with pytest.raises(StateError) as refused:
+        run(settings, lake, Interval.day(DAY), "second")
+    command = str(refused.value).split("run: ", 1)[1].split()
+    assert command[0] == "newsflow"
+
+    for key in lake.list_keys("_state/"):  # "move … aside"
+        lake.move(key, f"_state_corrupt/{key}")
+    requests = len(web.requests)
+    env = {"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS), "NEWSFLOW_FEEDS": str(settings.feeds_path),
+           "PATH": str(BIN)}  # fmt: skip
+    rebuilt = subprocess.run(
+        [str(BIN / "newsflow"), *command[1:], "--no-progress"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert len(web.requests) == requests
+    after = committed(lake)["articles"].sort_by("article_id")
+    for column in ("article_id", "url", "title", "text", "story_id", "duplicate_of", "relevance"):
+        assert after.column(column).equals(before.column(column)), column
+    assert len(SeenIndex.load(lake).entries) == ARTICLES + OFFTOPIC
+    run(settings, lake, Interval.day(DAY), "third")  # and the day runs again as usual
+    assert_landed_once(lake)
+
+
+def test_an_unreadable_feed_state_is_reported_and_replaced(
+    web: SampleWeb, settings: Settings, lake: LocalLake, caplog: pytest.LogCaptureFixture
+) -> None:
+    run(settings, lake, Interval.day(DAY), "first")
+    feed = yaml.safe_load(settings.feeds_path.read_text())["feeds"][0]["url"]
+    lake.put(feed_state_key(feed), b"{ not json")
+    with caplog.at_level(logging.WARNING, logger="pipeline.state"):
+        run(settings, lake, Interval.day(DAY), "second")
+    assert f"{lake.url(feed_state_key(feed))} is not a feed state file" in caplog.text
+    assert load_feed_state(lake, feed).validators.content_hash  # written afresh
+    assert_landed_once(lake)
