@@ -2,14 +2,15 @@
 them good and the rest hostile (every hazard of the README's Reliability table that a
 server can play), all in one run.
 
-Forty servers on 127.0.0.1 play forty outlets (a host is a host and port, so politeness
-holds per server); a canary server counts every request that should never be made: the
-external entities of hostile feeds and the redirects to loopback. The script prints
-pages/s (wall clock, start-up and commit included), the peak resident memory of the
-whole process tree (the command and its extraction processes, sampled every 0.1 s), the
-hazards handled (rejects by reason, against what each hazard should give), the good
-articles landed against those expected (they must be equal) and the canary hits (must be 0).
-Usage: ``python bench/soak_bench.py [--feeds 2000] [--servers 40]``.
+Two hundred servers on 127.0.0.1 play two hundred outlets of ten feeds each (a host is a
+host and port, so politeness holds per server, as on the web); a canary server counts
+every request that should never be made: the external entities of hostile feeds and the
+redirects to loopback. The script prints pages/s (wall clock, start-up and commit
+included), the peak resident memory of the whole process tree (the command and its
+extraction processes, sampled every 0.1 s), the hazards handled (rejects by reason,
+against what each hazard should give), the good articles landed against those expected
+(they must be equal) and the canary hits (must be 0).
+Usage: ``python bench/soak_bench.py [--feeds 2000] [--servers 200]``.
 """
 
 from __future__ import annotations
@@ -292,8 +293,8 @@ fetch:
   total_timeout: 2
   max_bytes: 2097152
 ingest:
-  batch_size: 100
-  workers: 16
+  batch_size: 200
+  workers: 20
   lookback_days: 3
 """
 
@@ -301,7 +302,7 @@ ingest:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=2000)
-    parser.add_argument("--servers", type=int, default=40)
+    parser.add_argument("--servers", type=int, default=200)
     args = parser.parse_args()
     canary_file().write_text(SECRET)
     outlets = Outlets(args.feeds, args.servers)

@@ -477,6 +477,7 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
     from pipeline.ingest import Interval, build_stories, commit, enricher_for
     from pipeline.relevance import TaxonomyError
     from pipeline.settings import SettingsError, load_settings
+    from pipeline.state import StateError
     from pipeline.store import LakeError, open_lake
     from pipeline.tables import read_manifest
 
@@ -502,8 +503,12 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
             print(f"  {dt}  nothing committed")
         else:
             before = manifest["tables"]["articles"]["rows"]
-            result = commit(Interval.day(day), lake, run_id, enricher)
-            stories = build_stories(lake, dt, run_id)
+            try:
+                result = commit(Interval.day(day), lake, run_id, enricher)
+                stories = build_stories(lake, dt, run_id)
+            except (LakeError, StateError) as exc:
+                print(f"newsflow reclassify: {exc}", file=sys.stderr)
+                return 2
             print(
                 f"  {dt}  articles {before} -> {result.articles}, off-topic {result.offtopic},"
                 f" stories {stories.stories}"

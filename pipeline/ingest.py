@@ -60,7 +60,7 @@ from pipeline.state import (
     save_stories,
     url_key,
 )
-from pipeline.store import Lake, get_json, put_json, read_parquet, table_to_parquet
+from pipeline.store import Lake, get_json, lease, put_json, read_parquet, table_to_parquet
 from pipeline.stories import StoryDoc, StoryIndex, group, story_rows
 from pipeline.tables import read_partition, write_manifest, write_partition
 from pipeline.urls import article_id, canonicalize, host_key, source_domain
@@ -623,12 +623,18 @@ def _group(articles: pa.Table, dedup: DedupIndex, index: StoryIndex) -> pa.Table
 def commit(
     interval: Interval, lake: Lake, run_id: str, enricher: Enricher | None = None
 ) -> CommitReport:
-    """Merge the staged batches of ``interval`` into its partition and commit it.
+    """Merge the staged batches of ``interval`` into its partition and commit it, holding
+    the lake's lease (state and manifests have one writer at a time).
 
     Every article of the day, new or already committed, relevant or not, is scored again
     with ``enricher`` (default: the taxonomy and gazetteer in ``config/``), so a changed
     threshold or taxonomy applies to the whole day when it is committed again."""
     enricher = enricher or Enricher.load()
+    with lease(lake, f"commit of {interval.dt} by {run_id}"):
+        return _commit(interval, lake, run_id, enricher)
+
+
+def _commit(interval: Interval, lake: Lake, run_id: str, enricher: Enricher) -> CommitReport:
     dt = interval.dt
     staged = lake.list_keys(f"_staging/dt={dt}/")
 
@@ -804,7 +810,8 @@ def build_stories(lake: Lake, dt: str, run_id: str, lookback_days: int = 30) -> 
             articles.append(row)
     today = {a["story_id"] for a in articles if a["_today"] and a["story_id"]}
     table = to_table(story_rows(articles, today), STORIES_SCHEMA)
-    files = write_partition(lake, "stories", dt, table)
-    write_manifest(lake, dt, run_id, {"stories": {"files": files, "rows": table.num_rows}}, {})
+    with lease(lake, f"stories of {dt} by {run_id}"):  # files and manifest: one writer
+        files = write_partition(lake, "stories", dt, table)
+        write_manifest(lake, dt, run_id, {"stories": {"files": files, "rows": table.num_rows}}, {})
     log.info("stories %s: %d stories", dt, table.num_rows)
     return StoriesReport(dt=dt, stories=table.num_rows, files=files)

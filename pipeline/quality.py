@@ -25,7 +25,7 @@ from pipeline.records import (
     SCHEMA_VERSION,
     STORIES_SCHEMA,
 )
-from pipeline.store import Lake
+from pipeline.store import Lake, lease
 from pipeline.tables import read_manifest, read_partition, write_manifest, write_partition
 
 QUALITY_SCHEMA = pa.schema(
@@ -101,6 +101,7 @@ def quality_row(lake: Lake, dt: str) -> dict[str, Any]:
 def write_quality(lake: Lake, dt: str, run_id: str) -> dict[str, Any]:
     """Write ``quality/dt=…`` for a committed day; returns its row."""
     row = quality_row(lake, dt)
-    files = write_partition(lake, "quality", dt, pa.Table.from_pylist([row], QUALITY_SCHEMA))
-    write_manifest(lake, dt, run_id, {"quality": {"files": files, "rows": 1}}, {})
+    with lease(lake, f"quality of {dt} by {run_id}"):  # files and manifest: one writer
+        files = write_partition(lake, "quality", dt, pa.Table.from_pylist([row], QUALITY_SCHEMA))
+        write_manifest(lake, dt, run_id, {"quality": {"files": files, "rows": 1}}, {})
     return row

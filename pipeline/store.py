@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
+import socket
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlsplit
@@ -25,6 +32,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 
+log = logging.getLogger(__name__)
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
@@ -46,6 +54,10 @@ class Lake(Protocol):
 
     def move(self, key: str, to: str) -> None:
         """Give an object another key (without reading it into memory)."""
+        ...
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Write ``key`` only if no object has it, atomically; False if one does."""
         ...
 
 
@@ -73,6 +85,20 @@ class LocalLake:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.link(tmp, path)  # fails if the key exists: create-with-content in one step
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def get(self, key: str) -> bytes | None:
         try:
@@ -160,6 +186,10 @@ def make_s3_client(settings: S3Settings | None = None) -> S3Client:
     return session.client("s3", endpoint_url=endpoint, config=config)
 
 
+# What S3 answers a conditional write whose key exists, or is being written by another.
+_TAKEN = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+
+
 class S3Lake:
     """A lake under ``s3://bucket/prefix`` on any S3-compatible server."""
 
@@ -194,6 +224,21 @@ class S3Lake:
         try:
             self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
         except (BotoCoreError, ClientError) as exc:
+            raise self._fail("write", key, exc) from exc
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*"
+            )
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _TAKEN:
+                return False
+            raise self._fail("write", key, exc) from exc
+        except BotoCoreError as exc:
             raise self._fail("write", key, exc) from exc
 
     def get(self, key: str) -> bytes | None:
@@ -304,3 +349,52 @@ def put_json(lake: Lake, key: str, document: Any) -> None:
 def get_json(lake: Lake, key: str) -> Any:
     data = lake.get(key)
     return None if data is None else json.loads(data)
+
+
+LEASE_KEY = "_state/lease.json"
+_held = threading.local()  # the lakes whose lease this thread holds, by URI
+
+
+@contextmanager
+def lease(
+    lake: Lake, holder: str, *, wait: float = 2100.0, ttl: float = 1800.0, poll: float = 2.0
+) -> Iterator[None]:
+    """Hold the lake's write lease: one writer of state and manifests at a time, across
+    processes, DAGs and machines (a conditional PUT of ``_state/lease.json``). Re-entrant
+    within a thread. A lease older than ``ttl`` (its holder was killed) is taken over;
+    after ``wait`` seconds without it, :class:`LakeError` says who holds it."""
+    held: set[str] = _held.__dict__.setdefault("uris", set())
+    if lake.uri in held:
+        yield
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        now = datetime.now(UTC)
+        expires = (now + timedelta(seconds=ttl)).isoformat()
+        document = {"holder": holder, "host": socket.gethostname(), "pid": os.getpid(),
+                    "since": now.isoformat(), "expires": expires}  # fmt: skip
+        if lake.put_if_absent(LEASE_KEY, json.dumps(document, indent=2).encode()):
+            break
+        try:
+            current = get_json(lake, LEASE_KEY)
+        except ValueError:
+            current = {"expires": ""}  # unreadable: treat as expired
+        if current is None:
+            continue  # released between our two requests
+        if str(current.get("expires", "")) < now.isoformat():
+            log.warning("taking over the lease of %s: %s", lake.url(LEASE_KEY), current)
+            lake.delete(LEASE_KEY)
+            continue
+        if time.monotonic() > deadline:
+            raise LakeError(
+                f"{lake.url(LEASE_KEY)} is held by {current.get('holder')} on "
+                f"{current.get('host')} (pid {current.get('pid')}) since {current.get('since')},"
+                f" until {current.get('expires')}; if that process is gone, delete the file"
+            )
+        time.sleep(poll)
+    held.add(lake.uri)
+    try:
+        yield
+    finally:
+        held.discard(lake.uri)
+        lake.delete(LEASE_KEY)

@@ -7,14 +7,18 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 import yaml
 
-from pipeline.ingest import Interval, run
+from pipeline.feeds import load_feeds
+from pipeline.ingest import Interval, commit, ingest_batch, plan_batches, run
 from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA
 from pipeline.settings import Settings
 from pipeline.state import (
@@ -26,13 +30,14 @@ from pipeline.state import (
     feed_state_key,
     load_feed_state,
 )
-from pipeline.store import Lake, LakeError, LocalLake, S3Lake
+from pipeline.store import LEASE_KEY, Lake, LakeError, LocalLake, S3Lake
 from pipeline.tables import read_manifest, read_partition
 from sample.s3server import SECRET_KEY, SeaweedS3
 from sample.site import SampleWeb
 from tests.conftest import BIN, DAY, ROOT, SAMPLE_SETTINGS
 
 DT = DAY.isoformat()
+NEXT_DAY = DAY + timedelta(days=1)
 ARTICLES, OFFTOPIC, REJECTS = 14, 5, 5  # what the sample web gives for DAY
 
 
@@ -114,7 +119,8 @@ def test_s3_stopping_mid_run_fails_clearly_and_the_rerun_lands_every_article_onc
 DIE_AT_MANIFEST = """
 import os, signal, sys
 from datetime import date
-from pipeline.ingest import Interval, run
+from pipeline.feeds import load_feeds
+from pipeline.ingest import Interval, commit, ingest_batch, plan_batches, run
 from pipeline.settings import load_settings
 from pipeline.store import LocalLake
 
@@ -242,3 +248,59 @@ def test_an_unreadable_feed_state_is_reported_and_replaced(
     assert f"{lake.url(feed_state_key(feed))} is not a feed state file" in caplog.text
     assert load_feed_state(lake, feed).validators.content_hash  # written afresh
     assert_landed_once(lake)
+
+
+# -- two runs at once -----------------------------------------------------------------------
+
+
+class SlowState(LocalLake):
+    """A lake whose seen index takes half a second to read: slow storage, so that two
+    commits started together overlap between reading the state and writing it back."""
+
+    def get(self, key: str) -> bytes | None:
+        data = super().get(key)
+        if key == SEEN_KEY:
+            time.sleep(0.5)
+        return data
+
+
+def test_two_commits_at_once_both_keep_their_state(
+    web: SampleWeb, settings: Settings, tmp_path: Path
+) -> None:
+    """Two days committed at the same moment (a backfill beside the schedule, an inbox file
+    beside both): each reads and writes the same state, so they take turns."""
+    lake = SlowState(tmp_path / "slow-lake")
+    everything = yaml.safe_load(settings.feeds_path.read_text())["feeds"]
+    for number, (part, day) in enumerate([(everything[:6], DAY), (everything[6:], NEXT_DAY)]):
+        feeds = tmp_path / f"feeds-{number}.yaml"
+        feeds.write_text(yaml.safe_dump({"feeds": part}))
+        own = Settings(**{**vars(settings), "feeds_path": feeds})
+        for batch in plan_batches(load_feeds(feeds), own.batch_size):
+            ingest_batch(batch, Interval.day(day), lake, own)
+    start, errors = threading.Barrier(2), []
+
+    def commit_day(day: date) -> None:
+        start.wait()
+        try:
+            commit(Interval.day(day), lake, f"at-once-{day}")
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=commit_day, args=(day,)) for day in (DAY, NEXT_DAY)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == []
+    landed = {day: committed_ids(lake, day.isoformat()) for day in (DAY, NEXT_DAY)}
+    assert landed[DAY] and landed[NEXT_DAY]
+    seen = SeenIndex.load(lake).entries
+    assert {a for a, (_, dt) in seen.items() if dt == DT} == landed[DAY]
+    assert {a for a, (_, dt) in seen.items() if dt != DT} == landed[NEXT_DAY]
+    assert lake.get(LEASE_KEY) is None
+
+
+def committed_ids(lake: Lake, dt: str) -> set[str]:
+    ids = read_partition(lake, "articles", dt, ARTICLES_SCHEMA).column("article_id").to_pylist()
+    ids += read_partition(lake, "offtopic", dt, OFFTOPIC_SCHEMA).column("article_id").to_pylist()
+    return set(ids)

@@ -1,11 +1,24 @@
 from __future__ import annotations
 
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from pipeline.store import Lake, LakeError, LocalLake, S3Settings, open_lake, read_parquet
+from pipeline.store import (
+    LEASE_KEY,
+    Lake,
+    LakeError,
+    LocalLake,
+    S3Settings,
+    lease,
+    open_lake,
+    read_parquet,
+)
 from pipeline.tables import read_partition, write_manifest, write_partition
 from sample.s3server import SeaweedS3
 
@@ -119,3 +132,44 @@ def test_a_local_lake_leaves_no_empty_folders(tmp_path: Path) -> None:
     lake.delete("_staging/dt=2026-11-23/b.parquet")
     assert not (tmp_path / "lake" / "_staging").exists()
     assert (tmp_path / "lake").is_dir()  # the lake itself stays
+
+
+def test_put_if_absent_writes_once(any_lake: Lake) -> None:
+    assert any_lake.put_if_absent("_state/lease.json", b"first")
+    assert not any_lake.put_if_absent("_state/lease.json", b"second")
+    assert any_lake.get("_state/lease.json") == b"first"
+    assert any_lake.list_keys("_state/") == ["_state/lease.json"]
+
+
+def test_the_lease_has_one_holder_at_a_time(any_lake: Lake) -> None:
+    order: list[str] = []
+    taken = threading.Event()
+
+    def second() -> None:
+        taken.wait()
+        with lease(any_lake, "second", poll=0.05):
+            order.append("second in")
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with lease(any_lake, "first"), lease(any_lake, "first, again"):  # re-entrant in a thread
+        taken.set()
+        time.sleep(0.5)
+        order.append("first out")
+    thread.join(timeout=30)
+    assert order == ["first out", "second in"]
+    assert any_lake.get(LEASE_KEY) is None
+
+
+def test_a_lease_left_by_a_killed_holder_is_taken_over_and_a_live_one_waited_for(
+    any_lake: Lake,
+) -> None:
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    any_lake.put(LEASE_KEY, json.dumps({"holder": "killed", "expires": past}).encode())
+    with lease(any_lake, "next"):
+        assert b'"holder": "next"' in (any_lake.get(LEASE_KEY) or b"")
+    future = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    any_lake.put(LEASE_KEY, json.dumps({"holder": "busy run", "expires": future}).encode())
+    waiting = lease(any_lake, "waiting", wait=0.3, poll=0.1)
+    with pytest.raises(LakeError, match=r"lease\.json is held by busy run .* delete the file"):
+        waiting.__enter__()
