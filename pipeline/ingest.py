@@ -17,7 +17,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -179,40 +179,45 @@ def _poll_all(
     feeds: list[Feed],
     fetcher: Fetcher,
     lake: Lake,
-    retire_after: int,
+    settings: Settings,
     report: BatchReport,
     now: datetime,
 ) -> tuple[list[PollResult], dict[str, FeedState], list[Reject]]:
-    """Poll the batch's feeds, except those retired; the feeds' next states, and the
-    rejects that say which feeds are gone or retired."""
-    polls, states, rejects = [], {}, []
+    """Poll the batch's feeds (several hosts at once), except those retired; the feeds'
+    next states, and the rejects that say which feeds are gone or retired."""
+    retire_after = settings.retire_after_gone
+    states = {feed.url: load_feed_state(lake, feed.url) for feed in feeds}
+    rejects = []
     for feed in feeds:
-        state = load_feed_state(lake, feed.url)
-        where = lake.url(feed_state_key(feed.url))
+        state = states[feed.url]
         if state.retired_at:
             report.feeds_retired += 1
+            where = lake.url(feed_state_key(feed.url))
             detail = (f"retired on {state.retired_at[:10]} after answering 410 Gone "
                       f"{state.gone} times in a row; not polled (delete {where} to poll it again, "
                       "or remove it from the feeds file)")  # fmt: skip
             log.warning("feed %s: %s", feed.url, detail)
             rejects.append(_feed_reject(feed, "feed-retired", detail, now, 410))
-            continue
-        result = poll(fetcher, feed, state.validators)
-        polls.append(result)
+            del states[feed.url]
+    with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
+        polls = list(pool.map(lambda f: poll(fetcher, f, states[f.url].validators),
+                              [f for f in feeds if f.url in states]))  # fmt: skip
+    for result in polls:
+        state = states[result.feed.url]
         if result.error is not None and result.error.status == 410:
             state.gone += 1
             if state.gone >= retire_after:
                 state.retired_at = now.isoformat()
+                where = lake.url(feed_state_key(result.feed.url))
                 detail = (f"answered 410 Gone {state.gone} times in a row: retired, no longer "
                           f"polled (delete {where} to poll it again)")  # fmt: skip
-                log.warning("feed %s: %s", feed.url, detail)
-                result.error = FetchError(feed.url, "feed-retired", detail, 410)
+                log.warning("feed %s: %s", result.feed.url, detail)
+                result.error = FetchError(result.feed.url, "feed-retired", detail, 410)
             else:
                 result.error.detail += (f" ({state.gone} of {retire_after} in a row before "
                                         "the feed is retired)")  # fmt: skip
         elif result.status != "failed":
             state.gone = 0
-        states[feed.url] = state
     return polls, states, rejects
 
 
@@ -476,9 +481,7 @@ def ingest_batch(
     fetcher = fetcher or make_fetcher(settings, feeds)
     now = datetime.now(UTC)
     try:
-        polls, states, retired = _poll_all(
-            feeds, fetcher, lake, settings.retire_after_gone, report, now
-        )
+        polls, states, retired = _poll_all(feeds, fetcher, lake, settings, report, now)
         lookback = timedelta(days=settings.lookback_days)
         selection = _select(polls, interval, lookback, seen, report, now)
         for url, validators in selection.validators.items():
