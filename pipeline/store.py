@@ -352,7 +352,28 @@ def get_json(lake: Lake, key: str) -> Any:
 
 
 LEASE_KEY = "_state/lease.json"
-_held = threading.local()  # the lakes whose lease this thread holds, by URI
+_active: dict[str, int] = {}  # lake URI -> the thread of this process that holds its lease
+_active_lock = threading.Lock()
+
+
+def _abandoned(lake: Lake, current: dict[str, Any], now: str) -> bool:
+    """True if a lease's holder is gone: it expired, or it was taken on this host by a
+    process that has died, or by this process and no thread of it holds it any more (its
+    release failed, say with the object store down)."""
+    if str(current.get("expires", "")) < now:
+        return True
+    if current.get("host") != socket.gethostname() or not isinstance(current.get("pid"), int):
+        return False
+    if current["pid"] == os.getpid():
+        with _active_lock:
+            return lake.uri not in _active
+    try:
+        os.kill(current["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @contextmanager
@@ -360,31 +381,44 @@ def lease(
     lake: Lake, holder: str, *, wait: float = 2100.0, ttl: float = 1800.0, poll: float = 2.0
 ) -> Iterator[None]:
     """Hold the lake's write lease: one writer of state and manifests at a time, across
-    processes, DAGs and machines (a conditional PUT of ``_state/lease.json``). Re-entrant
-    within a thread. A lease older than ``ttl`` (its holder was killed) is taken over;
-    after ``wait`` seconds without it, :class:`LakeError` says who holds it."""
-    held: set[str] = _held.__dict__.setdefault("uris", set())
-    if lake.uri in held:
+    threads, processes, DAGs and machines (a conditional PUT of ``_state/lease.json``).
+    Re-entrant within a thread. An abandoned lease is taken over: at once if its holder
+    ran on this host and is gone, else when it expires after ``ttl`` seconds. After
+    ``wait`` seconds without it, :class:`LakeError` says who holds it."""
+    me = threading.get_ident()
+    with _active_lock:
+        reentrant = _active.get(lake.uri) == me
+    if reentrant:
         yield
         return
     deadline = time.monotonic() + wait
     while True:
         now = datetime.now(UTC)
-        expires = (now + timedelta(seconds=ttl)).isoformat()
-        document = {"holder": holder, "host": socket.gethostname(), "pid": os.getpid(),
-                    "since": now.isoformat(), "expires": expires}  # fmt: skip
-        if lake.put_if_absent(LEASE_KEY, json.dumps(document, indent=2).encode()):
-            break
-        try:
-            current = get_json(lake, LEASE_KEY)
-        except ValueError:
-            current = {"expires": ""}  # unreadable: treat as expired
-        if current is None:
-            continue  # released between our two requests
-        if str(current.get("expires", "")) < now.isoformat():
-            log.warning("taking over the lease of %s: %s", lake.url(LEASE_KEY), current)
-            lake.delete(LEASE_KEY)
-            continue
+        with _active_lock:
+            free_here = lake.uri not in _active
+        if free_here:
+            expires = (now + timedelta(seconds=ttl)).isoformat()
+            document = {"holder": holder, "host": socket.gethostname(), "pid": os.getpid(),
+                        "since": now.isoformat(), "expires": expires}  # fmt: skip
+            with _active_lock:
+                if lake.uri not in _active and lake.put_if_absent(
+                    LEASE_KEY, json.dumps(document, indent=2).encode()
+                ):
+                    _active[lake.uri] = me
+                    break
+            try:
+                current = get_json(lake, LEASE_KEY)
+            except ValueError:
+                current = {"expires": ""}  # unreadable: as good as expired
+            if current is None:
+                continue  # released between our two requests
+            if _abandoned(lake, current, now.isoformat()):
+                log.warning("taking over the abandoned lease %s: %s", lake.url(LEASE_KEY), current)
+                lake.delete(LEASE_KEY)
+                continue
+        else:
+            current = {"holder": "another thread of this process", "host": socket.gethostname(),
+                       "pid": os.getpid()}  # fmt: skip
         if time.monotonic() > deadline:
             raise LakeError(
                 f"{lake.url(LEASE_KEY)} is held by {current.get('holder')} on "
@@ -392,9 +426,12 @@ def lease(
                 f" until {current.get('expires')}; if that process is gone, delete the file"
             )
         time.sleep(poll)
-    held.add(lake.uri)
     try:
         yield
     finally:
-        held.discard(lake.uri)
-        lake.delete(LEASE_KEY)
+        with _active_lock:
+            _active.pop(lake.uri, None)
+        try:
+            lake.delete(LEASE_KEY)
+        except LakeError as exc:  # the run's own error, if any, is the one to report
+            log.warning("could not release the lease: %s", exc)

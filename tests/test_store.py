@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -161,14 +163,24 @@ def test_the_lease_has_one_holder_at_a_time(any_lake: Lake) -> None:
     assert any_lake.get(LEASE_KEY) is None
 
 
+def dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
 def test_a_lease_left_by_a_killed_holder_is_taken_over_and_a_live_one_waited_for(
     any_lake: Lake,
 ) -> None:
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    any_lake.put(LEASE_KEY, json.dumps({"holder": "killed", "expires": past}).encode())
-    with lease(any_lake, "next"):
-        assert b'"holder": "next"' in (any_lake.get(LEASE_KEY) or b"")
     future = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    any_lake.put(LEASE_KEY, json.dumps({"holder": "expired", "expires": past}).encode())
+    with lease(any_lake, "next", wait=1):
+        assert b'"holder": "next"' in (any_lake.get(LEASE_KEY) or b"")
+    gone = {"holder": "killed", "host": socket.gethostname(), "pid": dead_pid(), "expires": future}
+    any_lake.put(LEASE_KEY, json.dumps(gone).encode())
+    with lease(any_lake, "after the killed one", wait=1):
+        assert b"after the killed one" in (any_lake.get(LEASE_KEY) or b"")
     any_lake.put(LEASE_KEY, json.dumps({"holder": "busy run", "expires": future}).encode())
     waiting = lease(any_lake, "waiting", wait=0.3, poll=0.1)
     with pytest.raises(LakeError, match=r"lease\.json is held by busy run .* delete the file"):
