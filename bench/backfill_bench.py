@@ -60,7 +60,7 @@ def run(warc: Path, feeds: Path, lake: Path, days: int) -> tuple[float, int, str
         "--input", str(warc), "--from", FIRST_DAY.date().isoformat(), "--to", last,
         "--feeds", str(feeds), "--lake", str(lake), "--no-progress",
     ]  # fmt: skip
-    seconds, peak, done = measured(command)
+    seconds, peak, _, done = measured(command)
     if done.returncode != 0:
         raise SystemExit(f"newsflow backfill failed:\n{done.stderr[-3000:]}")
     return seconds, peak, done.stdout

@@ -43,21 +43,23 @@ def page(rng: random.Random, title: str, on_topic: bool, extra: str = "") -> byt
 
 def measured(
     command: list[str], env: Mapping[str, str] | None = None
-) -> tuple[float, int, subprocess.CompletedProcess[str]]:
+) -> tuple[float, int, int, subprocess.CompletedProcess[str]]:
     """Run ``command``; its wall-clock seconds, the peak resident memory of it and its
-    children together (sampled every 0.1 s), and how it ended."""
+    children together and of the command alone (sampled every 0.1 s), and how it ended.
+    Summing the tree counts pages shared by forked processes more than once."""
     started = time.perf_counter()
     child = psutil.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    peak = 0
+    peak = alone = 0
     while child.poll() is None:
         try:
             tree = [child, *child.children(recursive=True)]
             peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            alone = max(alone, child.memory_info().rss)
         except psutil.Error:
             pass
         time.sleep(0.1)
     seconds = time.perf_counter() - started
     out, err = child.communicate()
-    return seconds, peak, subprocess.CompletedProcess(command, child.returncode, out, err)
+    return seconds, peak, alone, subprocess.CompletedProcess(command, child.returncode, out, err)

@@ -321,7 +321,7 @@ def main() -> None:
             "NEWSFLOW_SETTINGS": str(folder / "settings.yaml"),
             "PATH": str(Path(sys.executable).parent),
         }
-        seconds, peak, done = measured(command, env)
+        seconds, peak, alone, done = measured(command, env)
         if done.returncode != 0:
             sys.exit(f"newsflow run failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
@@ -338,7 +338,10 @@ def main() -> None:
     print(f"newsflow soak: {args.feeds} feeds on {args.servers} local servers, {hostile} hostile")
     print(f"  wall clock        {seconds:.1f} s")
     print(f"  page requests     {pages} ({pages / seconds:.1f} pages/s)")
-    print(f"  peak RSS          {peak / 2**20:.0f} MiB (command + extraction processes)")
+    print(
+        f"  peak RSS          {peak / 2**20:.0f} MiB, command and extraction processes summed;"
+        f" {alone / 2**20:.0f} MiB the command alone"
+    )
     twice = len(landed) - len(set(landed))
     print(f"  good articles     {len(set(landed) & expected)} landed of {len(expected)} expected;"
           f" {len(set(landed) - expected)} unexpected, {twice} twice")  # fmt: skip
