@@ -7,6 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 RUN := $(UV) run --frozen --all-extras
 DEMO_DATE ?= 2026-11-23
+AUDIT_PROBE := https://pypi.org/pypi/pip/24.0/json
 
 .PHONY: install demo test lint audit bench clean
 
@@ -34,6 +35,9 @@ lint: install  ## style, types and known vulnerabilities
 	$(MAKE) --no-print-directory audit
 
 audit: install  ## every locked dependency against PyPI's vulnerability advisories (needs pypi.org)
+	@$(VENV)/bin/python -c "import urllib.request as u; u.urlopen('$(AUDIT_PROBE)', timeout=20)" \
+		2>/dev/null || { echo "make audit: PyPI's release data ($(AUDIT_PROBE)) cannot be" \
+		"read from this machine, so nothing was audited" >&2; exit 2; }
 	$(UV) export --frozen --all-extras --no-emit-project --format requirements-txt \
 		--quiet --output-file $(VENV)/requirements.lock.txt
 	$(RUN) pip-audit --strict --disable-pip --progress-spinner off \
