@@ -697,9 +697,11 @@ def _commit(interval: Interval, lake: Lake, run_id: str, enricher: Enricher) -> 
     save_stories(lake, story_index)
     for state in feed_states:
         polled_at = datetime.fromisoformat(state["polled_at"])
-        for feed_url, values in state["feeds"].items():
+        for feed_url, values in state.get("feeds", {}).items():
             validators = Validators(**values.pop("validators"))
             save_feed_state(lake, feed_url, FeedState(validators, **values), polled_at)
+        for feed_url, values in state.get("validators", {}).items():  # staged before feed states
+            save_feed_state(lake, feed_url, FeedState(Validators(**values)), polled_at)
 
     raw = sorted({ref.partition("#")[0] for ref in every.column("raw_ref").to_pylist() if ref})
     batches = [state["report"] for state in feed_states]

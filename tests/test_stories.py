@@ -137,7 +137,7 @@ def _commit_day(lake: Lake, day: date, rows: list[dict[str, Any]]) -> None:
     put_json(
         lake,
         _staging(dt, "batch", "feeds.json"),
-        {"polled_at": f"{dt}T00:00:00+00:00", "validators": {}, "report": {}},
+        {"polled_at": f"{dt}T00:00:00+00:00", "feeds": {}, "report": {}},
     )
     commit(Interval.day(day), lake, f"test__{dt}")
     build_stories(lake, dt, f"test__{dt}")
