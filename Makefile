@@ -43,10 +43,11 @@ audit: install  ## every locked dependency against PyPI's vulnerability advisori
 	$(RUN) pip-audit --strict --disable-pip --progress-spinner off \
 		--requirement $(VENV)/requirements.lock.txt
 
-bench: install  ## extraction, relevance and backfill: speed, memory and quality
+bench: install  ## extraction, relevance, backfill and a hostile soak: speed, memory, quality
 	$(RUN) python bench/extract_bench.py
 	$(RUN) python bench/relevance_bench.py
 	$(RUN) python bench/backfill_bench.py
+	$(RUN) python bench/soak_bench.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) demo-lake .pytest_cache .mypy_cache .ruff_cache
