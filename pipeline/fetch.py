@@ -16,6 +16,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -210,6 +211,55 @@ def _describe(exc: httpx.HTTPError) -> tuple[str, str]:
     return "transport", f"{type(exc).__name__}: {message}"
 
 
+class _Decoder:
+    """A body as it arrives, decompressed (gzip or deflate) a bounded piece at a time, so
+    that a compression bomb stops at ``cap`` decoded bytes, never allocating more."""
+
+    def __init__(self, url: str, encoding: str, cap: int) -> None:
+        self.url, self.cap, self.size = url, cap, 0
+        self.chunks: list[bytes] = []
+        encoding = encoding.strip().lower()
+        if encoding in ("", "identity"):
+            self._zlib = None
+        elif encoding in ("gzip", "x-gzip", "deflate"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in encoding else 0)
+            self._deflate = encoding == "deflate"
+        else:
+            raise FetchError(url, "bad-encoding", f"unsupported Content-Encoding {encoding!r}")
+
+    def _add(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.cap:
+            raise FetchError(self.url, "too-large", f"body exceeds {self.cap} bytes (decoded)")
+        self.chunks.append(data)
+
+    def feed(self, raw: bytes) -> None:
+        if self._zlib is None:
+            self._add(raw)
+            return
+        if self._deflate and not self.size and not self.chunks and raw:
+            # "deflate" is zlib-wrapped by the standard and raw in practice: look at the header.
+            wbits = zlib.MAX_WBITS if (raw[0] & 0x0F) == 8 and raw[0] >> 4 <= 7 else -zlib.MAX_WBITS
+            self._zlib = zlib.decompressobj(wbits)
+            self._deflate = False
+        try:
+            while raw:
+                self._add(self._zlib.decompress(raw, self.cap + 1 - self.size))
+                raw = self._zlib.unconsumed_tail
+        except zlib.error as exc:
+            raise FetchError(
+                self.url, "bad-encoding", f"cannot decompress the body: {exc}"
+            ) from None
+
+    def finish(self) -> bytes:
+        if self._zlib is not None:
+            try:
+                self._add(self._zlib.flush())
+            except zlib.error as exc:
+                raise FetchError(self.url, "bad-encoding", f"truncated body: {exc}") from None
+        return b"".join(self.chunks)
+
+
 class Fetcher:
     """The shared HTTP client. Thread-safe; use one per run and close it."""
 
@@ -317,7 +367,7 @@ class Fetcher:
             try:
                 return u, self.get(u)
             except FetchError as exc:
-                return u, exc
+                return u, exc.with_traceback(None)  # not the frames, and the bytes they hold
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             yield from pool.map(one, urls)
@@ -391,20 +441,14 @@ class Fetcher:
                     raise FetchError(
                         url, "too-large", f"Content-Length {declared} exceeds {cap} bytes"
                     )
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > cap:
-                        raise FetchError(url, "too-large", f"body exceeds {cap} bytes (decoded)")
+                decoder = _Decoder(url, response.headers.get("content-encoding", ""), cap)
+                for raw in response.iter_raw():
                     if time.monotonic() > deadline:
                         raise FetchError(
                             url, "timeout", f"not complete after {self.policy.total_timeout:g}s"
                         )
-                    chunks.append(chunk)
-                return response, b"".join(chunks), fetched_at
-        except httpx.DecodingError as exc:
-            raise FetchError(url, "bad-encoding", str(exc)) from exc
+                    decoder.feed(raw)
+                return response, decoder.finish(), fetched_at
         except httpx.HTTPError as exc:
             reason, detail = _describe(exc)
             raise FetchError(url, reason, detail) from exc

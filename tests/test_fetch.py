@@ -3,6 +3,8 @@ from __future__ import annotations
 import gzip
 import itertools
 import socket
+import zlib
+from collections.abc import Callable
 
 import httpcore
 import pytest
@@ -13,6 +15,7 @@ from pipeline.fetch import (
     FetchError,
     FetchPolicy,
     NetworkPolicy,
+    _Decoder,
     _GuardedBackend,
 )
 from tests.httpserver import Reply, ScriptedServer
@@ -246,3 +249,41 @@ def test_non_http_url_is_refused_before_any_request() -> None:
     with Fetcher(FAST) as fetcher, pytest.raises(FetchError) as error:
         fetcher.get("ftp://example.com/file")
     assert error.value.reason == "bad-url"
+
+
+def test_a_bomb_in_one_piece_is_decompressed_no_further_than_the_cap() -> None:
+    bomb = gzip.compress(b"\0" * (64 << 20))  # 64 MiB of zeros in about 64 KiB
+    decoder = _Decoder("https://o.example/bomb", "gzip", cap=1 << 20)
+    with pytest.raises(FetchError, match="exceeds 1048576 bytes") as error:
+        decoder.feed(bomb)  # the whole body in a single read
+    assert error.value.reason == "too-large"
+    assert decoder.size <= (1 << 20) + 1  # never more than the cap (and one byte) in memory
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),  # zlib-wrapped, as the standard says
+        ("deflate", lambda data: zlib.compress(data)[2:-4]),  # raw, as many servers send
+        ("identity", lambda data: data),
+    ],
+)
+def test_bodies_are_decoded_piece_by_piece(
+    encoding: str, compress: Callable[[bytes], bytes]
+) -> None:
+    body = b"<p>" + b"generative AI in film " * 5000 + b"</p>"
+    encoded = compress(body)
+    decoder = _Decoder("https://o.example/a", encoding, cap=1 << 20)
+    for start in range(0, len(encoded), 1000):
+        decoder.feed(encoded[start : start + 1000])
+    assert decoder.finish() == body
+
+
+def test_an_unknown_or_broken_encoding_is_rejected_by_name() -> None:
+    with pytest.raises(FetchError, match="unsupported Content-Encoding 'br'"):
+        _Decoder("https://o.example/a", "br", cap=100)
+    decoder = _Decoder("https://o.example/a", "gzip", cap=100)
+    with pytest.raises(FetchError, match="cannot decompress") as error:
+        decoder.feed(b"this is not gzip at all")
+    assert error.value.reason == "bad-encoding"
