@@ -74,31 +74,36 @@ class LocalLake:
             raise LakeError(f"key {key!r} escapes the lake {self.root}")
         return path
 
-    def put(self, key: str, data: bytes) -> None:
+    def _staged(self, key: str, data: bytes) -> tuple[Path, Path]:
+        """``data`` in a hidden file beside ``key``'s (renamed or linked into place)."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-            Path(tmp).replace(path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return path, Path(tmp)
+
+    def put(self, key: str, data: bytes) -> None:
+        path, tmp = self._staged(key, data)
+        try:
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        path, tmp = self._staged(key, data)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
             os.link(tmp, path)  # fails if the key exists: create-with-content in one step
             return True
         except FileExistsError:
             return False
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
 
     def get(self, key: str) -> bytes | None:
         try:
