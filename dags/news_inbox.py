@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, dag, get_current_context, task
-from newsflow_airflow import ARTICLES, lake_from_airflow
+from newsflow_airflow import ARTICLES, execution_timeouts, lake_from_airflow
 from newsflow_inbox import InboxTrigger
+
+TIMEOUTS = execution_timeouts()
 
 log = logging.getLogger(__name__)
 INBOX = Asset(
@@ -37,7 +39,7 @@ INBOX = Asset(
     doc_md=__doc__,
 )
 def news_inbox() -> None:
-    @task(outlets=[ARTICLES])
+    @task(outlets=[ARTICLES], execution_timeout=TIMEOUTS["inbox"])
     def ingest() -> list[dict[str, Any]]:
         from pipeline.inbox import process
         from pipeline.ingest import START_METHOD_VARIABLE

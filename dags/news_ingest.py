@@ -17,8 +17,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
-from newsflow_airflow import ARTICLES, REJECTS, lake_from_airflow
+from newsflow_airflow import ARTICLES, REJECTS, execution_timeouts, lake_from_airflow
 from newsflow_timetable import UtcDayTimetable
+
+TIMEOUTS = execution_timeouts()
 
 
 def _interval() -> Any:
@@ -44,7 +46,7 @@ def _interval() -> Any:
     doc_md=__doc__,
 )
 def news_ingest() -> None:
-    @task
+    @task(execution_timeout=TIMEOUTS["plan"])
     def plan() -> list[list[dict[str, Any]]]:
         from pipeline.feeds import load_feeds
         from pipeline.ingest import plan_batches
@@ -54,7 +56,11 @@ def news_ingest() -> None:
         batches = plan_batches(load_feeds(settings.feeds_path), settings.batch_size)
         return [[feed.to_dict() for feed in batch] for batch in batches]
 
-    @task(max_active_tis_per_dagrun=4, retry_delay=timedelta(minutes=2))
+    @task(
+        max_active_tis_per_dagrun=4,
+        retry_delay=timedelta(minutes=2),
+        execution_timeout=TIMEOUTS["ingest"],
+    )
     def ingest(batch: list[dict[str, Any]]) -> dict[str, Any]:
         from pipeline.feeds import Feed
         from pipeline.ingest import START_METHOD_VARIABLE, ingest_batch
@@ -66,7 +72,9 @@ def news_ingest() -> None:
 
     # One commit at a time across runs (a backfill's and the schedule's): each reads and
     # writes the lake's state (seen articles, duplicates, stories).
-    @task(outlets=[ARTICLES, REJECTS], max_active_tis_per_dag=1)
+    @task(
+        outlets=[ARTICLES, REJECTS], max_active_tis_per_dag=1, execution_timeout=TIMEOUTS["commit"]
+    )
     def commit(reports: list[dict[str, Any]]) -> dict[str, Any]:
         from pipeline.ingest import commit as commit_day
         from pipeline.ingest import enricher_for

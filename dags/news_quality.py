@@ -15,7 +15,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
-from newsflow_airflow import QUALITY, STORIES, lake_from_airflow, partitions_from_events
+from newsflow_airflow import (
+    QUALITY,
+    STORIES,
+    execution_timeouts,
+    lake_from_airflow,
+    partitions_from_events,
+)
+
+TIMEOUTS = execution_timeouts()
 
 
 @dag(
@@ -29,7 +37,7 @@ from newsflow_airflow import QUALITY, STORIES, lake_from_airflow, partitions_fro
     doc_md=__doc__,
 )
 def news_quality() -> None:
-    @task(outlets=[QUALITY])
+    @task(outlets=[QUALITY], execution_timeout=TIMEOUTS["quality"])
     def report() -> list[dict[str, Any]]:
         from pipeline.quality import write_quality
 

@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
-from newsflow_airflow import ARTICLES, STORIES, lake_from_airflow, partitions_from_events
+from newsflow_airflow import (
+    ARTICLES,
+    STORIES,
+    execution_timeouts,
+    lake_from_airflow,
+    partitions_from_events,
+)
+
+TIMEOUTS = execution_timeouts()
 
 
 @dag(
@@ -27,7 +35,7 @@ from newsflow_airflow import ARTICLES, STORIES, lake_from_airflow, partitions_fr
     doc_md=__doc__,
 )
 def news_stories() -> None:
-    @task(outlets=[STORIES])
+    @task(outlets=[STORIES], execution_timeout=TIMEOUTS["stories"])
     def build() -> list[dict[str, Any]]:
         from pipeline.ingest import build_stories
 

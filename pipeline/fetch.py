@@ -1,27 +1,34 @@
 """Polite, bounded HTTP: the one client every stage uses to reach the web.
 
-Timeouts (connect, read and total), a byte cap on the decoded body, a redirect cap, an
-honest user agent, robots.txt (cached per host), one or two requests at a time per host
-with a delay between them, retries with backoff on 429 and 5xx honouring Retry-After, and
-a network guard that checks every address a connection is about to use: loopback,
-private, link-local and metadata addresses are refused unless explicitly allowed, also
-after a redirect or a DNS answer that points somewhere unexpected.
+One deadline per exchange (``total_timeout``) covers all of it: the DNS lookup, the
+connection, the TLS handshake, the status line, the headers and the body, however slowly
+each trickles in; connect and read timeouts bound silences within it. Also: a byte cap on
+the decoded body, a redirect cap, an honest user agent, robots.txt (cached per host), one
+or two requests at a time per host with a delay between them, retries with backoff on 429
+and 5xx honouring Retry-After (a timeout is tried once more at most: a deadline that ran
+out is not worth several more), and a network guard that checks every address a
+connection is about to use: loopback, private, link-local and metadata addresses are
+refused unless explicitly allowed, also after a redirect or a DNS answer that points
+somewhere unexpected.
 """
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import ipaddress
+import queue
 import socket
 import ssl
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
@@ -37,6 +44,7 @@ USER_AGENT = (
 )
 ROBOTS_AGENT = "newsflow"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_TRANSIENT = frozenset({"timeout", "deadline", "connect", "transport", "dns", "internal-error"})
 
 
 class FetchError(Exception):
@@ -49,9 +57,91 @@ class FetchError(Exception):
         self.detail = detail
         self.status = status
 
+    @property
+    def transient(self) -> bool:
+        """Whether the same request may well succeed later: worth asking again next run."""
+        return self.reason in _TRANSIENT or self.status in RETRY_STATUSES
+
 
 class BlockedAddress(httpcore.ConnectError):
     """The network guard refused the address a connection was about to use."""
+
+
+# The monotonic time by which the exchange under way in this thread must be over: set by
+# the fetcher around each request, read by the network layer at every step.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "newsflow_fetch_deadline", default=None
+)
+
+
+def _remaining(timeout: float | None, phase: str, error: type[Exception]) -> float | None:
+    """``timeout`` cut to what is left of the exchange's deadline; raises ``error`` once
+    the deadline has passed."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error(f"the deadline passed during {phase}")
+    return left if timeout is None else min(timeout, left)
+
+
+def _resolve_within(
+    resolve: Callable[..., list[Any]], host: str, port: int, timeout: float | None
+) -> list[Any]:
+    """``resolve(host, port)`` given at most ``timeout`` seconds: the system resolver has
+    no timeout of its own, so it runs in a thread of its own that is left behind if slow."""
+    if timeout is None:
+        return resolve(host, port, type=socket.SOCK_STREAM)
+    answer: queue.SimpleQueue[tuple[list[Any] | None, BaseException | None]]
+    answer = queue.SimpleQueue()
+
+    def lookup() -> None:
+        try:
+            answer.put((resolve(host, port, type=socket.SOCK_STREAM), None))
+        except BaseException as exc:  # handed to the caller's thread
+            answer.put((None, exc))
+
+    threading.Thread(target=lookup, name=f"dns {host}", daemon=True).start()
+    try:
+        answers, error = answer.get(timeout=timeout)
+    except queue.Empty:
+        raise httpcore.ConnectTimeout(f"DNS lookup of {host} outlasted the deadline") from None
+    if error is not None:
+        raise error
+    assert answers is not None
+    return answers
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read, write and handshake ends by the deadline of the
+    exchange using it (a pooled connection serves several exchanges, each its own)."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        timeout = _remaining(timeout, "the response", httpcore.ReadTimeout)
+        return self._stream.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        timeout = _remaining(timeout, "the request", httpcore.WriteTimeout)
+        self._stream.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _remaining(timeout, "the TLS handshake", httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
 
 
 @dataclass(frozen=True)
@@ -111,8 +201,9 @@ class _GuardedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        timeout = _remaining(timeout, "the connection", httpcore.ConnectTimeout)
         try:
-            answers = self._resolve(host, port, type=socket.SOCK_STREAM)
+            answers = _resolve_within(self._resolve, host, port, timeout)
         except (socket.gaierror, UnicodeError) as exc:
             raise httpcore.ConnectError(f"DNS lookup of {host} failed: {exc}") from exc
         addresses = list(dict.fromkeys(str(info[4][0]) for info in answers))
@@ -124,7 +215,9 @@ class _GuardedBackend(httpcore.SyncBackend):
             why = self._policy.refusal(host, port, address)
             if why:
                 raise BlockedAddress(f"refused to connect to {host}:{port}: {why}")
-        return super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+        timeout = _remaining(timeout, "the connection", httpcore.ConnectTimeout)
+        stream = super().connect_tcp(addresses[0], port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream)
 
 
 class _GuardedTransport(httpx.HTTPTransport):
@@ -141,10 +234,11 @@ class _GuardedTransport(httpx.HTTPTransport):
 class FetchPolicy:
     connect_timeout: float = 10.0
     read_timeout: float = 20.0
-    total_timeout: float = 60.0
+    total_timeout: float = 30.0  # the deadline of one whole exchange, DNS to last byte
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     retries: int = 3
+    timeout_retries: int = 1  # and none on a host that has timed out before
     backoff: float = 2.0
     max_retry_after: float = 120.0
     per_host_delay: float = 1.0
@@ -176,6 +270,7 @@ class _HostSlot:
         self.semaphore = threading.Semaphore(concurrency)
         self.lock = threading.Lock()
         self.next_start = 0.0
+        self.timeouts = 0  # exchanges with this host that ran out of time
 
 
 def _retry_after(value: str | None, now: float) -> float | None:
@@ -194,8 +289,6 @@ def _retry_after(value: str | None, now: float) -> float | None:
 
 
 def _describe(exc: httpx.HTTPError) -> tuple[str, str]:
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout", f"{type(exc).__name__}: {exc}"
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, BlockedAddress):
@@ -258,6 +351,48 @@ class _Decoder:
             except zlib.error as exc:
                 raise FetchError(self.url, "bad-encoding", f"truncated body: {exc}") from None
         return b"".join(self.chunks)
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def by_host(
+    items: Iterable[T],
+    url_of: Callable[[T], str],
+    work: Callable[[T], R],
+    workers: int,
+    per_host: int = 1,
+) -> Iterator[tuple[T, R | Exception]]:
+    """``work`` on every item, yielded as each finishes: up to ``workers`` hosts at once,
+    each host's items ``per_host`` at a time in their order, so that a slow host holds
+    only its own queue and never a worker that another host's items are waiting for.
+    An exception ``work`` raises is yielded in place of its result."""
+    queues: dict[str, deque[T]] = {}
+    for item in items:
+        queues.setdefault(host_key(url_of(item)), deque()).append(item)
+    total = sum(len(q) for q in queues.values())
+    if not total:
+        return
+    done: queue.SimpleQueue[tuple[T, R | Exception]] = queue.SimpleQueue()
+
+    def drain(waiting: deque[T]) -> None:
+        while True:
+            try:
+                item = waiting.popleft()
+            except IndexError:
+                return
+            try:
+                done.put((item, work(item)))
+            except Exception as exc:
+                done.put((item, exc.with_traceback(None)))
+
+    drainers = [q for q in queues.values() for _ in range(min(per_host, len(q)))]
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(drainers)))) as pool:
+        for waiting in drainers:
+            pool.submit(drain, waiting)
+        for _ in range(total):
+            yield done.get()
 
 
 class Fetcher:
@@ -359,18 +494,26 @@ class Fetcher:
             return self._site_files.setdefault(key, body)
 
     def get_many(
-        self, urls: Iterable[str], workers: int = 8
+        self, urls: Iterable[str], workers: int = 8, deadline: float | None = None
     ) -> Iterator[tuple[str, Page | FetchError]]:
-        """Fetch many URLs, several hosts at once, each host politely; yields as they finish."""
+        """Fetch many URLs, several hosts at once, each host politely; yields as they finish.
 
-        def one(u: str) -> tuple[str, Page | FetchError]:
+        A URL not yet started by ``deadline`` (monotonic) is not fetched: it comes back as
+        a ``deadline`` error, so that a slow host costs a bounded time."""
+
+        def one(u: str) -> Page | FetchError:
+            if deadline is not None and time.monotonic() >= deadline:
+                return FetchError(u, "deadline", "not fetched: the batch ran out of time")
             try:
-                return u, self.get(u)
+                return self.get(u)
             except FetchError as exc:
-                return u, exc.with_traceback(None)  # not the frames, and the bytes they hold
+                return exc.with_traceback(None)  # not the frames, and the bytes they hold
 
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            yield from pool.map(one, urls)
+        concurrency = self.policy.per_host_concurrency
+        for url, outcome in by_host(urls, str, one, workers, concurrency):
+            if isinstance(outcome, Exception) and not isinstance(outcome, FetchError):
+                outcome = FetchError(url, "internal-error", f"{type(outcome).__name__}: {outcome}")
+            yield url, outcome
 
     # -- internals ------------------------------------------------------------------
 
@@ -398,10 +541,14 @@ class Fetcher:
             try:
                 response, body, fetched_at = self._request_once(url, current, headers)
             except FetchError as exc:
-                if (
-                    exc.reason not in ("timeout", "connect", "transport")
-                    or attempt >= self.policy.retries
-                ):
+                if exc.reason == "timeout":
+                    slot = self._slot(host_key(current))
+                    with slot.lock:
+                        slot.timeouts += 1
+                        again = attempt < self.policy.timeout_retries and slot.timeouts == 1
+                    if not again:
+                        raise
+                elif exc.reason not in ("connect", "transport") or attempt >= self.policy.retries:
                     raise
                 wait = self.policy.backoff * 2**attempt
             else:
@@ -431,11 +578,13 @@ class Fetcher:
     def _stream(
         self, url: str, current: str, headers: dict[str, str] | None
     ) -> tuple[httpx.Response, bytes, datetime]:
-        cap = self.policy.max_bytes
-        deadline = time.monotonic() + self.policy.total_timeout
+        cap, limit = self.policy.max_bytes, self.policy.total_timeout
         fetched_at = datetime.now(UTC)
+        token = _DEADLINE.set(time.monotonic() + limit)
+        phase = "before the status line and headers"
         try:
             with self._client.stream("GET", current, headers=headers) as response:
+                phase = "while reading the body"
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > cap:
                     raise FetchError(
@@ -443,15 +592,18 @@ class Fetcher:
                     )
                 decoder = _Decoder(url, response.headers.get("content-encoding", ""), cap)
                 for raw in response.iter_raw():
-                    if time.monotonic() > deadline:
-                        raise FetchError(
-                            url, "timeout", f"not complete after {self.policy.total_timeout:g}s"
-                        )
                     decoder.feed(raw)
                 return response, decoder.finish(), fetched_at
+        except httpx.TimeoutException as exc:
+            if isinstance(exc, httpx.ConnectTimeout):
+                phase = "while connecting (DNS, TCP and TLS)"
+            detail = f"no complete answer within {limit:g}s: timed out {phase} ({exc})"
+            raise FetchError(url, "timeout", detail) from exc
         except httpx.HTTPError as exc:
             reason, detail = _describe(exc)
             raise FetchError(url, reason, detail) from exc
+        finally:
+            _DEADLINE.reset(token)
 
     def _robots_of(self, url: str) -> Protego | FetchError | None:
         key = host_key(url)

@@ -15,9 +15,10 @@ import json
 import logging
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -36,7 +37,7 @@ from pipeline.dedup import DedupIndex
 from pipeline.enrich import TDMREP_PATH, Enricher, page_rights
 from pipeline.extract import EXTRACTOR, Extracted, ExtractionError, extract, load_hints
 from pipeline.feeds import Feed, FeedItem, PollResult, Validators, load_feeds, poll
-from pipeline.fetch import Fetcher, FetchError, NetworkPolicy, Page
+from pipeline.fetch import Fetcher, FetchError, NetworkPolicy, Page, by_host
 from pipeline.monitor import PAGES_SCHEMA, commit_day, page_row, save_pages
 from pipeline.records import (
     ARTICLES_SCHEMA,
@@ -182,9 +183,11 @@ def _poll_all(
     settings: Settings,
     report: BatchReport,
     now: datetime,
+    deadline: float,
 ) -> tuple[list[PollResult], dict[str, FeedState], list[Reject]]:
     """Poll the batch's feeds (several hosts at once), except those retired; the feeds'
-    next states, and the rejects that say which feeds are gone or retired."""
+    next states, and the rejects that say which feeds are gone or retired. Feeds not
+    started by ``deadline`` (monotonic) are not polled, and fail with reason deadline."""
     retire_after = settings.retire_after_gone
     states = {feed.url: load_feed_state(lake, feed.url) for feed in feeds}
     rejects = []
@@ -199,9 +202,24 @@ def _poll_all(
             log.warning("feed %s: %s", feed.url, detail)
             rejects.append(_feed_reject(feed, "feed-retired", detail, now, 410))
             del states[feed.url]
-    with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
-        polls = list(pool.map(lambda f: poll(fetcher, f, states[f.url].validators),
-                              [f for f in feeds if f.url in states]))  # fmt: skip
+
+    def poll_one(feed: Feed) -> PollResult:
+        if time.monotonic() >= deadline:
+            error = FetchError(feed.url, "deadline", "not polled: the batch ran out of time")
+            return PollResult(feed, "failed", error=error)
+        return poll(fetcher, feed, states[feed.url].validators)
+
+    polled: dict[str, PollResult] = {}
+    to_poll = [f for f in feeds if f.url in states]
+    for feed, outcome in by_host(to_poll, lambda f: f.url, poll_one, settings.workers):
+        if isinstance(outcome, Exception):  # a bug, not the feed's fault: the others go on
+            log.error("feed %s: internal error while polling", feed.url, exc_info=outcome)
+            detail = f"{type(outcome).__name__}: {outcome}"
+            outcome = PollResult(
+                feed, "failed", error=FetchError(feed.url, "internal-error", detail)
+            )
+        polled[feed.url] = outcome
+    polls = [polled[f.url] for f in to_poll]  # feeds order, whatever order they finished in
     for result in polls:
         state = states[result.feed.url]
         if result.error is not None and result.error.status == 410:
@@ -472,7 +490,12 @@ def ingest_batch(
     fetcher: Fetcher | None = None,
     on_page: Callable[[], None] | None = None,
 ) -> BatchReport:
-    """Poll, fetch, archive and extract one batch of feeds; stage the results."""
+    """Poll, fetch, archive and extract one batch of feeds; stage the results.
+
+    The batch fetches for at most ``settings.batch_deadline`` seconds: what is not
+    started by then is recorded as a ``deadline`` reject, and its feed's validators are
+    not kept, so the next run asks for it again (as for any page that failed for a
+    reason that may pass: a timeout, a 5xx, a dropped connection)."""
     batch = batch_id(feeds)
     dt = interval.dt
     report = BatchReport(batch_id=batch, dt=dt, feeds=len(feeds))
@@ -480,12 +503,11 @@ def ingest_batch(
     own_fetcher = fetcher is None
     fetcher = fetcher or make_fetcher(settings, feeds)
     now = datetime.now(UTC)
+    deadline = time.monotonic() + settings.batch_deadline
     try:
-        polls, states, retired = _poll_all(feeds, fetcher, lake, settings, report, now)
+        polls, states, retired = _poll_all(feeds, fetcher, lake, settings, report, now, deadline)
         lookback = timedelta(days=settings.lookback_days)
         selection = _select(polls, interval, lookback, seen, report, now)
-        for url, validators in selection.validators.items():
-            states[url].validators = validators
         selection.rejects.extend(retired)
         urls = [item.url for item, _ in selection.items]
         digest = hashlib.sha256("\n".join(urls).encode()).hexdigest()[:12]
@@ -500,16 +522,22 @@ def ingest_batch(
             expected_pages=len(urls), archive=staged,
         )  # fmt: skip
         landing.rejects.extend(selection.rejects)
-        for url, outcome in fetcher.get_many(urls, workers=settings.workers):
+        ask_again: set[str] = set()  # feeds with pages that may be fetched on a later try
+        for url, outcome in fetcher.get_many(urls, settings.workers, deadline):
             item, feed = by_url[url]
             if on_page:
                 on_page()
             if isinstance(outcome, FetchError):
                 report.pages_failed += 1
                 landing.rejects.append(fetch_reject(url, feed, outcome))
+                if outcome.transient:
+                    ask_again.add(feed.url)
                 continue
             report.pages_fetched += 1
             landing.add(item, feed, outcome)
+        for url, validators in selection.validators.items():
+            if url not in ask_again:
+                states[url].validators = validators
         report.articles, report.rejects = landing.finish()
     finally:
         if own_fetcher:

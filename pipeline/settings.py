@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -23,6 +24,7 @@ from pipeline.relevance import TAXONOMY, THRESHOLD
 from pipeline.store import S3Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_EXTRACTION_ALLOWANCE = 900.0  # seconds for a batch's pages to be extracted and staged
 
 
 class SettingsError(ValueError):
@@ -37,6 +39,8 @@ class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     batch_size: int = 10  # feeds per mapped task
+    batch_deadline: int = 1800  # seconds a batch may spend polling and fetching
+    commit_timeout: int = 3600  # seconds a day's commit (or its stories, or quality) may take
     lookback_days: int = 3  # items older than this before the interval are left out
     retire_after_gone: int = 3  # a feed answering 410 Gone this many polls in a row is retired
     min_words: int = MIN_WORDS
@@ -46,6 +50,26 @@ class Settings:
     relevance_threshold: float = THRESHOLD
     taxonomy_path: Path = TAXONOMY
     entities_path: Path = ENTITIES
+
+    def task_timeouts(self) -> dict[str, timedelta]:
+        """How long each kind of Airflow task may run (its ``execution_timeout``), so that
+        nothing holds a worker slot for ever: a batch gets its deadline, then time for the
+        exchanges still under way to end (each has its own deadline) and for extraction;
+        a commit, a day's stories or its quality report get ``commit_timeout``; an inbox
+        file, fetched or read like a backfill, four batch deadlines and a commit."""
+        fetch = self.fetch
+        exchange = fetch.total_timeout * (1 + fetch.timeout_retries) + fetch.backoff
+        batch = self.batch_deadline + 2 * exchange + _EXTRACTION_ALLOWANCE
+        seconds = {
+            "plan": 300.0,
+            "ingest": batch,
+            "commit": float(self.commit_timeout),
+            "stories": float(self.commit_timeout),
+            "quality": float(self.commit_timeout),
+            "inbox": 4.0 * self.batch_deadline + self.commit_timeout,
+            "report": 300.0,
+        }
+        return {task: timedelta(seconds=round(value)) for task, value in seconds.items()}
 
 
 def _default_path(relative: str) -> Path:
@@ -59,8 +83,9 @@ def _truthy(value: str) -> bool:
 
 
 _INGEST_KEYS = frozenset(
-    {"batch_size", "lookback_days", "retire_after_gone", "min_words", "workers", "extract_workers"}
-)
+    {"batch_size", "batch_deadline", "commit_timeout", "lookback_days", "retire_after_gone",
+     "min_words", "workers", "extract_workers"}
+)  # fmt: skip
 _RELEVANCE = SimpleNamespace(threshold=THRESHOLD, taxonomy="topics.yaml", entities="entities.yaml")
 _TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance", "outlets"})
 
@@ -68,7 +93,8 @@ _TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance", "outlets
 # Settings that must be above zero; every other number may also be zero.
 _POSITIVE = frozenset(
     {"connect_timeout", "read_timeout", "total_timeout", "max_bytes", "max_crawl_delay",
-     "per_host_concurrency", "batch_size", "retire_after_gone", "min_words", "workers"}
+     "per_host_concurrency", "batch_size", "batch_deadline", "commit_timeout",
+     "retire_after_gone", "min_words", "workers"}
 )  # fmt: skip
 
 

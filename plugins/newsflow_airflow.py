@@ -1,8 +1,11 @@
-"""What the newsflow DAGs share: the lake's assets, and the lake reached through Airflow's
-``aws_default`` connection. Read when a task runs, never when a DAG file is parsed."""
+"""What the newsflow DAGs share: the lake's assets, the tasks' time limits, and the lake
+reached through Airflow's ``aws_default`` connection. The lake and its credentials are
+read when a task runs, never when a DAG file is parsed; the settings file is read at
+parse time for the time limits alone (a broken one shows as the DAG's import error)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Asset
@@ -11,6 +14,14 @@ ARTICLES = Asset("newsflow_articles")
 REJECTS = Asset("newsflow_rejects")
 STORIES = Asset("newsflow_stories")
 QUALITY = Asset("newsflow_quality")
+
+
+def execution_timeouts() -> dict[str, timedelta]:
+    """Each kind of task's ``execution_timeout``, from the settings (``NEWSFLOW_SETTINGS``
+    or ``config/settings.yaml``): see ``pipeline.settings.Settings.task_timeouts``."""
+    from pipeline.settings import load_settings
+
+    return load_settings().task_timeouts()
 
 
 def partitions_from_events(context: Any, asset: Asset) -> list[str]:

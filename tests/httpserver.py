@@ -1,10 +1,12 @@
 """A local HTTP server whose answers each test scripts: statuses, headers, redirects,
-slow or oversized bodies; over TLS with a self-signed certificate if asked. Every
-request is recorded."""
+slow or oversized bodies, raw bytes sent at a chosen pace (a status line or headers that
+trickle, a body that stalls); over TLS with a self-signed certificate if asked. Every
+request is recorded. ``SilentServer`` accepts connections and never says a word."""
 
 from __future__ import annotations
 
 import datetime
+import socket
 import ssl
 import tempfile
 import threading
@@ -21,6 +23,14 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     drip: float = 0.0  # seconds between body bytes (a slow server)
+    # Instead of all the above: bytes to send as they are, each followed by a pause in
+    # seconds (a status line trickled a byte at a time, a body that stops half-way).
+    raw: tuple[tuple[bytes, float], ...] = ()
+
+
+def trickled(data: bytes, every: float) -> tuple[tuple[bytes, float], ...]:
+    """``data`` sent one byte every ``every`` seconds."""
+    return tuple((data[i : i + 1], every) for i in range(len(data)))
 
 
 @dataclass
@@ -73,6 +83,7 @@ class ScriptedServer:
         self.routes: dict[str, Script] = {}
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -91,6 +102,17 @@ class ScriptedServer:
                         reply = script(self)
                     else:
                         reply = script.pop(0) if len(script) > 1 else script[0]
+                if reply.raw:
+                    for data, pause in reply.raw:
+                        try:
+                            self.wfile.write(data)
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                        if server._closing.wait(pause):
+                            return
+                    self.close_connection = True
+                    return
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -138,5 +160,42 @@ class ScriptedServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+class SilentServer:
+    """Accepts every connection and never sends a byte: a server that hangs before the
+    status line, or, reached over https, a TLS handshake that never completes."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.1)
+        self._held: list[socket.socket] = []
+        self._closing = threading.Event()
+        self.connections = 0
+
+    def base(self, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self._socket.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            self._held.append(connection)
+
+    def __enter__(self) -> SilentServer:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closing.set()
+        for connection in self._held:
+            connection.close()
+        self._socket.close()

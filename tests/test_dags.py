@@ -6,12 +6,14 @@ import json
 import sqlite3
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.settings import load_settings
 from sample.s3server import SECRET_KEY, SeaweedS3
 from sample.site import SampleWeb
 from tests.conftest import BIN, DAY, ROOT, SAMPLE_SETTINGS, airflow_env
@@ -24,7 +26,9 @@ def test_dag_folder_imports_with_zero_errors(airflow_home: Path) -> None:
         "import json; from airflow.dag_processing.dagbag import DagBag;"
         f"bag = DagBag(dag_folder={str(ROOT / 'dags')!r});"
         "print(json.dumps({'errors': {k: str(v) for k, v in bag.import_errors.items()},"
-        " 'dags': sorted(bag.dag_ids)}))"
+        " 'dags': sorted(bag.dag_ids),"
+        " 'timeouts': {f'{d.dag_id}.{t.task_id}': t.execution_timeout and"
+        " t.execution_timeout.total_seconds() for d in bag.dags.values() for t in d.tasks}}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
@@ -37,6 +41,12 @@ def test_dag_folder_imports_with_zero_errors(airflow_home: Path) -> None:
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}
     assert {"news_ingest", "news_stories", "news_quality"} <= set(report["dags"])
+    # Nothing holds a worker slot for ever: every task has a time limit from the settings.
+    settings = load_settings(env={})  # config/settings.yaml, as the DAGs read it here
+    limits = settings.task_timeouts()
+    assert all(report["timeouts"].values()), report["timeouts"]
+    assert timedelta(seconds=report["timeouts"]["news_ingest.ingest"]) == limits["ingest"]
+    assert limits["ingest"] > timedelta(seconds=settings.batch_deadline)
 
 
 def _env(airflow_home: Path, feeds_file: Path, s3: SeaweedS3, bucket: str) -> dict[str, str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import socket
+import time
 import zlib
 from collections.abc import Callable
 
@@ -17,8 +18,10 @@ from pipeline.fetch import (
     NetworkPolicy,
     _Decoder,
     _GuardedBackend,
+    _GuardedTransport,
+    by_host,
 )
-from tests.httpserver import Reply, ScriptedServer
+from tests.httpserver import Reply, ScriptedServer, trickled
 
 FAST = FetchPolicy(per_host_delay=0.0, retries=2, backoff=0.01, total_timeout=5, read_timeout=5)
 PAGE = b"<html><body><p>hello</p></body></html>"
@@ -224,6 +227,94 @@ def test_slow_drip_hits_the_total_timeout(server: ScriptedServer) -> None:
     with fetcher_for(server, policy=policy) as fetcher, pytest.raises(FetchError) as error:
         fetcher.get(server.url("/slow"))
     assert error.value.reason == "timeout"
+
+
+def test_one_deadline_covers_a_status_line_and_headers_that_trickle(
+    server: ScriptedServer,
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nok"
+    server.route("/slow", Reply(raw=trickled(head, 0.2)))  # each byte well within read_timeout
+    policy = FetchPolicy(per_host_delay=0, total_timeout=1.0, read_timeout=5.0, timeout_retries=0)
+    started = time.monotonic()
+    with fetcher_for(server, policy=policy) as fetcher, pytest.raises(FetchError) as error:
+        fetcher.get(server.url("/slow"))
+    assert time.monotonic() - started < 3.0
+    assert error.value.reason == "timeout"
+    assert "within 1s" in error.value.detail and "status line and headers" in error.value.detail
+
+
+def test_a_dns_lookup_slower_than_the_deadline_is_abandoned() -> None:
+    def slow(host: str, port: int, **_: object) -> list[object]:
+        time.sleep(3)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+
+    transport = _GuardedTransport(NetworkPolicy())
+    transport._pool._network_backend = _GuardedBackend(NetworkPolicy(), resolve=slow)
+    policy = FetchPolicy(total_timeout=0.5, connect_timeout=10, timeout_retries=0,
+                         respect_robots=False)  # fmt: skip
+    started = time.monotonic()
+    with Fetcher(policy, transport=transport) as fetcher, pytest.raises(FetchError) as error:
+        fetcher.get("http://slow-dns.example/")
+    assert time.monotonic() - started < 2.0
+    assert error.value.reason == "timeout" and "DNS lookup of slow-dns.example" in str(error.value)
+
+
+def test_a_timeout_is_tried_once_more_and_a_host_that_timed_out_before_not_at_all(
+    server: ScriptedServer,
+) -> None:
+    for path in ("/a", "/b"):
+        server.route(path, Reply(raw=((b"HTTP/1.1 2", 30.0),)))
+    policy = FetchPolicy(per_host_delay=0, total_timeout=0.5, backoff=0.01, respect_robots=False)
+    with fetcher_for(server, policy=policy) as fetcher:
+        for path in ("/a", "/b"):
+            with pytest.raises(FetchError, match="timeout"):
+                fetcher.get(server.url(path))
+    assert (server.paths().count("/a"), server.paths().count("/b")) == (2, 1)
+
+
+def test_a_slow_host_holds_only_its_own_queue(server: ScriptedServer) -> None:
+    """Eight pages of a host that stalls each one, listed first, and one page of another
+    host: the other host's page is fetched at once, not after the slow host's queue."""
+    with ScriptedServer() as slow:
+        for n in range(8):
+            slow.route(f"/p{n}", Reply(raw=((b"", 30.0),)))
+        server.route("/fast", Reply(200, PAGE))
+        urls = [slow.url(f"/p{n}") for n in range(8)] + [server.url("/fast")]
+        policy = FetchPolicy(per_host_delay=0, total_timeout=1.0, timeout_retries=0,
+                             respect_robots=False)  # fmt: skip
+        started = time.monotonic()
+        with fetcher_for(server, slow, policy=policy) as fetcher:
+            outcomes = fetcher.get_many(urls, workers=8)
+            first_url, first = next(outcomes)
+            waited = time.monotonic() - started
+            rest = list(outcomes)
+        assert first_url == server.url("/fast") and not isinstance(first, FetchError)
+        assert waited < 1.0
+        assert [o.reason for _, o in rest if isinstance(o, FetchError)] == ["timeout"] * 8
+
+
+def test_get_many_leaves_what_the_deadline_passed_unfetched(server: ScriptedServer) -> None:
+    for n in range(3):
+        server.route(f"/p{n}", Reply(200, PAGE))
+    policy = FetchPolicy(per_host_delay=0, respect_robots=False)
+    with fetcher_for(server, policy=policy) as fetcher:
+        urls = [server.url(f"/p{n}") for n in range(3)]
+        outcomes = dict(fetcher.get_many(urls, deadline=time.monotonic() - 1))
+    assert {o.reason for o in outcomes.values() if isinstance(o, FetchError)} == {"deadline"}
+    assert all(o.transient for o in outcomes.values() if isinstance(o, FetchError))
+    assert server.paths() == []
+
+
+def test_by_host_yields_an_exception_in_place_of_its_result() -> None:
+    def work(url: str) -> int:
+        if url.endswith("/bad"):
+            raise RuntimeError("boom")
+        return len(url)
+
+    urls = ["http://a.example/ok", "http://a.example/bad", "http://b.example/ok"]
+    results = dict(by_host(urls, str, work, workers=2))
+    assert isinstance(results["http://a.example/bad"], RuntimeError)
+    assert results["http://a.example/ok"] == len(urls[0]) and len(results) == 3
 
 
 def test_honest_user_agent_is_sent(server: ScriptedServer) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,7 @@ from pipeline.settings import load_settings
 from pipeline.store import LocalLake
 from pipeline.tables import read_partition
 from tests.conftest import DAY, ROOT, SAMPLE_SETTINGS
-from tests.httpserver import Reply, ScriptedServer
+from tests.httpserver import Reply, ScriptedServer, SilentServer, trickled
 
 NOON = datetime(DAY.year, DAY.month, DAY.day, 12, tzinfo=UTC)
 SECRET = "canary-7f3a9c-not-for-the-lake"
@@ -68,6 +69,8 @@ class Outcome:
     lake: LocalLake
     server: ScriptedServer
     base: str
+    seconds: float  # the whole run (the last one, if several)
+    silent: SilentServer | None = None
 
     @property
     def titles(self) -> list[str]:
@@ -107,6 +110,7 @@ class Hazard:
     checks: tuple[Check, ...]
     feed: str = "/hostile/feed.xml"  # the hostile feed: a path, or a whole URL
     tls: bool = False  # the hostile outlet is served over TLS, with a self-signed certificate
+    silent: str = ""  # the hostile feed is on a server that never answers, over this scheme
     fetch: dict[str, Any] = field(default_factory=dict)  # overrides of the fetch settings
     runs: int = 1  # runs of the same day, one after another; checks see the last
 
@@ -128,6 +132,29 @@ def rejected(*reasons: str) -> Check:
 def requests(path: str, times: int) -> Check:
     def check(outcome: Outcome) -> None:
         assert outcome.hits(path) == times
+
+    return check
+
+
+def within(seconds: float) -> Check:
+    """The run was over in ``seconds``: the hostile server could not hold it longer."""
+
+    def check(outcome: Outcome) -> None:
+        assert outcome.seconds < seconds
+
+    return check
+
+
+def says(text: str) -> Check:
+    def check(outcome: Outcome) -> None:
+        assert any(text in detail for detail in outcome.details), outcome.details
+
+    return check
+
+
+def connections(count: int) -> Check:
+    def check(outcome: Outcome) -> None:
+        assert outcome.silent is not None and outcome.silent.connections == count
 
     return check
 
@@ -279,6 +306,11 @@ def _undeclared(base: str) -> dict[str, Reply]:
             "/hostile/a": Reply(200, page, {"Content-Type": "text/html"})}  # fmt: skip
 
 
+# A deadline of 2 s for the whole exchange, and silences allowed to last far longer: only
+# the deadline can stop these hazards in time.
+DEADLINE_ONLY = {"total_timeout": 2.0, "read_timeout": 60.0, "connect_timeout": 60.0}
+HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+        b"Content-Length: 3000\r\n\r\n")  # fmt: skip
 PAYWALL = article("Subscribers only", paragraphs=0, extra=(
     "<p>The studio said on Monday that generative AI tools will be used in dubbing.</p>"
     "<div class='paywall'><p>Subscribe to continue reading. Already a subscriber? Sign in."
@@ -362,6 +394,32 @@ HAZARDS = [
            replies("/hostile/a", Reply(200, article("Slow"), HTML, drip=0.05)),
            (rejected("timeout"), lands(), requests("/hostile/a", 2)),
            fetch={"total_timeout": 1.0}),
+    Hazard("trickled-headers", "a status line and headers sent one byte a second (ten "
+           "minutes before the body)", "cut at the deadline of the whole exchange (2 s here), "
+           "tried once more, rejected: timeout",
+           replies("/hostile/a", Reply(raw=trickled(HEAD + article("Slow"), 1.0))),
+           (rejected("timeout"), lands(), requests("/hostile/a", 2), within(30),
+            says("timed out before the status line and headers")),
+           fetch=DEADLINE_ONLY),
+    Hazard("partial-status-line", "a status line cut off after its first bytes, then silence",
+           "cut at the deadline (2 s here), tried once more, rejected: timeout",
+           replies("/hostile/a", Reply(raw=((b"HTTP/1.1 2", 600.0),))),
+           (rejected("timeout"), lands(), requests("/hostile/a", 2), within(30)),
+           fetch=DEADLINE_ONLY),
+    Hazard("stalled-body", "a body that stops after its first bytes and never ends",
+           "cut at the deadline (2 s here), tried once more, rejected: timeout",
+           replies("/hostile/a", Reply(raw=((HEAD + article("Stalled")[:300], 600.0),))),
+           (rejected("timeout"), lands(), requests("/hostile/a", 2), within(30),
+            says("timed out while reading the body")),
+           fetch=DEADLINE_ONLY),
+    Hazard("silent-server", "a server that accepts the connection and never answers",
+           "cut at the deadline (2 s here), rejected: timeout; the other outlets go on",
+           item(None), (rejected("timeout"), lands(), connections(1), within(30)),
+           fetch=DEADLINE_ONLY, silent="http"),
+    Hazard("stalled-tls", "a TLS handshake that never completes",
+           "cut at the deadline (2 s here), rejected: timeout; the other outlets go on",
+           item(None), (rejected("timeout"), lands(), connections(1), within(30),
+            says("while connecting")), fetch=DEADLINE_ONLY, silent="https"),
     Hazard("redirect-loop", "a page redirecting to itself without end",
            "followed 5 times, then rejected: too-many-redirects",
            redirects("{base}/hostile/r0"), (rejected("too-many-redirects"), lands())),
@@ -416,10 +474,15 @@ def test_hazard(hazard: Hazard, server: ScriptedServer, tmp_path: Path) -> None:
     server.routes.update({"/good/feed.xml": [Reply(200, good, XML)],
                           "/good/1": [Reply(200, article("Good news one"), HTML)],
                           "/good/2": [Reply(200, article("Good news two"), HTML)]})  # fmt: skip
-    with ScriptedServer(tls=True) if hazard.tls else server as hostile:
+    with (
+        ScriptedServer(tls=True) if hazard.tls else server as hostile,
+        SilentServer() as silent,
+    ):
         for path, script in hazard.routes(hostile.base).items():
             hostile.routes[path] = script if isinstance(script, list) else [script]
         feed_url = hazard.feed if "://" in hazard.feed else hostile.base + hazard.feed
+        if hazard.silent:
+            feed_url = silent.base(hazard.silent) + hazard.feed
         feeds = tmp_path / "feeds.yaml"
         feeds.write_text(f"feeds:\n  - url: {base}/good/feed.xml\n    name: Good\n"
                          f"  - url: {feed_url}\n    name: Hostile\n")  # fmt: skip
@@ -429,8 +492,10 @@ def test_hazard(hazard: Hazard, server: ScriptedServer, tmp_path: Path) -> None:
         settings = replace(settings, fetch=replace(settings.fetch, **hazard.fetch))
         lake = LocalLake(settings.lake)
         for number in range(hazard.runs):
+            started = time.monotonic()
             summary = run(settings, lake, Interval.day(DAY), f"hazard__{hazard.id}__{number}")
-    outcome = Outcome(summary, lake, server, base)
+            seconds = time.monotonic() - started
+    outcome = Outcome(summary, lake, server, base, seconds, silent if hazard.silent else None)
     assert [t for t in outcome.titles if t.startswith("Good news")] == [
         "Good news one", "Good news two"
     ]  # fmt: skip

@@ -17,6 +17,10 @@ from pipeline.store import LocalLake
 from pipeline.tables import read_manifest, read_partition
 from sample.site import SampleWeb
 from tests.conftest import DAY
+from tests.httpserver import Reply, ScriptedServer
+from tests.test_hazards import article
+
+HAZARD_PAGE = article("Studios sign an AI dubbing deal with the actors' union")
 
 DT = DAY.isoformat()
 
@@ -268,3 +272,35 @@ def test_a_pool_of_extracting_processes_lands_the_same_day(
     pooled = run_day(replace(settings, extract_workers=2), pooled_lake)
     assert titles(articles(pooled_lake)) == titles(articles(lake))
     assert pooled.commit.rejects == inline.commit.rejects
+
+
+def test_a_page_that_failed_for_a_passing_reason_is_asked_for_again_next_run(
+    server: ScriptedServer, settings: Settings, tmp_path: Path
+) -> None:
+    """The feed's validators are kept only when none of its pages failed for a reason that
+    may pass (a 5xx, a timeout): otherwise the next poll would get a 304 and the page
+    would never be asked for again."""
+    when = "Mon, 23 Nov 2026 12:00:00 +0000"
+    feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+            f"<title>AI dubbing deal</title><link>{server.url('/a')}</link>"
+            f"<pubDate>{when}</pubDate></item></channel></rss>").encode()  # fmt: skip
+
+    def conditional(handler: Any) -> Reply:
+        if handler.headers.get("If-None-Match") == '"v1"':
+            return Reply(304)
+        return Reply(200, feed, {"Content-Type": "application/rss+xml", "ETag": '"v1"'})
+
+    server.routes["/feed.xml"] = conditional
+    server.route(
+        "/a", Reply(503), Reply(503), Reply(200, HAZARD_PAGE, {"Content-Type": "text/html"})
+    )
+    feeds = tmp_path / "one.yaml"
+    feeds.write_text(f"feeds:\n  - url: {server.url('/feed.xml')}\n")
+    settings = replace(settings, feeds_path=feeds)
+    lake = LocalLake(settings.lake)
+    first = run_day(settings, lake)
+    assert first.commit.rejects_by_reason == {"http-503": 1} and first.commit.articles == 0
+    second = run_day(settings, lake)
+    assert second.total("feeds_ok") == 1 and second.commit.articles == 1
+    third = run_day(settings, lake)  # now the validators are kept
+    assert third.total("feeds_not_modified") == 1
