@@ -42,7 +42,7 @@ def item_header(item: FeedItem) -> str:
     return json.dumps(
         {"feed_url": item.feed_url, "url": item.url, "title": item.title,
          "published_at": published, "summary": item.summary, "authors": list(item.authors),
-         "guid": item.guid},
+         "guid": item.guid, "flags": list(item.flags)},
         separators=(",", ":"),
     )  # fmt: skip
 
@@ -57,6 +57,7 @@ def item_from_header(value: str) -> FeedItem:
         summary=fields.get("summary"),
         authors=tuple(fields.get("authors") or ()),
         guid=fields.get("guid"),
+        flags=tuple(fields.get("flags") or ()),
     )
 
 

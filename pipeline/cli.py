@@ -350,6 +350,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"newsflow run: {exc}", file=sys.stderr)
         return 2
     commit = summary.commit
+    future = summary.total("items_future_dated")
     print(
         f"newsflow run {summary.dt}\n"
         f"  feeds polled     {summary.total('feeds')}"
@@ -360,7 +361,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         f" {summary.total('items_new')} new,"
         f" {summary.total('items_already_landed')} already landed,"
         f" {summary.total('items_deferred')} for a later day,"
-        f" {summary.total('items_too_old')} too old\n"
+        f" {summary.total('items_too_old')} too old"
+        + (f", {future} dated in the future (date cleared)" if future else "")
+        + "\n"
         f"  pages fetched    {summary.total('pages_fetched')}"
         f" (failed {summary.total('pages_failed')})\n"
         f"  articles written {commit.articles} in dt={commit.dt} ({commit.new_articles} new)\n"

@@ -41,7 +41,16 @@ from trafilatura.external import try_readability
 from trafilatura.metadata import examine_meta, extract_author, extract_meta_json, extract_title
 from trafilatura.settings import Document, set_date_params
 
-from pipeline.records import parse_timestamp
+from pipeline.records import (
+    MAX_SUMMARY,
+    MAX_TEXT,
+    MAX_TITLE,
+    MAX_URL,
+    TEXT_TRUNCATED,
+    clip,
+    clip_names,
+    parse_timestamp,
+)
 from pipeline.yamlfile import YamlFile
 
 EXTRACTOR = f"trafilatura/{trafilatura.__version__}"
@@ -113,6 +122,14 @@ class Extracted:
     image: str | None
     canonical_url: str | None
     word_count: int
+    flags: tuple[str, ...] = ()  # TEXT_TRUNCATED
+
+    def __post_init__(self) -> None:
+        self.title = clip(self.title, MAX_TITLE)
+        self.summary = clip(self.summary, MAX_SUMMARY)
+        self.authors = clip_names(self.authors)
+        self.image = clip(self.image, MAX_URL)
+        self.canonical_url = clip(self.canonical_url, MAX_URL)
 
     @property
     def content_hash(self) -> str:
@@ -446,6 +463,8 @@ def extract(
     text = _tidy(_with_captions(tree, main), title)
     if not text:
         raise ExtractionError("no-text", "no main text found on the page")
+    flags = (TEXT_TRUNCATED,) if len(text) > MAX_TEXT else ()
+    text = text[:MAX_TEXT]
     words = len(_WORD.findall(text))
     if words < min_words:
         raise ExtractionError("too-short", f"{words} words of main text, fewer than {min_words}")
@@ -461,4 +480,5 @@ def extract(
         image=metadata.image or None,
         canonical_url=canonical,
         word_count=words,
+        flags=flags,
     )

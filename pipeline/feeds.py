@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ import feedparser
 import yaml
 
 from pipeline.fetch import Fetcher, FetchError
-from pipeline.records import parse_timestamp
+from pipeline.records import MAX_SUMMARY, MAX_TITLE, MAX_URL, clip, clip_names, parse_timestamp
 from pipeline.urls import canonicalize, source_domain
 
 
@@ -114,6 +115,14 @@ class FeedItem:
     summary: str | None = None
     authors: tuple[str, ...] = ()
     guid: str | None = None
+    flags: tuple[str, ...] = ()  # what was changed of what the feed said (FUTURE_DATE)
+
+    def __post_init__(self) -> None:
+        # Whatever the feed sent, nothing bigger than the records' limits goes further.
+        object.__setattr__(self, "title", clip(self.title, MAX_TITLE))
+        object.__setattr__(self, "summary", clip(self.summary, MAX_SUMMARY))
+        object.__setattr__(self, "authors", tuple(clip_names(self.authors)))
+        object.__setattr__(self, "guid", clip(self.guid, MAX_URL))
 
     @property
     def canonical_url(self) -> str:
@@ -126,7 +135,7 @@ class ParsedFeed:
     format: str
     title: str | None = None
     problem: str | None = None  # set when the feed was malformed but partly readable
-    skipped: int = 0  # entries without a usable link
+    skipped: int = 0  # entries without a usable link (none, or longer than MAX_URL)
 
 
 _BENIGN = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
@@ -158,7 +167,12 @@ def _parse_json_feed(body: bytes, feed_url: str) -> ParsedFeed:
     skipped = 0
     for entry in document["items"]:
         link = entry.get("url") or entry.get("external_url") if isinstance(entry, dict) else None
-        if not isinstance(entry, dict) or not isinstance(link, str) or not link.strip():
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(link, str)
+            or not link.strip()
+            or (len(link) > MAX_URL)
+        ):
             skipped += 1
             continue
         authors = entry.get("authors") or ([entry["author"]] if entry.get("author") else [])
@@ -182,6 +196,61 @@ def _parse_json_feed(body: bytes, feed_url: str) -> ParsedFeed:
     return ParsedFeed(items, "json", title if isinstance(title, str) else None, skipped=skipped)
 
 
+_DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+_DECLARATION_TOKEN = re.compile(rb"""["'\[\]>]|<!--|<\?""")
+_WIDE = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+         (b"\xfe\xff", "utf-16"), (b"\xff\xfe", "utf-16"), (b"\x00<\x00?", "utf-16-be"),
+         (b"<\x00?\x00", "utf-16-le"))  # fmt: skip
+_XML_ENCODING = re.compile(r"""^(\ufeff?<\?xml[^>]*?)\s+encoding\s*=\s*["'][^"']*["']""")
+
+
+def _declaration_end(data: bytes, start: int) -> int:
+    """Where the markup declaration at ``start`` (``<!DOCTYPE …>`` with its internal
+    subset, or ``<!ENTITY …>``) ends: quoted strings, comments, processing instructions
+    and brackets are stepped over, so a ``>`` inside them does not end it."""
+    depth, at = 0, start + 2
+    while match := _DECLARATION_TOKEN.search(data, at):
+        token, at = match.group(), match.end()
+        closing = {b'"': b'"', b"'": b"'", b"<!--": b"-->", b"<?": b"?>"}.get(token)
+        if closing is not None:
+            end = data.find(closing, at)
+            if end < 0:
+                break
+            at = end + len(closing)
+        elif token == b"[":
+            depth += 1
+        elif token == b"]":
+            depth = max(0, depth - 1)
+        elif depth == 0:  # ">"
+            return at
+    return len(data)
+
+
+def without_declarations(body: bytes) -> tuple[bytes, bool]:
+    """The feed's bytes with every document type declaration and entity declaration cut
+    out unread, and whether any declared something (an internal subset or an entity).
+
+    No parser then sees an entity it could expand, nor an external one it could fetch:
+    expat stops the billion laughs, but feedparser's lenient fallback expands a large
+    entity referenced many times, and its strict parser would read the declarations."""
+    for bom, encoding in _WIDE:  # a wide encoding: the same bytes as UTF-8, declared so
+        if body.startswith(bom):
+            text = body.decode(encoding, errors="replace").lstrip("\ufeff")
+            body = _XML_ENCODING.sub(r"\1", text).encode("utf-8")
+            break
+    if not _DECLARATION.search(body):
+        return body, False
+    pieces, at, declared = [], 0, False
+    while match := _DECLARATION.search(body, at):
+        end = _declaration_end(body, match.start())
+        pieces.append(body[at : match.start()])
+        declaration = body[match.start() : end]
+        declared = declared or b"[" in declaration or match.group().upper() == b"<!ENTITY"
+        at = end
+    pieces.append(body[at:])
+    return b"".join(pieces), declared
+
+
 def parse_feed(body: bytes, feed_url: str, content_type: str | None = None) -> ParsedFeed:
     """Parse RSS, Atom or JSON Feed bytes. Raises ValueError if nothing is readable."""
     if _looks_like_json(body, content_type):
@@ -189,19 +258,24 @@ def parse_feed(body: bytes, feed_url: str, content_type: str | None = None) -> P
     headers = {"content-location": feed_url}
     if content_type:
         headers["content-type"] = content_type
+    body, declared = without_declarations(body)
     parsed = feedparser.parse(body, response_headers=headers)
     problem = None
     error = parsed.get("bozo_exception")
     # A wrong or missing Content-Type or charset label is the server's slip, not the feed's.
     if parsed.get("bozo") and not isinstance(error, _BENIGN):
         problem = f"malformed feed: {error}"
+    if declared:
+        problem = (f"{problem}; " if problem else "") + (
+            "its document type declaration declared entities, and was removed unread"
+        )
     if not parsed.get("version") and not parsed.entries:
         raise ValueError(problem or "not an RSS, Atom or JSON feed")
     items: list[FeedItem] = []
     skipped = 0
     for entry in parsed.entries:
         link = entry.get("link")
-        if not link:
+        if not link or len(link) > MAX_URL:
             skipped += 1
             continue
         authors = tuple(a["name"] for a in entry.get("authors", []) if a.get("name"))
@@ -269,5 +343,7 @@ def poll(fetcher: Fetcher, feed: Feed, known: Validators | None) -> PollResult:
         return PollResult(feed, "failed", error=FetchError(feed.url, "bad-feed", str(exc)))
     problem = parsed.problem
     if parsed.skipped:
-        problem = f"{problem + '; ' if problem else ''}{parsed.skipped} entries without a link"
+        problem = (
+            f"{problem + '; ' if problem else ''}{parsed.skipped} entries without a usable link"
+        )
     return PollResult(feed, "ok", parsed.items, validators, problem=problem)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from multiprocessing import get_context
@@ -41,6 +41,7 @@ from pipeline.fetch import Fetcher, FetchError, NetworkPolicy, Page, by_host
 from pipeline.monitor import PAGES_SCHEMA, commit_day, page_row, save_pages
 from pipeline.records import (
     ARTICLES_SCHEMA,
+    FUTURE_DATE,
     OFFTOPIC_SCHEMA,
     REJECTS_SCHEMA,
     STORIES_SCHEMA,
@@ -68,6 +69,9 @@ from pipeline.urls import article_id, canonicalize, host_key, source_domain
 
 log = logging.getLogger(__name__)
 _TAG = re.compile(r"<[^>]+>")
+# A date further ahead of the moment its item or page was seen cannot be true (time
+# zones, clocks and items scheduled a little early stay well within it).
+FUTURE_TOLERANCE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ class BatchReport:
     items_already_landed: int = 0
     items_deferred: int = 0
     items_too_old: int = 0
+    items_future_dated: int = 0  # dated implausibly far ahead: date cleared, taken today
     pages_fetched: int = 0
     pages_failed: int = 0
     articles: int = 0
@@ -272,6 +277,10 @@ def _select(
             if key in taken:
                 continue
             taken.add(key)
+            if item.published_at and item.published_at > now + FUTURE_TOLERANCE:
+                # Not a real date: left to wait for its day, it would never be judged.
+                report.items_future_dated += 1
+                item = replace(item, published_at=None, flags=(*item.flags, FUTURE_DATE))
             if seen.landed_elsewhere(interval.dt, url=key):
                 report.items_already_landed += 1
             elif item.published_at and item.published_at >= interval.end:
@@ -294,6 +303,11 @@ def _to_article(
     canonical = canonicalize(page.final_url)
     if extracted.canonical_url and _same_site(extracted.canonical_url, page.final_url):
         canonical = canonicalize(extracted.canonical_url)
+    published = item.published_at or extracted.published_at
+    flags = list(dict.fromkeys([*item.flags, *extracted.flags]))
+    if published and published > page.fetched_at + FUTURE_TOLERANCE:
+        published = None
+        flags = list(dict.fromkeys([*flags, FUTURE_DATE]))
     return Article(
         article_id=article_id(canonical),
         url=item.url,
@@ -303,7 +317,7 @@ def _to_article(
         feed_url=feed.url,
         title=extracted.title or _plain(item.title),
         authors=extracted.authors or list(item.authors),
-        published_at=item.published_at or extracted.published_at,
+        published_at=published,
         fetched_at=page.fetched_at,
         language=extracted.language,
         text=extracted.text,
@@ -314,6 +328,7 @@ def _to_article(
         raw_ref=raw_ref,
         extractor=EXTRACTOR,
         pipeline_version=__version__,
+        flags=flags or None,
     )
 
 

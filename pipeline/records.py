@@ -8,13 +8,41 @@ into every file's metadata and every manifest.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2  # 2: articles.rights, stories.topics and stories.stakeholders; offtopic
+SCHEMA_VERSION = 3  # 2: articles.rights, stories.topics and stories.stakeholders; offtopic
+# 3: articles.flags
+
+# The most one field may hold, in characters (and in entries, for lists): nothing a
+# hostile feed or page sends lands bigger. Bodies are capped in bytes before parsing and
+# feeds reach their parser without entity declarations, so no value can grow far beyond
+# its body on the way here.
+MAX_TITLE = 1_000
+MAX_SUMMARY = 5_000
+MAX_TEXT = 500_000  # some 80,000 words: more than any article
+MAX_NAME = 200  # a name: an author, an entity
+MAX_NAMES = 20  # authors of one article
+MAX_URL = 4_096
+
+# Flags an article may carry (``flags``): what the pipeline changed, and why.
+FUTURE_DATE = "future-date"  # its date was implausibly far in the future: cleared
+TEXT_TRUNCATED = "text-truncated"  # its text was longer than MAX_TEXT: cut there
+
+
+def clip(value: str | None, limit: int) -> str | None:
+    """``value`` cut to ``limit`` characters."""
+    return value[:limit] if value is not None and len(value) > limit else value
+
+
+def clip_names(names: Iterable[str]) -> list[str]:
+    """At most ``MAX_NAMES`` names, each at most ``MAX_NAME`` characters."""
+    return [name[:MAX_NAME] for name in itertools.islice(names, MAX_NAMES)]
 
 
 def parse_timestamp(value: object) -> datetime | None:
@@ -71,6 +99,16 @@ class Article:
     topics: list[str] | None = None
     entities: list[dict[str, str]] | None = None
     rights: dict[str, Any] | None = None
+    flags: list[str] | None = None  # FUTURE_DATE, TEXT_TRUNCATED
+
+    def __post_init__(self) -> None:
+        self.title = clip(self.title, MAX_TITLE)
+        self.summary = clip(self.summary, MAX_SUMMARY)
+        self.authors = clip_names(self.authors)
+        self.image = clip(self.image, MAX_URL)
+        if len(self.text) > MAX_TEXT:
+            self.text = self.text[:MAX_TEXT]
+            self.flags = [*(self.flags or []), TEXT_TRUNCATED]
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,6 +141,7 @@ ARTICLES_SCHEMA = pa.schema(
         pa.field("topics", pa.list_(pa.string())),
         pa.field("entities", pa.list_(ENTITY)),
         pa.field("rights", RIGHTS),
+        pa.field("flags", pa.list_(pa.string())),
     ],
     metadata={"newsflow.table": "articles", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )

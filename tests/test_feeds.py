@@ -6,8 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.feeds import Feed, FeedsFileError, load_feeds, parse_feed, poll
+from pipeline.feeds import (
+    Feed,
+    FeedItem,
+    FeedsFileError,
+    load_feeds,
+    parse_feed,
+    poll,
+    without_declarations,
+)
 from pipeline.fetch import Fetcher, FetchPolicy, NetworkPolicy
+from pipeline.records import MAX_NAME, MAX_NAMES, MAX_SUMMARY, MAX_TITLE, MAX_URL
 from sample.site import SampleWeb
 
 FEED_URL = "https://outlet.example/feed"
@@ -187,3 +196,46 @@ def test_failing_feed_is_a_result_not_an_exception(web: SampleWeb, feeds_file: P
     assert result.status == "failed"
     assert result.error is not None and result.error.reason == "http-500"
     assert feed.url in str(result.error)
+
+
+def test_declarations_are_cut_out_unread_whatever_they_hide() -> None:
+    feed = (b'<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY a "x>]y">\n<!-- ]> -->\n'
+            b"<?pi ]> ?>\n]>\n<rss version=\"2.0\">&a;</rss>")  # fmt: skip
+    assert without_declarations(feed) == (b'<?xml version="1.0"?>\n\n<rss version="2.0">&a;</rss>',
+                                          True)  # fmt: skip
+    public = b'<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "x.dtd"><rss/>'
+    assert without_declarations(public) == (b"<rss/>", False)  # declares nothing: no problem
+    stray = b'<rss><!ENTITY b SYSTEM "file:///etc/passwd"><channel/></rss>'
+    assert without_declarations(stray) == (b"<rss><channel/></rss>", True)
+    plain = b'<rss version="2.0"><channel/></rss>'
+    assert without_declarations(plain) == (plain, False)
+
+
+def test_a_utf16_feed_loses_its_declarations_too() -> None:
+    text = ('<?xml version="1.0" encoding="utf-16"?><!DOCTYPE rss [<!ENTITY a "zz">]>'
+            '<rss version="2.0"><channel><title>Télé</title><item><title>A &a;</title>'
+            "<link>http://x.example/a</link></item></channel></rss>")  # fmt: skip
+    parsed = parse_feed(text.encode("utf-16"), "http://x.example/feed")
+    assert [item.title for item in parsed.items] == ["A &a;"] and parsed.title == "Télé"
+    assert parsed.problem and "removed unread" in parsed.problem
+
+
+def test_a_large_entity_referenced_many_times_is_never_expanded() -> None:
+    declaration = '<!ENTITY a "{}">'.format("x" * 55_000)
+    feed = (f'<?xml version="1.0"?>\n<!DOCTYPE rss [\n{declaration}\n]>\n<rss version="2.0">'
+            f"<channel><title>t</title><item><title>T</title><link>http://x.example/a</link>"
+            f"<description>{'&a;' * 20_000}</description></item></channel></rss>")  # fmt: skip
+    (item,) = parse_feed(feed.encode(), "http://x.example/feed").items
+    assert item.summary is not None and "xxxxx" not in item.summary
+
+
+def test_every_field_of_an_item_is_capped() -> None:
+    item = FeedItem(feed_url="http://x.example/feed", url="http://x.example/a",
+                    title="t" * 5_000, published_at=None, summary="s" * 50_000,
+                    authors=tuple("a" * 500 for _ in range(100)))  # fmt: skip
+    assert (len(item.title or ""), len(item.summary or "")) == (MAX_TITLE, MAX_SUMMARY)
+    assert len(item.authors) == MAX_NAMES and {len(a) for a in item.authors} == {MAX_NAME}
+    long_link = f"<item><title>x</title><link>http://x.example/{'a' * MAX_URL}</link></item>"
+    feed = f'<rss version="2.0"><channel><title>t</title>{long_link}</channel></rss>'
+    parsed = parse_feed(feed.encode(), "http://x.example/feed")
+    assert parsed.items == [] and parsed.skipped == 1

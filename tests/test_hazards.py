@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -256,6 +258,12 @@ def _untitled(base: str) -> dict[str, Reply]:
     return {**item(article(None))(base), "/hostile/feed.xml": Reply(200, feed, XML)}
 
 
+def future_date_cleared(outcome: Outcome) -> None:
+    table = read_partition(outcome.lake, "articles", DAY.isoformat(), ARTICLES_SCHEMA)
+    (row,) = [r for r in table.to_pylist() if r["url"].endswith("/hostile/a")]
+    assert row["published_at"] is None and row["flags"] == ["future-date"]
+
+
 def untitled_lands(outcome: Outcome) -> None:
     table = read_partition(outcome.lake, "articles", DAY.isoformat(), ARTICLES_SCHEMA)
     (untitled,) = [r for r in table.to_pylist() if r["url"].endswith("/hostile/a")]
@@ -361,9 +369,11 @@ HAZARDS = [
     Hazard("deep-nesting", "a page with 50,000 nested elements",
            "extracted; no crash, no recursion limit",
            item(NESTED), (lands("Deeply nested page"),)),
-    Hazard("date-2099", "an item dated 2099", "left for its own day: not fetched, not landed",
+    Hazard("date-2099", "an item dated 2099",
+           "lands on the day it was seen, its date cleared and flagged future-date",
            item(None, when=datetime(2099, 1, 1, tzinfo=UTC)),
-           (lands(), requests("/hostile/a", 0), counted("items_deferred"))),
+           (lands("Hostile page"), requests("/hostile/a", 1), counted("items_future_dated"),
+            future_date_cleared)),
     Hazard("date-1970", "an item dated 1970", "too old: not fetched, not landed",
            item(None, when=datetime(1970, 1, 1, tzinfo=UTC)),
            (lands(), requests("/hostile/a", 0), counted("items_too_old"))),
@@ -516,3 +526,60 @@ def test_the_readme_lists_every_hazard() -> None:
 
 if __name__ == "__main__":
     sys.stdout.write(reliability_table())
+
+
+QUADRATIC = '<!ENTITY a "{}">'.format("x" * 55_000), "&a;" * 20_000  # 1.1 GB if expanded
+LAUGHS = (
+    '<!ENTITY a0 "lollollollollollollollollollol">'
+    + "".join(f'<!ENTITY a{i} "{("&a" + str(i - 1) + ";") * 10}">' for i in range(1, 10)),
+    "&a9;",
+)
+
+
+def _blowup_routes(base: str, where: str, entities: tuple[str, str]) -> dict[str, Reply]:
+    declarations, references = entities
+    when = NOON.strftime("%a, %d %b %Y %H:%M:%S +0000")
+    prolog = f'<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE rss [\n{declarations}\n]>\n'
+    description = references if where == "feed" else "AI dubbing"
+    feed = (f'{prolog if where == "feed" else ""}<rss version="2.0"><channel><title>t</title>'
+            f"<item><title>Hostile page</title><link>{base}/hostile/a</link>"
+            f"<pubDate>{when}</pubDate><description>{description}</description></item>"
+            "</channel></rss>").encode()  # fmt: skip
+    page = article("Hostile page")
+    if where == "page":
+        page = page.replace(b"<!DOCTYPE html>", f"<!DOCTYPE html [{declarations}]>".encode())
+        page = page.replace(b"</article>", f"<p>{references}</p></article>".encode())
+    return {"/hostile/feed.xml": Reply(200, feed, XML), "/hostile/a": Reply(200, page, HTML)}
+
+
+@pytest.mark.parametrize(
+    ("where", "entities"),
+    [("feed", QUADRATIC), ("feed", LAUGHS), ("page", QUADRATIC), ("page", LAUGHS)],
+    ids=["feed-quadratic", "feed-billion-laughs", "page-quadratic", "page-billion-laughs"],
+)
+def test_entity_blowups_are_never_built(
+    where: str, entities: tuple[str, str], server: ScriptedServer, tmp_path: Path
+) -> None:
+    """A large entity referenced 20,000 times (1.1 GB expanded) and the billion laughs, in
+    a feed's description and in a page: a whole ``newsflow run`` in its own process stays
+    small, and what lands is small."""
+    for path, reply in _blowup_routes(server.base, where, entities).items():
+        server.route(path, reply)
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - url: {server.url('/hostile/feed.xml')}\n")
+    command = [sys.executable, "-m", "pipeline.cli", "run", "--feeds", str(feeds),
+               "--lake", str(tmp_path / "lake"), "--date", DAY.isoformat(),
+               "--allow-private-network", "--no-progress"]  # fmt: skip
+    env = {**os.environ, "NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)}
+    output = tmp_path / "output.txt"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=sink, stderr=sink)
+        _, status, usage = os.wait4(process.pid, 0)  # this process's own peak memory
+        process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.returncode == 0, output.read_text()
+    peak_mib = usage.ru_maxrss / 1024
+    assert peak_mib < 400, f"peak memory {peak_mib:.0f} MiB"
+    table = read_partition(LocalLake(tmp_path / "lake"), "articles", DAY.isoformat(),
+                           ARTICLES_SCHEMA)  # fmt: skip
+    (row,) = table.to_pylist()
+    assert len(row["summary"] or "") <= 5_000 and len(row["text"]) < 100_000
