@@ -18,6 +18,7 @@ from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, dag, get_current_context, task
 from newsflow_airflow import ARTICLES, execution_timeouts, lake_from_airflow
+from newsflow_alerts import DayNotifier
 from newsflow_inbox import InboxTrigger
 
 TIMEOUTS = execution_timeouts()
@@ -35,6 +36,7 @@ INBOX = Asset(
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,  # one commit of a day at a time, as news_ingest
+    default_args={"on_failure_callback": DayNotifier()},
     tags=["newsflow"],
     doc_md=__doc__,
 )

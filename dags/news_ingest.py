@@ -1,7 +1,14 @@
 """news_ingest: the daily run, from feeds to the ``articles`` partition of one UTC day.
 
-plan ─► ingest (mapped: one task per batch of feeds) ─► commit ─► assets
-                                                         newsflow_articles, newsflow_rejects
+plan ─► ingest (mapped: one task per batch of feeds) ─► commit ─► check
+                                      assets newsflow_articles, newsflow_rejects ◄┘
+
+A batch whose task fails after its retries does not stop the day: ``commit`` runs once
+every batch is done (if at least one task succeeded), lands what the others fetched, and
+records each feed of the failed batch as a ``batch-failed`` reject. ``check`` then fails
+the run, and so tells the operator, when a batch was lost or when no article landed while
+feeds failed; an extraction alert is sent without failing it. Every task that fails for
+good tells the operator too (``plugins/newsflow_alerts.py``).
 
 Each task is a few lines around ``pipeline.ingest``; the CLI's ``newsflow run`` chains the
 same functions in one process. Configuration comes from the environment
@@ -17,7 +24,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 from newsflow_airflow import ARTICLES, REJECTS, execution_timeouts, lake_from_airflow
+from newsflow_alerts import DayNotifier, deliver
 from newsflow_timetable import UtcDayTimetable
 
 TIMEOUTS = execution_timeouts()
@@ -41,7 +50,11 @@ def _interval() -> Any:
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,  # days commit in order; stories continue from the previous day
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "on_failure_callback": DayNotifier(),
+    },
     tags=["newsflow"],
     doc_md=__doc__,
 )
@@ -73,16 +86,22 @@ def news_ingest() -> None:
     # One commit at a time across runs (a backfill's and the schedule's): each reads and
     # writes the lake's state (seen articles, duplicates, stories).
     @task(
-        outlets=[ARTICLES, REJECTS], max_active_tis_per_dag=1, execution_timeout=TIMEOUTS["commit"]
+        outlets=[ARTICLES, REJECTS],
+        max_active_tis_per_dag=1,
+        execution_timeout=TIMEOUTS["commit"],
+        trigger_rule="all_done_min_one_success",  # a failed batch does not hold the day
     )
-    def commit(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    def commit(planned: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        from pipeline.feeds import Feed
         from pipeline.ingest import commit as commit_day
         from pipeline.ingest import enricher_for
         from pipeline.settings import load_settings
 
         context = get_current_context()
         enricher = enricher_for(load_settings())
-        result = commit_day(_interval(), lake_from_airflow(), context["run_id"], enricher)
+        batches = [[Feed.from_dict(f) for f in batch] for batch in planned]
+        lake = lake_from_airflow()
+        result = commit_day(_interval(), lake, context["run_id"], enricher, batches)
         partition = f"dt={result.dt}"
         articles: dict[str, Any] = {
             "partition": partition,
@@ -107,10 +126,31 @@ def news_ingest() -> None:
             "rejects": result.rejects,
             "rejects_by_reason": result.rejects_by_reason,
             "extraction_alerts": result.alerts,
-            "batches": len(reports),
+            "batches": len(result.batches),
+            "missing_batches": result.missing_batches,
+            "feeds_failed": result.feeds_failed,
         }
 
-    commit(ingest.expand(batch=plan()))  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+    @task(execution_timeout=TIMEOUTS["report"], retries=0)
+    def check(result: dict[str, Any]) -> None:
+        """A failed day fails this task, and so the run, saying why; a warning is sent."""
+        from pipeline.alerts import Alert, day_problems
+
+        failures, warnings = day_problems(result)
+        context = get_current_context()
+        if warnings and not failures:
+            subject = f"newsflow: news_ingest landed {result['dt']} with warnings"
+            alert = Alert(
+                "warning", subject, warnings, "news_ingest", context["run_id"], result["dt"]
+            )
+            deliver(alert, context)
+        if failures:
+            raise AirflowFailException(f"{result['dt']} failed: " + "; ".join(failures + warnings))
+
+    planned = plan()
+    committed = commit(planned)  # type: ignore[arg-type]  # TaskFlow passes XComArgs
+    ingest.expand(batch=planned) >> committed
+    check(committed)  # type: ignore[arg-type]
 
 
 news_ingest()

@@ -22,6 +22,7 @@ from newsflow_airflow import (
     lake_from_airflow,
     partitions_from_events,
 )
+from newsflow_alerts import DayNotifier
 
 TIMEOUTS = execution_timeouts()
 
@@ -32,7 +33,7 @@ TIMEOUTS = execution_timeouts()
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2},
+    default_args={"retries": 2, "on_failure_callback": DayNotifier()},
     tags=["newsflow"],
     doc_md=__doc__,
 )

@@ -473,6 +473,24 @@ class Fetcher:
                 redirects=redirects,
             )
 
+    def post_json(self, url: str, document: Any) -> int:
+        """POST ``document`` as JSON to an endpoint of the operator's (a webhook), within
+        one deadline and no retry; its status. Raises :class:`FetchError`."""
+        token = _DEADLINE.set(time.monotonic() + self.policy.total_timeout)
+        try:
+            response = self._client.post(url, json=document)
+        except httpx.TimeoutException as exc:
+            limit = self.policy.total_timeout
+            raise FetchError(url, "timeout", f"no answer within {limit:g}s ({exc})") from None
+        except httpx.HTTPError as exc:
+            raise FetchError(url, *_describe(exc)) from None
+        finally:
+            _DEADLINE.reset(token)
+        if response.status_code >= 400:
+            status = response.status_code
+            raise FetchError(url, f"http-{status}", f"server answered {status}", status)
+        return response.status_code
+
     def robots(self, url: str) -> Protego | None:
         """The parsed robots.txt of ``url``'s host, read once per host (also when robots
         are not obeyed); None when it could not be read."""

@@ -53,6 +53,7 @@ from pipeline.settings import Settings
 from pipeline.state import (
     FeedState,
     SeenIndex,
+    StateError,
     feed_state_key,
     load_dedup,
     load_feed_state,
@@ -62,9 +63,17 @@ from pipeline.state import (
     save_stories,
     url_key,
 )
-from pipeline.store import Lake, get_json, lease, put_json, read_parquet, table_to_parquet
+from pipeline.store import (
+    Lake,
+    LakeError,
+    get_json,
+    lease,
+    put_json,
+    read_parquet,
+    table_to_parquet,
+)
 from pipeline.stories import StoryDoc, StoryIndex, group, story_rows
-from pipeline.tables import read_partition, write_manifest, write_partition
+from pipeline.tables import read_manifest, read_partition, write_manifest, write_partition
 from pipeline.urls import article_id, canonicalize, host_key, source_domain
 
 log = logging.getLogger(__name__)
@@ -166,11 +175,16 @@ class _Selection:
 
 
 def _feed_reject(
-    feed: Feed, reason: str, detail: str, at: datetime, status: int | None = None
+    feed: Feed,
+    reason: str,
+    detail: str,
+    at: datetime,
+    status: int | None = None,
+    stage: str = "feed",
 ) -> Reject:
     return Reject(
         url=feed.url,
-        stage="feed",
+        stage=stage,
         reason=reason,
         detail=detail,
         at=at,
@@ -218,7 +232,8 @@ def _poll_all(
     to_poll = [f for f in feeds if f.url in states]
     for feed, outcome in by_host(to_poll, lambda f: f.url, poll_one, settings.workers):
         if isinstance(outcome, Exception):  # a bug, not the feed's fault: the others go on
-            log.error("feed %s: internal error while polling", feed.url, exc_info=outcome)
+            log.error("feed %s: internal error while polling: %s", feed.url, outcome,
+                      exc_info=outcome if log.isEnabledFor(logging.INFO) else None)  # fmt: skip
             detail = f"{type(outcome).__name__}: {outcome}"
             outcome = PollResult(
                 feed, "failed", error=FetchError(feed.url, "internal-error", detail)
@@ -362,13 +377,22 @@ def extraction_pool(workers: int, pages: int) -> ProcessPoolExecutor | None:
 
 
 def _settle(function: Callable[..., Extracted], *args: Any) -> Future[Extracted]:
-    """A call made now, held like a pool's future."""
+    """A call made now, held like a pool's future (its exception too)."""
     future: Future[Extracted] = Future()
     try:
         future.set_result(function(*args))
-    except ExtractionError as exc:
+    except Exception as exc:
         future.set_exception(exc)
     return future
+
+
+def _failure(exc: Exception, url: str) -> tuple[str, str]:
+    """The reject reason and detail of a page that could not be made an article."""
+    if isinstance(exc, ExtractionError):
+        return exc.reason, exc.detail
+    log.error("internal error on %s: %s: %s", url, type(exc).__name__, exc,
+              exc_info=exc if log.isEnabledFor(logging.INFO) else None)  # fmt: skip
+    return "internal-error", f"{type(exc).__name__}: {exc}"
 
 
 def enricher_for(settings: Settings) -> Enricher:
@@ -452,14 +476,23 @@ class Landing:
                     except BrokenProcessPool:  # a worker was killed: no page is lost for it
                         log.warning("extraction process died on %s; extracting it here", item.url)
                         extracted = extract(*args)
-                except ExtractionError as exc:
-                    pages.append(page_row(item.url, domain, None, exc.reason))
+                    article = _to_article(item, feed, page, raw_ref, extracted)
+                    if self.seen.landed_elsewhere(self.dt, article=article.article_id):
+                        self.already_landed += 1
+                        pages.append(page_row(item.url, domain, extracted, None))
+                        continue
+                    article.rights = self.rights(page, raw_ref)
+                except Exception as exc:
+                    # One page's failure, expected (ExtractionError) or not (a bug, a
+                    # parser's crash), is that page's reject: its neighbours go on.
+                    reason, detail = _failure(exc, item.url)
+                    pages.append(page_row(item.url, domain, None, reason))
                     self.rejects.append(
                         Reject(
                             url=item.url,
                             stage="extract",
-                            reason=exc.reason,
-                            detail=exc.detail,
+                            reason=reason,
+                            detail=detail,
                             at=page.fetched_at,
                             feed_url=feed.url,
                             source_domain=source_domain(item.url),
@@ -470,11 +503,6 @@ class Landing:
                     )
                     continue
                 pages.append(page_row(item.url, domain, extracted, None))
-                article = _to_article(item, feed, page, raw_ref, extracted)
-                if self.seen.landed_elsewhere(self.dt, article=article.article_id):
-                    self.already_landed += 1
-                    continue
-                article.rights = self.rights(page, raw_ref)
                 articles.setdefault(article.article_id, article)
         finally:
             self._stack.close()
@@ -614,6 +642,8 @@ class CommitReport:
     manifest: str
     alerts: list[str]  # outlets whose extraction fell far below their usual figures
     batches: list[dict[str, Any]]
+    missing_batches: list[str] = field(default_factory=list)  # planned, never staged
+    feeds_failed: int = 0  # feeds of the day that could not be polled
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -667,20 +697,51 @@ def _group(articles: pa.Table, dedup: DedupIndex, index: StoryIndex) -> pa.Table
 
 
 def commit(
-    interval: Interval, lake: Lake, run_id: str, enricher: Enricher | None = None
+    interval: Interval,
+    lake: Lake,
+    run_id: str,
+    enricher: Enricher | None = None,
+    planned: list[list[Feed]] | None = None,
 ) -> CommitReport:
     """Merge the staged batches of ``interval`` into its partition and commit it, holding
     the lake's lease (state and manifests have one writer at a time).
 
     Every article of the day, new or already committed, relevant or not, is scored again
     with ``enricher`` (default: the taxonomy and gazetteer in ``config/``), so a changed
-    threshold or taxonomy applies to the whole day when it is committed again."""
+    threshold or taxonomy applies to the whole day when it is committed again.
+
+    A ``planned`` batch that staged nothing (its task failed) does not stop the day: the
+    rest is committed, and each of its feeds gets a ``batch-failed`` reject, removed when
+    a later commit of the day brings the batch in."""
     enricher = enricher or Enricher.load()
     with lease(lake, f"commit of {interval.dt} by {run_id}"):
-        return _commit(interval, lake, run_id, enricher)
+        return _commit(interval, lake, run_id, enricher, planned)
 
 
-def _commit(interval: Interval, lake: Lake, run_id: str, enricher: Enricher) -> CommitReport:
+def _missing_batches(
+    planned: list[list[Feed]], done: set[str], dt: str, at: datetime
+) -> tuple[list[str], list[Reject]]:
+    missing, rejects = [], []
+    for feeds in planned:
+        batch = batch_id(feeds)
+        if batch in done:
+            continue
+        missing.append(batch)
+        detail = (f"not polled for {dt}: the ingest task of batch {batch} ({len(feeds)} "
+                  "feeds) failed after its retries (see its log); clear that task and commit "
+                  "again to fetch it, or let the next day's run take its items within the "
+                  "lookback")  # fmt: skip
+        rejects += [_feed_reject(f, "batch-failed", detail, at, stage="batch") for f in feeds]
+    return missing, rejects
+
+
+def _commit(
+    interval: Interval,
+    lake: Lake,
+    run_id: str,
+    enricher: Enricher,
+    planned: list[list[Feed]] | None,
+) -> CommitReport:
     dt = interval.dt
     staged = lake.list_keys(f"_staging/dt={dt}/")
 
@@ -711,8 +772,19 @@ def _commit(interval: Interval, lake: Lake, run_id: str, enricher: Enricher) -> 
     articles = _group(articles, dedup, story_index)
     story_index.close_stale(interval.start)
 
+    previous = read_manifest(lake, dt) or {}
+    done = {str(b) for b in previous.get("batch_ids", [])}
+    done |= {str(report.get("batch_id")) for report in previous.get("batches", [])}
+    done |= {key.rsplit("/", 1)[-1].split("-", 1)[0] for key in staged if key.endswith(".json")}
+    missing, batch_rejects = _missing_batches(planned or [], done, dt, datetime.now(UTC))
+    for batch in missing:
+        log.error("commit of %s: batch %s staged nothing (its task failed)", dt, batch)
+
     landed = set(every.column("url").to_pylist()) | set(every.column("canonical_url").to_pylist())
     rejects = pa.concat_tables([read_partition(lake, "rejects", dt, REJECTS_SCHEMA), *new_rejects])
+    rejects = rejects.filter(pc.not_equal(rejects.column("stage"), "batch"))  # as of now:
+    rejects = pa.concat_tables([rejects, to_table([r.to_row() for r in batch_rejects],
+                                                  REJECTS_SCHEMA)])  # fmt: skip
     urls = rejects.column("url").to_pylist()
     rejects = _keep_last(rejects, list(zip(urls, rejects.column("stage").to_pylist(), strict=True)))
     rejects = rejects.filter(
@@ -742,6 +814,10 @@ def _commit(interval: Interval, lake: Lake, run_id: str, enricher: Enricher) -> 
         polled_at = datetime.fromisoformat(state["polled_at"])
         for feed_url, values in state.get("feeds", {}).items():
             validators = Validators(**values.pop("validators"))
+            if polled_at < interval.end:
+                # Polled before its day was over: what the feed says later still belongs
+                # to that day, so the next poll must not be told "nothing new".
+                validators = load_feed_state(lake, feed_url).validators
             save_feed_state(lake, feed_url, FeedState(validators, **values), polled_at)
         for feed_url, values in state.get("validators", {}).items():  # staged before feed states
             save_feed_state(lake, feed_url, FeedState(Validators(**values)), polled_at)
@@ -762,6 +838,7 @@ def _commit(interval: Interval, lake: Lake, run_id: str, enricher: Enricher) -> 
             "relevance_threshold": enricher.threshold,
             "raw": raw,
             "interval": [interval.start.isoformat(), interval.end.isoformat()],
+            "batch_ids": sorted(done),
             **({"batches": batches} if batches else {}),  # a replay keeps the run's reports
         },
     )
@@ -790,6 +867,8 @@ def _commit(interval: Interval, lake: Lake, run_id: str, enricher: Enricher) -> 
         manifest=f"_manifests/dt={manifest['dt']}.json",
         batches=batches,
         alerts=alerts,
+        missing_batches=missing,
+        feeds_failed=sum(int(b.get("feeds_failed", 0)) for b in batches) + len(batch_rejects),
     )
 
 
@@ -818,12 +897,22 @@ def run(
     load_hints(settings.outlets_path)
     feeds = load_feeds(settings.feeds_path)
     reports = []
-    for feeds_of_batch in plan_batches(feeds, settings.batch_size):
-        report = ingest_batch(feeds_of_batch, interval, lake, settings, on_page=on_page)
+    planned = plan_batches(feeds, settings.batch_size)
+    for feeds_of_batch in planned:
+        try:
+            report = ingest_batch(feeds_of_batch, interval, lake, settings, on_page=on_page)
+        except (LakeError, StateError):
+            raise  # the lake itself: the next batch and the commit would fail alike
+        except Exception as exc:  # as a failed task in Airflow: the day goes on without it
+            batch = batch_id(feeds_of_batch)
+            log.error("batch %s failed (%s: %s); the day is committed without it", batch,
+                      type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.INFO))  # fmt: skip
+            continue
         reports.append(report)
         if on_batch:
             on_batch(report)
-    return RunSummary(lake.uri, interval.dt, reports, commit(interval, lake, run_id, enricher))
+    summary = commit(interval, lake, run_id, enricher, planned)
+    return RunSummary(lake.uri, interval.dt, reports, summary)
 
 
 @dataclass

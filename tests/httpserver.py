@@ -38,6 +38,7 @@ class Hit:
     path: str
     headers: dict[str, str]
     at: float
+    body: bytes = b""  # what a POST sent
 
 
 Script = list[Reply] | Callable[[BaseHTTPRequestHandler], Reply]
@@ -92,9 +93,14 @@ class ScriptedServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.do_GET(self.rfile.read(length))
+
+            def do_GET(self, body: bytes = b"") -> None:
                 with server._lock:
-                    server.hits.append(Hit(self.path, dict(self.headers.items()), time.monotonic()))
+                    hit = Hit(self.path, dict(self.headers.items()), time.monotonic(), body)
+                    server.hits.append(hit)
                     script = server.routes.get(self.path.split("?")[0])
                     if script is None:
                         reply = Reply(404, b"not found")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from pipeline.settings import load_settings
 from sample.s3server import SECRET_KEY, SeaweedS3
 from sample.site import SampleWeb
+from tests.alert_sink import recorded
 from tests.conftest import BIN, DAY, ROOT, SAMPLE_SETTINGS, airflow_env
 
 pytestmark = pytest.mark.airflow
@@ -153,3 +155,37 @@ def test_three_days_in_date_order_continue_one_story_and_report_their_quality(
                             filesystem=fs).to_pylist()  # fmt: skip
     assert quality[0]["articles"] == articles["2026-11-23"].num_rows
     assert quality[0]["stories"] >= 1 and quality[0]["with_language"] == 1.0
+
+
+def test_a_failed_day_fails_the_run_and_reaches_the_operator(
+    airflow_home: Path, tmp_path: Path
+) -> None:
+    """Every feed down: no article lands, the run fails at ``check``, and the alert
+    reaches the callback the environment names (the webhook and email go the same way)."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # a port nothing listens on: connection refused
+    port = closed.getsockname()[1]
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - url: http://127.0.0.1:{port}/a.xml\n"
+                     f"  - url: http://127.0.0.1:{port}/b.xml\n")  # fmt: skip
+    sink = tmp_path / "alerts.jsonl"
+    env = airflow_env(
+        airflow_home,
+        NEWSFLOW_FEEDS=str(feeds),
+        NEWSFLOW_LAKE=str(tmp_path / "lake"),
+        NEWSFLOW_ALLOW_PRIVATE_NETWORK="1",
+        NEWSFLOW_SETTINGS=str(SAMPLE_SETTINGS),
+        NEWSFLOW_ALERT_CALLBACK="tests.alert_sink:record",
+        NEWSFLOW_TEST_ALERTS=str(sink),
+    )
+    done = subprocess.run(
+        [str(BIN / "airflow"), "dags", "test", "news_ingest", DAY.isoformat()],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    closed.close()
+    output = done.stdout + done.stderr
+    assert done.returncode != 0  # the run failed, as it should
+    (alert,) = recorded(sink)
+    assert alert["level"] == "failure", output[-3000:]
+    assert alert["subject"] == f"newsflow: news_ingest.check failed for {DAY}"
+    assert "no article landed while 2 feeds could not be polled" in alert["text"]

@@ -1,18 +1,20 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from pipeline.archive import read_raw
-from pipeline.feeds import Feed
+from pipeline.feeds import Feed, Validators, load_feeds
 from pipeline.ingest import Interval, RunSummary, plan_batches, run
 from pipeline.monitor import EXTRACTION_SCHEMA
 from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA
 from pipeline.settings import Settings
+from pipeline.state import load_feed_state
 from pipeline.store import LocalLake
 from pipeline.tables import read_manifest, read_partition
 from sample.site import SampleWeb
@@ -304,3 +306,64 @@ def test_a_page_that_failed_for_a_passing_reason_is_asked_for_again_next_run(
     assert second.total("feeds_ok") == 1 and second.commit.articles == 1
     third = run_day(settings, lake)  # now the validators are kept
     assert third.total("feeds_not_modified") == 1
+
+
+def test_an_unexpected_error_on_one_page_is_its_reject_and_the_day_commits(
+    web: SampleWeb, settings: Settings, lake: LocalLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import ingest
+
+    victim = web.outlets["techbeat"]["articles"][0]
+
+    def extract(page: bytes, url: str, *args: Any) -> Any:
+        if victim["slug"] in url:
+            raise RuntimeError("a parser crashed")
+        return real_extract(page, url, *args)
+
+    real_extract = ingest.extract
+    monkeypatch.setattr(ingest, "extract", extract)
+    summary = run_day(settings, lake)
+    rejects = read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
+    (crashed,) = [r for r in rejects if r["reason"] == "internal-error"]
+    assert victim["slug"] in crashed["url"] and crashed["stage"] == "extract"
+    assert crashed["detail"] == "RuntimeError: a parser crashed"
+    others = [a for a in expected_articles(web) if a != ("TechBeat", victim["title"])]
+    assert titles(articles(lake)) == others and summary.commit.articles == len(others)
+
+
+def test_a_batch_that_fails_is_recorded_and_the_rest_of_the_day_commits(
+    web: SampleWeb, settings: Settings, lake: LocalLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import ingest
+
+    real_batch = ingest.ingest_batch
+    feeds = load_feeds(settings.feeds_path)
+    failing = {f.url for f in plan_batches(feeds, settings.batch_size)[0]}
+
+    def ingest_batch(batch: list[Feed], *args: Any, **kwargs: Any) -> Any:
+        if {f.url for f in batch} == failing:
+            raise OSError("the worker lost its disk")
+        return real_batch(batch, *args, **kwargs)
+
+    monkeypatch.setattr(ingest, "ingest_batch", ingest_batch)
+    summary = run_day(settings, lake)
+    assert len(summary.commit.missing_batches) == 1 and summary.commit.articles > 0
+    rejects = read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
+    assert {r["url"] for r in rejects if r["reason"] == "batch-failed"} == failing
+    monkeypatch.setattr(ingest, "ingest_batch", real_batch)  # the task, cleared and run again
+    again = run_day(settings, lake)
+    assert again.commit.missing_batches == []
+    rejects = read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
+    assert not [r for r in rejects if r["reason"] == "batch-failed"]
+    assert titles(articles(lake)) == expected_articles(web)
+
+
+def test_feed_validators_are_kept_only_from_polls_made_after_the_day_was_over(
+    settings: Settings, lake: LocalLake
+) -> None:
+    today = datetime.now(UTC).date()
+    run(settings, lake, Interval.day(today), "test__today")
+    feeds = load_feeds(settings.feeds_path)
+    assert all(load_feed_state(lake, f.url).validators == Validators() for f in feeds)
+    run_day(settings, lake)  # a past day: its feeds' validators are kept
+    assert any(load_feed_state(lake, f.url).validators.etag for f in feeds)
