@@ -58,7 +58,7 @@ def run(warc: Path, feeds: Path, lake: Path, days: int) -> tuple[float, int, str
     command = [
         str(Path(sys.executable).parent / "newsflow"), "backfill", "--source", "warc",
         "--input", str(warc), "--from", FIRST_DAY.date().isoformat(), "--to", last,
-        "--feeds", str(feeds), "--lake", str(lake), "--no-progress",
+        "--feeds", str(feeds), "--lake", str(lake), "--no-progress", "--create",
     ]  # fmt: skip
     seconds, peak, _, done = measured(command)
     if done.returncode != 0:

@@ -1,4 +1,10 @@
-"""The ``newsflow`` command line. Its commands and output formats are a contract."""
+"""The ``newsflow`` command line. Its commands and output formats are a contract.
+
+Exit status: 0 done; 1 done, but something the output names failed (a bad input line or
+file, no feed could be polled, a batch lost); 2 nothing done: a mistake in the command,
+the configuration or the lake, said in one line; 70 an internal error (``-v`` shows
+where); 130 interrupted (Ctrl-C), with how to resume.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +24,78 @@ from pipeline import __version__
 from pipeline.records import parse_timestamp
 
 
+class UsageError(Exception):
+    """Nothing was done: a mistake in the command, its files or the lake (exit 2)."""
+
+
 def _day(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-23") from None
+
+
+def _not_in_the_future(flag: str, day: date) -> None:
+    today = datetime.now(UTC).date()
+    if day > today:
+        raise UsageError(
+            f"{flag} {day} is in the future (today is {today}, UTC): a day can be run once it "
+            "has begun, and is complete once it is over"
+        )
+
+
+@contextmanager
+def _lines_in(path: str) -> Iterator[IO[bytes]]:
+    """The input file, or standard input for ``-``, as a seekable binary stream."""
+    if path == "-":
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryFile() as spool:  # read twice: stdin cannot seek
+            shutil.copyfileobj(sys.stdin.buffer, spool)
+            spool.seek(0)
+            yield spool
+        return
+    try:
+        handle = Path(path).open("rb")  # noqa: SIM115 - closed below, after the error is ours
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    with handle:
+        yield handle
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[IO[str]]:
+    """The output file, or standard output (no path, or ``-``)."""
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    try:
+        handle = Path(path).open("w", encoding="utf-8")  # noqa: SIM115 - as above
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    with handle:
+        yield handle
+
+
+class _BadLineError(Exception):
+    """A line of input that is not a record (already reported)."""
+
+
+def _record(line: bytes, where: str, command: str) -> dict[str, Any] | None:
+    """A JSON object with an ``id``, or None for an empty line or (reported on standard
+    error, with ``where`` it was) a line that is not one."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+        problem = 'needs an object with an "id"'
+    except ValueError as exc:
+        record, problem = None, f"not JSON ({exc})"
+    if not isinstance(record, dict) or "id" not in record:
+        print(f"newsflow {command}: {where}: {problem}; skipped", file=sys.stderr)
+        raise _BadLineError
+    return record
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,13 +119,21 @@ def _parser() -> argparse.ArgumentParser:
         help="let the hosts named in the feeds file be on loopback or private addresses",
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--create", action="store_true", help="make the lake if there is none")
+
+    init = commands.add_parser("init", help="make a new lake (a folder, or a bucket's prefix)")
+    init.add_argument(
+        "--lake", help="s3://bucket/prefix or a folder (default: $NEWSFLOW_LAKE or ./lake)"
+    )
 
     def lines_in_out(
         name: str, description: str, lines_in: str, lines_out: str
     ) -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=f"{description} of JSON lines, as JSON lines")
-        command.add_argument("--in", dest="input", required=True, help=f"lines of {lines_in}")
-        command.add_argument("--out", required=True, help=f"lines of {lines_out}")
+        command.add_argument(
+            "--in", dest="input", required=True, help=f"lines of {lines_in} (- for stdin)"
+        )
+        command.add_argument("--out", required=True, help=f"lines of {lines_out} (- for stdout)")
         return command
 
     lines_in_out(
@@ -115,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--feeds", help="feeds file: the outlets to keep (as for run)")
     back.add_argument("--lake", help="s3://bucket/prefix or a folder (as for run)")
     back.add_argument("--no-progress", action="store_true", help="no progress bar")
+    back.add_argument("--create", action="store_true", help="make the lake if there is none")
 
     ext = commands.add_parser("extract", help="main text of .html or .html.gz files, as JSON lines")
     ext.add_argument("paths", nargs="+", metavar="PATH")
@@ -123,15 +205,6 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, help="processes extracting at once (default: one per core)"
     )
     return parser
-
-
-@contextmanager
-def _output(path: str | None) -> Iterator[IO[str]]:
-    if path is None:
-        yield sys.stdout
-        return
-    with Path(path).open("w", encoding="utf-8") as handle:
-        yield handle
 
 
 def _read_page(path: Path) -> bytes:
@@ -161,6 +234,8 @@ def _extract_file(name: str) -> tuple[dict[str, Any], str | None, bool]:
         return record, f"{path}: {exc}", False
     except OSError as exc:
         return record, f"{path}: cannot read: {exc}", True
+    except Exception as exc:  # one page's crash is that page's failure, not the run's
+        return record, f"{path}: internal error: {type(exc).__name__}: {exc}", True
     record.update(
         title=page.title,
         text=page.text,
@@ -204,67 +279,58 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     from pipeline.dedup import DedupIndex
     from pipeline.stories import StoryDoc, StoryIndex, group
 
-    # Pass 1: where each line starts and when it was published; nothing else is kept.
-    offsets: list[int] = []
-    times: list[datetime | None] = []
-    with Path(args.input).open("rb") as source:
-        offset = 0
+    name = "<stdin>" if args.input == "-" else args.input
+    with _lines_in(args.input) as source, _output(args.out) as out:
+        # Pass 1: where each line starts and when it was published; nothing else is kept.
+        offsets: list[int] = []
+        times: list[datetime | None] = []
+        bad, offset = 0, 0
         for number, line in enumerate(source, start=1):
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    print(
-                        f"newsflow cluster: {args.input}:{number}: not JSON: {exc}", file=sys.stderr
-                    )
-                    return 2
-                if not isinstance(record, dict) or "id" not in record:
-                    print(
-                        f'newsflow cluster: {args.input}:{number}: needs an "id"', file=sys.stderr
-                    )
-                    return 2
+            try:
+                record = _record(line, f"{name}:{number}", "cluster")
+            except _BadLineError:
+                bad += 1
+                record = None
+            if record is not None:
                 offsets.append(offset)
                 times.append(parse_timestamp(record.get("published_at")))
             offset += len(line)
-    # Publication order; a line without a date keeps its place after the line before it.
-    floor = datetime.min.replace(tzinfo=UTC)
-    carried, keys = floor, []
-    for when in times:
-        carried = when or carried
-        keys.append(carried)
-    order = sorted(range(len(offsets)), key=lambda i: keys[i])
+        # Publication order; a line without a date keeps its place after the line before it.
+        floor = datetime.min.replace(tzinfo=UTC)
+        carried, keys = floor, []
+        for when in times:
+            carried = when or carried
+            keys.append(carried)
+        order = sorted(range(len(offsets)), key=lambda i: keys[i])
 
-    def stream() -> Iterator[StoryDoc]:
-        with Path(args.input).open("rb") as source:
+        def text(record: dict[str, Any], key: str) -> str | None:
+            value = record.get(key)
+            return value if isinstance(value, str) else None
+
+        def stream() -> Iterator[StoryDoc]:
             for i in order:
                 source.seek(offsets[i])
                 record = json.loads(source.readline())
                 yield StoryDoc(
                     id=str(record["id"]),
-                    title=record.get("title") if isinstance(record.get("title"), str) else None,
-                    text=record.get("text") if isinstance(record.get("text"), str) else None,
+                    title=text(record, "title"),
+                    text=text(record, "text"),
                     published_at=times[i],
-                    source=record.get("source") if isinstance(record.get("source"), str) else None,
+                    source=text(record, "source"),
                 )
 
-    results: dict[int, tuple[str, str, str | None]] = {}
-    index = StoryIndex()
-    grouped = group(stream(), DedupIndex(), index)
-    for i, (doc, story_id, duplicate_of) in zip(
-        order,
-        tqdm(grouped, total=len(order), desc="cluster", unit="doc", disable=None),
-        strict=True,
-    ):
-        results[i] = (doc.id, story_id, duplicate_of)
-    with Path(args.out).open("w", encoding="utf-8") as out:
+        results: dict[int, tuple[str, str, str | None]] = {}
+        index = StoryIndex()
+        grouped = group(stream(), DedupIndex(), index)
+        progress = tqdm(grouped, total=len(order), desc="cluster", unit="doc", disable=None)
+        for i, (doc, story_id, duplicate_of) in zip(order, progress, strict=True):
+            results[i] = (doc.id, story_id, duplicate_of)
         for i in range(len(offsets)):
             doc_id, story_id, duplicate_of = results[i]
             story_id = index.final(doc_id, story_id)
-            out.write(
-                json.dumps({"id": doc_id, "story_id": story_id, "duplicate_of": duplicate_of})
-                + "\n"
-            )
-    return 0
+            row = {"id": doc_id, "story_id": story_id, "duplicate_of": duplicate_of}
+            out.write(json.dumps(row) + "\n")
+    return 1 if bad else 0
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -276,30 +342,18 @@ def cmd_classify(args: argparse.Namespace) -> int:
         settings = load_settings()
         taxonomy = Taxonomy.load(args.taxonomy or settings.taxonomy_path)
     except (SettingsError, TaxonomyError) as exc:
-        print(f"newsflow classify: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     threshold = settings.relevance_threshold if args.threshold is None else args.threshold
-    failures = 0
-    source_path, out_path = Path(args.input), Path(args.out)
-    if not source_path.is_file():
-        print(f"newsflow classify: {args.input}: no such file", file=sys.stderr)
-        return 2
-    with (
-        source_path.open(encoding="utf-8", errors="replace") as source,
-        out_path.open("w", encoding="utf-8") as out,
-    ):
-        for number, line in enumerate(source, 1):
-            if not line.strip():
-                continue
+    name = "<stdin>" if args.input == "-" else args.input
+    bad = 0
+    with _lines_in(args.input) as source, _output(args.out) as out:
+        for number, line in enumerate(source, start=1):
             try:
-                record = json.loads(line)
-            except ValueError as exc:
-                record, problem = None, f"not JSON ({exc})"
-            else:
-                problem = 'needs an object with an "id"'
-            if not isinstance(record, dict) or "id" not in record:
-                print(f"newsflow classify: {args.input}:{number}: {problem}", file=sys.stderr)
-                failures += 1
+                record = _record(line, f"{name}:{number}", "classify")
+            except _BadLineError:
+                bad += 1
+                continue
+            if record is None:
                 continue
             title, text, language = (
                 record.get(k) if isinstance(record.get(k), str) else None
@@ -310,7 +364,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             row = {"id": record["id"], "relevance": result.relevance,
                    "is_relevant": result.is_relevant, "topics": result.topics}  # fmt: skip
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return 1 if failures else 0
+    return 1 if bad else 0
 
 
 def _by_reason(total: int, by_reason: dict[str, int]) -> str:
@@ -319,26 +373,68 @@ def _by_reason(total: int, by_reason: dict[str, int]) -> str:
     return f"{total}" + (f" ({', '.join(f'{r} {n}' for r, n in reasons)})" if reasons else "")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+def _config_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
+    """What a mistake in the configuration, its files or the lake raises."""
     from pipeline.enrich import EntitiesError
     from pipeline.extract import HintsError
     from pipeline.feeds import FeedsFileError
-    from pipeline.ingest import Interval, run
     from pipeline.relevance import TaxonomyError
-    from pipeline.settings import SettingsError, load_settings
+    from pipeline.settings import SettingsError
     from pipeline.state import StateError
-    from pipeline.store import LakeError, open_lake
+    from pipeline.store import LakeError
 
-    config_errors = (FeedsFileError, SettingsError, TaxonomyError, EntitiesError, HintsError)
+    return (FeedsFileError, SettingsError, TaxonomyError, EntitiesError, HintsError, LakeError,
+            StateError, *more)  # fmt: skip
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from pipeline.settings import load_settings
+    from pipeline.store import create_lake, open_lake
+
+    try:
+        settings = load_settings(lake=args.lake)
+        lake = open_lake(settings.lake, settings.s3)
+        created = create_lake(lake)
+    except _config_errors() as exc:
+        raise UsageError(str(exc)) from None
+    print(f"newsflow init: {'made a lake' if created else 'a lake is already'} at {lake.uri}")
+    return 0
+
+
+def _failed_feeds(summary: Any, limit: int = 20) -> str:
+    """The summary's lines naming each feed that could not be polled, and why."""
+    failed = [f for batch in summary.batches for f in batch.failed_feeds]
+    lines = [f"    {f['url']}  {f['reason']}: {f['detail']}\n" for f in failed[:limit]]
+    if len(failed) > limit:
+        lines.append(f"    … and {len(failed) - limit} more, in rejects/ (stage feed)\n")
+    lines += [f"    batch {b} lost: its task failed, its feeds were not polled\n"
+              for b in summary.commit.missing_batches]  # fmt: skip
+    return "".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipeline.extract import load_hints
+    from pipeline.feeds import load_feeds
+    from pipeline.ingest import Interval, enricher_for, run
+    from pipeline.settings import load_settings
+    from pipeline.store import open_lake, require_lake
+
+    day = args.date or datetime.now(UTC).date()
+    _not_in_the_future("--date", day)
     try:
         settings = load_settings(
             feeds=args.feeds, lake=args.lake, allow_private_network=args.allow_private_network
         )
-        lake = open_lake(settings.lake, settings.s3)
-        day = args.date or datetime.now(UTC).date()
-        run_id = f"cli__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+        enricher_for(settings)  # every configuration file is read before the lake is touched
+        load_hints(settings.outlets_path)
+        load_feeds(settings.feeds_path)
+        lake = require_lake(open_lake(settings.lake, settings.s3), create=args.create)
+    except _config_errors() as exc:
+        raise UsageError(str(exc)) from None
+    run_id = f"cli__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+    try:
         with tqdm(
             desc=f"newsflow run {day}",
             unit="page",
@@ -346,18 +442,25 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         ) as bar:
             summary = run(settings, lake, Interval.day(day), run_id, on_page=bar.update)
-    except (*config_errors, LakeError, StateError) as exc:
-        print(f"newsflow run: {exc}", file=sys.stderr)
-        return 2
+    except _config_errors() as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"nothing of {day} was committed; run the same command again to resume (the "
+            "batches already fetched are staged in the lake and kept)"
+        ) from None
     commit = summary.commit
     future = summary.total("items_future_dated")
+    polled = summary.total("feeds_ok") + summary.total("feeds_not_modified")
+    failed = summary.total("feeds_failed")
     print(
         f"newsflow run {summary.dt}\n"
         f"  feeds polled     {summary.total('feeds')}"
         f" (new content {summary.total('feeds_ok')},"
         f" not modified {summary.total('feeds_not_modified')},"
-        f" failed {summary.total('feeds_failed')})\n"
-        f"  items            {summary.total('items')} in feeds,"
+        f" failed {failed})\n"
+        + _failed_feeds(summary)
+        + f"  items            {summary.total('items')} in feeds,"
         f" {summary.total('items_new')} new,"
         f" {summary.total('items_already_landed')} already landed,"
         f" {summary.total('items_deferred')} for a later day,"
@@ -375,6 +478,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"  articles at      {lake.url(f'articles/dt={commit.dt}/')}\n"
         f"  manifest         {lake.url(commit.manifest)}"
     )
+    if commit.missing_batches:
+        return 1
+    if not polled and summary.total("feeds") > summary.total("feeds_retired"):
+        print("newsflow run: no feed could be polled; see the reasons above", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -391,32 +499,27 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         file_inputs,
         raw_inputs,
     )
-    from pipeline.enrich import EntitiesError
-    from pipeline.extract import HintsError
-    from pipeline.feeds import FeedsFileError, load_feeds
+    from pipeline.feeds import load_feeds
     from pipeline.fetch import Fetcher, NetworkPolicy
     from pipeline.ingest import enricher_for
-    from pipeline.relevance import TaxonomyError
-    from pipeline.settings import SettingsError, load_settings
-    from pipeline.state import StateError
-    from pipeline.store import LakeError, make_s3_client, open_lake
+    from pipeline.settings import load_settings
+    from pipeline.store import make_s3_client, open_lake, require_lake
 
     if args.end < args.start:
-        print("newsflow backfill: --to is before --from", file=sys.stderr)
-        return 2
+        raise UsageError("--to is before --from")
+    _not_in_the_future("--to", args.end)
     if args.source != "sitemap" and (args.source == "warc") != bool(args.input):
         need = "needs" if args.source == "warc" else "takes no"
-        print(f"newsflow backfill: --source {args.source} {need} --input", file=sys.stderr)
-        return 2
-    config_errors = (FeedsFileError, SettingsError, TaxonomyError, EntitiesError, HintsError)
+        raise UsageError(f"--source {args.source} {need} --input")
     stack = ExitStack()
     try:
         settings = load_settings(
             feeds=args.feeds, lake=args.lake, allow_private_network=args.allow_private_network
         )
-        lake = open_lake(settings.lake, settings.s3)
         enricher = enricher_for(settings)
         feeds = load_feeds(settings.feeds_path)
+        create = args.create and args.source != "raw"  # a lake's own archive: it must exist
+        lake = require_lake(open_lake(settings.lake, settings.s3), create=create)
         source: Source
         if args.source == "sitemap":
             urls = [feed.url for feed in feeds] + args.input
@@ -450,12 +553,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             report = backfill(
                 source, lake, settings, args.start, args.end, enricher=enricher, progress=progress
             )
-    except (*config_errors, LakeError, StateError, BackfillError) as exc:
-        print(f"newsflow backfill: {exc}", file=sys.stderr)
-        return 2
+    except _config_errors(BackfillError) as exc:
+        raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
-        print("\nnewsflow backfill: interrupted; the same command resumes it", file=sys.stderr)
-        return 130
+        raise KeyboardInterrupt("the same command resumes it") from None
     finally:
         stack.close()
     print(
@@ -476,26 +577,21 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from datetime import timedelta
 
-    from pipeline.enrich import EntitiesError
     from pipeline.ingest import Interval, build_stories, commit, enricher_for
-    from pipeline.relevance import TaxonomyError
-    from pipeline.settings import SettingsError, load_settings
-    from pipeline.state import StateError
-    from pipeline.store import LakeError, open_lake
+    from pipeline.settings import load_settings
+    from pipeline.store import open_lake, require_lake
     from pipeline.tables import read_manifest
 
     if args.end < args.start:
-        print("newsflow reclassify: --to is before --from", file=sys.stderr)
-        return 2
+        raise UsageError("--to is before --from")
     try:
         settings = load_settings(lake=args.lake)
         if args.threshold is not None:
             settings = replace(settings, relevance_threshold=args.threshold)
         enricher = enricher_for(settings)
-        lake = open_lake(settings.lake, settings.s3)
-    except (SettingsError, TaxonomyError, EntitiesError, LakeError) as exc:
-        print(f"newsflow reclassify: {exc}", file=sys.stderr)
-        return 2
+        lake = require_lake(open_lake(settings.lake, settings.s3))
+    except _config_errors() as exc:
+        raise UsageError(str(exc)) from None
     run_id = f"reclassify__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
     print(f"newsflow reclassify, threshold {enricher.threshold:g}")
     day = args.start
@@ -509,9 +605,8 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
             try:
                 result = commit(Interval.day(day), lake, run_id, enricher)
                 stories = build_stories(lake, dt, run_id)
-            except (LakeError, StateError) as exc:
-                print(f"newsflow reclassify: {exc}", file=sys.stderr)
-                return 2
+            except _config_errors() as exc:
+                raise UsageError(str(exc)) from None
             print(
                 f"  {dt}  articles {before} -> {result.articles}, off-topic {result.offtopic},"
                 f" stories {stories.stories}"
@@ -526,11 +621,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handlers = {"run": cmd_run, "backfill": cmd_backfill, "extract": cmd_extract,
-                "cluster": cmd_cluster, "classify": cmd_classify,
+    handlers = {"run": cmd_run, "init": cmd_init, "backfill": cmd_backfill,
+                "extract": cmd_extract, "cluster": cmd_cluster, "classify": cmd_classify,
                 "reclassify": cmd_reclassify}  # fmt: skip
-    handler = handlers[args.command]
-    return handler(args)
+    name = f"newsflow {args.command}"
+    try:
+        return handlers[args.command](args)
+    except UsageError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"\n{name}: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Now: fetching threads would hold the exit until their exchanges' deadlines.
+        os._exit(130)
+    except BrokenPipeError:  # the reader of our output went away (| head): not an error
+        os._exit(0)
+    except Exception as exc:
+        if args.verbose:
+            raise
+        print(f"{name}: internal error: {type(exc).__name__}: {exc} (run it again with -v to "
+              "see where)", file=sys.stderr)  # fmt: skip
+        return 70
 
 
 if __name__ == "__main__":

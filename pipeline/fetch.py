@@ -375,9 +375,10 @@ def by_host(
     if not total:
         return
     done: queue.SimpleQueue[tuple[T, R | Exception]] = queue.SimpleQueue()
+    stop = threading.Event()
 
     def drain(waiting: deque[T]) -> None:
-        while True:
+        while not stop.is_set():
             try:
                 item = waiting.popleft()
             except IndexError:
@@ -388,11 +389,17 @@ def by_host(
                 done.put((item, exc.with_traceback(None)))
 
     drainers = [q for q in queues.values() for _ in range(min(per_host, len(q)))]
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(drainers)))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(drainers))))
+    try:
         for waiting in drainers:
             pool.submit(drain, waiting)
         for _ in range(total):
             yield done.get()
+    finally:
+        # Left early (Ctrl-C, a consumer that stopped): start nothing more, and wait for
+        # nothing; what is under way ends by its own deadline.
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Fetcher:

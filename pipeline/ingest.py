@@ -141,6 +141,7 @@ class BatchReport:
     articles: int = 0
     rejects: int = 0
     raw_key: str | None = None
+    failed_feeds: list[dict[str, str]] = field(default_factory=list)  # url, reason, detail
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -275,10 +276,15 @@ def _select(
             assert result.error is not None
             report.feeds_failed += 1
             error = result.error
+            report.failed_feeds.append(
+                {"url": feed.url, "reason": error.reason, "detail": error.detail}
+            )
+            log.info("feed %s: failed: %s: %s", feed.url, error.reason, error.detail)
             selection.rejects.append(
                 _feed_reject(feed, error.reason, error.detail, now, error.status)
             )
             continue
+        log.info("feed %s: %s, %d items", feed.url, result.status, len(result.items))
         if result.status in ("not-modified", "unchanged"):
             report.feeds_not_modified += 1
         else:

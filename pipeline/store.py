@@ -60,6 +60,21 @@ class Lake(Protocol):
         """Write ``key`` only if no object has it, atomically; False if one does."""
         ...
 
+    def list_top(self, prefix: str) -> list[str]:
+        """The keys directly in the folder ``prefix`` (ending in ``/``), not below it."""
+        ...
+
+
+@contextmanager
+def _local(action: str, url: str) -> Iterator[None]:
+    """A local file system's error as the lake's: one line naming what and where."""
+    try:
+        yield
+    except LakeError:
+        raise
+    except OSError as exc:
+        raise LakeError(f"could not {action} {url}: {exc.strerror or exc}") from None
+
 
 class LocalLake:
     """A lake in a local folder (the embedded default)."""
@@ -88,28 +103,31 @@ class LocalLake:
         return path, Path(tmp)
 
     def put(self, key: str, data: bytes) -> None:
-        path, tmp = self._staged(key, data)
-        try:
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with _local("write", self.url(key)):
+            path, tmp = self._staged(key, data)
+            try:
+                tmp.replace(path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
-        path, tmp = self._staged(key, data)
-        try:
-            os.link(tmp, path)  # fails if the key exists: create-with-content in one step
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            tmp.unlink(missing_ok=True)
+        with _local("write", self.url(key)):
+            path, tmp = self._staged(key, data)
+            try:
+                os.link(tmp, path)  # fails if the key exists: create-with-content in one step
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def get(self, key: str) -> bytes | None:
-        try:
-            return self._path(key).read_bytes()
-        except FileNotFoundError:
-            return None
+        with _local("read", self.url(key)):
+            try:
+                return self._path(key).read_bytes()
+            except FileNotFoundError:
+                return None
 
     def list_keys(self, prefix: str) -> list[str]:
         base = self._path(prefix) if prefix else self.root
@@ -117,16 +135,30 @@ class LocalLake:
         if not folder.exists():
             return []
         keys = []
-        for path in folder.rglob("*"):
-            key = path.relative_to(self.root).as_posix()
-            if path.is_file() and key.startswith(prefix) and not path.name.startswith("."):
-                keys.append(key)
+        with _local("list", self.url(prefix)):
+            for path in folder.rglob("*"):
+                key = path.relative_to(self.root).as_posix()
+                if path.is_file() and key.startswith(prefix) and not path.name.startswith("."):
+                    keys.append(key)
         return sorted(keys)
+
+    def list_top(self, prefix: str) -> list[str]:
+        """The keys directly in the folder ``prefix`` (ending in ``/``), not below it."""
+        folder = self._path(prefix) if prefix else self.root
+        with _local("list", self.url(prefix)):
+            if not folder.is_dir():
+                return []
+            return sorted(
+                f"{prefix}{entry.name}"
+                for entry in os.scandir(folder)
+                if entry.is_file() and not entry.name.startswith(".")
+            )
 
     def delete(self, key: str) -> None:
         """Delete a key, and the folders it leaves empty (a folder is no key of its own)."""
         path = self._path(key)
-        path.unlink(missing_ok=True)
+        with _local("delete", self.url(key)):
+            path.unlink(missing_ok=True)
         for folder in path.parents:
             if folder == self.root or not folder.is_relative_to(self.root):
                 break
@@ -140,11 +172,12 @@ class LocalLake:
 
     def move(self, key: str, to: str) -> None:
         target = self._path(to)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._path(key).replace(target)
-        except FileNotFoundError:
-            raise LakeError(f"{self.url(key)} does not exist") from None
+        with _local("move", self.url(key)):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._path(key).replace(target)
+            except FileNotFoundError:
+                raise LakeError(f"{self.url(key)} does not exist") from None
         self.delete(key)  # the folders it leaves empty
 
     def open(self, key: str, start: int = 0) -> IO[bytes]:
@@ -272,6 +305,39 @@ class S3Lake:
             raise self._fail("list", prefix, exc) from exc
         return sorted(keys)
 
+    def list_top(self, prefix: str) -> list[str]:
+        """The keys directly under ``prefix`` (ending in ``/``), not below it."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        keys: list[str] = []
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            paginator = self._client.get_paginator("list_objects_v2")
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix), Delimiter="/")
+            for page in pages:
+                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail("list", prefix, exc) from exc
+        return sorted(k for k in keys if not k.rsplit("/", 1)[-1].startswith("."))
+
+    def create_bucket(self) -> bool:
+        """Make the lake's bucket if there is none; whether it was made."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+            return False
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise self._fail("reach the bucket of", "", exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("reach the bucket of", "", exc) from exc
+        try:
+            self._client.create_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail("create the bucket of", "", exc) from exc
+        return True
+
     def delete(self, key: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -320,6 +386,50 @@ def open_lake(uri: str, s3: S3Settings | None = None) -> Lake:
         scheme = uri.split("://", 1)[0]
         raise LakeError(f"a {scheme}:// lake: it must be s3://bucket/prefix or a local folder")
     return LocalLake(uri.removeprefix("file://"))
+
+
+MARKER = "_newsflow.json"  # what makes a folder or prefix a lake
+
+
+def lake_exists(lake: Lake) -> bool:
+    """Whether ``lake`` holds a newsflow lake: its marker, or the state and manifests of
+    a lake made before there were markers."""
+    try:
+        return lake.get(MARKER) is not None or any(
+            lake.list_keys(prefix)[:1] for prefix in ("_manifests/", "_state/")
+        )
+    except LakeError as exc:
+        if "NoSuchBucket" in str(exc):
+            return False
+        raise
+
+
+def create_lake(lake: Lake) -> bool:
+    """Make ``lake`` a newsflow lake (the folder, or the bucket if the server lets us);
+    whether it was not one before."""
+    if isinstance(lake, S3Lake):
+        lake.create_bucket()
+    if lake_exists(lake):
+        return False
+    from pipeline import __version__
+
+    marker = {"created_at": datetime.now(UTC).isoformat(), "created_by": f"newsflow {__version__}"}
+    lake.put_if_absent(MARKER, json.dumps(marker).encode())
+    return True
+
+
+def require_lake(lake: Lake, create: bool = False) -> Lake:
+    """``lake``, refused unless it exists or ``create`` says to make it: a mistyped path
+    must not silently start a new lake."""
+    if create:
+        if create_lake(lake):
+            log.warning("created the lake %s", lake.uri)
+    elif not lake_exists(lake):
+        raise LakeError(
+            f"there is no newsflow lake at {lake.uri}: check --lake and NEWSFLOW_LAKE, or "
+            f"create it with `newsflow init --lake {lake.uri}` (or --create)"
+        )
+    return lake
 
 
 def table_to_parquet(table: pa.Table) -> bytes:

@@ -41,13 +41,14 @@ def partitions_from_events(context: Any, asset: Asset) -> list[str]:
     return [context["logical_date"].strftime("%Y-%m-%d")]
 
 
-def lake_from_airflow() -> Any:
-    """The lake, with S3 credentials from the aws_default connection when there is one."""
+def lake_from_airflow(must_exist: bool = True) -> Any:
+    """The lake, with S3 credentials from the aws_default connection when there is one;
+    refused if there is no lake there (``newsflow init`` makes one), unless told not to."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     from pipeline.settings import load_settings
-    from pipeline.store import S3Settings, open_lake
+    from pipeline.store import S3Settings, open_lake, require_lake
 
     settings = load_settings()
     s3 = settings.s3
@@ -64,4 +65,5 @@ def lake_from_airflow() -> Any:
                 secret_access_key=conn.password or s3.secret_access_key,
                 region=extra.get("region_name") or s3.region,
             )
-    return open_lake(settings.lake, s3)
+    lake = open_lake(settings.lake, s3)
+    return require_lake(lake) if must_exist else lake

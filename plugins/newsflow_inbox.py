@@ -31,7 +31,7 @@ class InboxTrigger(BaseEventTrigger):
 
         from pipeline.inbox import claim_next
 
-        lake = await asyncio.to_thread(lake_from_airflow)
+        lake = await asyncio.to_thread(lake_from_airflow, False)  # no lake: an empty inbox
         while True:
             try:
                 claim = await asyncio.to_thread(claim_next, lake)

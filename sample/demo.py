@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
-from pipeline.store import Lake, open_lake
+from pipeline.store import Lake, create_lake, open_lake
 from pipeline.tables import read_manifest, read_partition
 from sample.s3server import SeaweedS3
 from sample.site import SampleWeb
@@ -146,6 +146,7 @@ def main() -> None:
         else:
             env["NEWSFLOW_LAKE"] = args.lake
             lake = open_lake(args.lake)
+        create_lake(lake)  # as `newsflow init` does: the DAGs refuse a lake that is not there
 
         log = work / "airflow.log"
         print(f"Serving {len(web.outlets)} sample outlets on 127.0.0.1; lake: {lake.uri}")

@@ -113,7 +113,7 @@ def test_warc_backfill_from_s3_writes_each_day_and_continues_stories(
     done = subprocess.run(
         [str(BIN / "newsflow"), "backfill", "--from", days[0].isoformat(), "--to", DT,
          "--source", "warc", "--input", f"s3://{bucket}/crawl-data/CC-NEWS/2026/11/*.warc.gz",
-         "--feeds", str(settings.feeds_path), "--lake", lake_uri, "--no-progress"],
+         "--feeds", str(settings.feeds_path), "--lake", lake_uri, "--no-progress", "--create"],
         capture_output=True, text=True, timeout=300,
         env={**s3.env(), "NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS), "PATH": str(BIN)},
     )  # fmt: skip
@@ -184,7 +184,7 @@ def test_sitemap_backfill_fetches_the_days_pages_from_the_outlets_sitemaps(
     done = subprocess.run(
         [str(BIN / "newsflow"), "backfill", "--from", first.isoformat(), "--to", last.isoformat(),
          "--source", "sitemap", "--feeds", str(settings.feeds_path), "--lake", str(lake.root),
-         "--allow-private-network", "--no-progress"],
+         "--allow-private-network", "--no-progress", "--create"],
         capture_output=True, text=True, timeout=300,
         env={"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS), "PATH": str(BIN)},
     )  # fmt: skip

@@ -3,23 +3,32 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
+import socket
 import subprocess
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from sample.s3server import SeaweedS3
 from sample.site import SampleWeb
 from tests.conftest import BIN, DAY, SAMPLE_SETTINGS
+from tests.httpserver import Reply, ScriptedServer
 
 NEWSFLOW = str(BIN / "newsflow")
 
 
-def newsflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def newsflow(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NEWSFLOW"))}
     return subprocess.run(
-        [NEWSFLOW, *args], env={**clean, **(env or {})}, capture_output=True, text=True, timeout=300
-    )
+        [NEWSFLOW, *args], env={**clean, **(env or {})}, capture_output=True, text=True,
+        timeout=300, input=stdin,
+    )  # fmt: skip
 
 
 def test_extract_writes_one_line_per_file_in_the_contract_format(
@@ -65,7 +74,7 @@ def test_run_against_s3_with_aws_variables(
     web: SampleWeb, feeds_file: Path, s3: SeaweedS3, bucket: str
 ) -> None:
     env = {**s3.env(), "NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)}
-    args = ["run", "--feeds", str(feeds_file), "--lake", f"s3://{bucket}/news"]
+    args = ["run", "--feeds", str(feeds_file), "--lake", f"s3://{bucket}/news", "--create"]
     result = newsflow(*args, "--date", DAY.isoformat(), "--allow-private-network", env=env)
     assert result.returncode == 0, result.stderr
     assert "feeds polled     12 (new content 11, not modified 0, failed 1)" in result.stdout
@@ -88,8 +97,8 @@ def test_run_without_private_network_refuses_the_local_sample(
 ) -> None:
     env = {"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)}
     args = ["run", "--feeds", str(feeds_file), "--lake", str(tmp_path / "lake"), "--no-progress"]
-    result = newsflow(*args, "--date", DAY.isoformat(), env=env)
-    assert result.returncode == 0
+    result = newsflow(*args, "--date", DAY.isoformat(), "--create", env=env)
+    assert result.returncode == 1  # no feed could be polled
     assert "failed 12" in result.stdout
     assert "rejects          12 (blocked-address 12)" in result.stdout
     assert web.requests == []
@@ -104,7 +113,7 @@ def test_environment_variables_configure_the_run(
         "NEWSFLOW_LAKE": str(tmp_path / "env-lake"),
         "NEWSFLOW_ALLOW_PRIVATE_NETWORK": "1",
     }
-    result = newsflow("run", "--date", DAY.isoformat(), "--no-progress", env=env)
+    result = newsflow("run", "--date", DAY.isoformat(), "--no-progress", "--create", env=env)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "env-lake" / "_manifests" / f"dt={DAY}.json").exists()
 
@@ -143,12 +152,14 @@ def test_cluster_writes_one_line_per_input_in_input_order(tmp_path: Path) -> Non
     assert by_id["lionsgate"]["story_id"] != by_id["tb"]["story_id"]
 
 
-def test_cluster_reports_a_bad_line_by_number(tmp_path: Path) -> None:
+def test_cluster_reports_a_bad_line_by_number_and_keeps_going(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
-    source.write_text('{"id": "a", "title": "x"}\nnot json\n')
+    source.write_text('{"id": "a", "title": "x"}\nnot json\n{"title": "no id"}\n{"id": "b"}\n')
     result = newsflow("cluster", "--in", str(source), "--out", str(tmp_path / "out.jsonl"))
-    assert result.returncode == 2
-    assert "in.jsonl:2" in result.stderr
+    assert result.returncode == 1
+    assert "in.jsonl:2: not JSON" in result.stderr and "in.jsonl:3: needs" in result.stderr
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [o["id"] for o in out] == ["a", "b"]
 
 
 def test_reclassify_replays_a_new_threshold_from_the_lake_without_fetching(
@@ -156,7 +167,7 @@ def test_reclassify_replays_a_new_threshold_from_the_lake_without_fetching(
 ) -> None:
     env = {"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)}
     lake = str(tmp_path / "lake")
-    args = ["run", "--feeds", str(feeds_file), "--lake", lake, "--no-progress"]
+    args = ["run", "--feeds", str(feeds_file), "--lake", lake, "--no-progress", "--create"]
     ran = newsflow(*args, "--date", DAY.isoformat(), "--allow-private-network", env=env)
     assert ran.returncode == 0, ran.stderr
     web.requests.clear()
@@ -188,3 +199,131 @@ def test_a_broken_config_file_stops_the_run_with_its_line(
     assert result.returncode == 2
     assert f"{tmp_path / 'outlets.yaml'}:3: '//div[' is not an XPath" in result.stderr
     assert "Traceback" not in result.stderr and web.requests == []  # nothing was fetched
+
+
+SAMPLE = {"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)}
+
+
+def test_a_day_in_the_future_is_refused_before_anything_is_touched(
+    web: SampleWeb, feeds_file: Path, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    assert newsflow("init", "--lake", str(lake)).returncode == 0
+    ahead = (datetime.now(UTC).date() + timedelta(days=365)).isoformat()
+    args = ["run", "--feeds", str(feeds_file), "--lake", str(lake), "--allow-private-network"]
+    result = newsflow(*args, "--date", ahead, env=SAMPLE)
+    assert result.returncode == 2
+    assert f"--date {ahead} is in the future" in result.stderr
+    assert web.requests == [] and not (lake / "_state").exists()
+
+
+def test_a_lake_that_is_not_there_is_refused_unless_made_on_purpose(
+    web: SampleWeb, feeds_file: Path, tmp_path: Path
+) -> None:
+    typo = tmp_path / "lkae"
+    args = ["run", "--feeds", str(feeds_file), "--lake", str(typo), "--date", DAY.isoformat(),
+            "--allow-private-network", "--no-progress"]  # fmt: skip
+    refused = newsflow(*args, env=SAMPLE)
+    assert refused.returncode == 2 and web.requests == [] and not typo.exists()
+    assert f"there is no newsflow lake at {typo}" in refused.stderr
+    assert f"newsflow init --lake {typo}" in refused.stderr
+    made = newsflow("init", "--lake", str(typo))
+    assert made.returncode == 0 and f"made a lake at {typo}" in made.stdout
+    assert newsflow(*args, env=SAMPLE).returncode == 0
+    assert "a lake is already at" in newsflow("init", "--lake", str(typo)).stdout
+
+
+def test_a_lake_that_cannot_be_written_is_one_line_and_exit_2(
+    web: SampleWeb, feeds_file: Path, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    newsflow("init", "--lake", str(lake))
+    (lake / "_staging").write_text("a file where the lake needs a folder")
+    args = ["run", "--feeds", str(feeds_file), "--lake", str(lake), "--date", DAY.isoformat(),
+            "--allow-private-network", "--no-progress"]  # fmt: skip
+    result = newsflow(*args, env=SAMPLE)
+    assert result.returncode == 2, result.stderr
+    assert f"newsflow run: could not write {lake / '_staging'}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_run_in_which_no_feed_could_be_polled_fails_and_names_each_feed(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # nothing listens here: connections are refused
+        urls = [f"http://127.0.0.1:{closed.getsockname()[1]}/{name}.xml" for name in "ab"]
+        feeds = tmp_path / "feeds.yaml"
+        feeds.write_text("feeds:\n" + "".join(f"  - url: {url}\n" for url in urls))
+        result = newsflow("-v", "run", "--feeds", str(feeds), "--lake", str(tmp_path / "lake"),
+                          "--date", DAY.isoformat(), "--allow-private-network", "--create",
+                          "--no-progress", env=SAMPLE)  # fmt: skip
+    assert result.returncode == 1
+    for url in urls:
+        assert f"    {url}  connect: " in result.stdout  # the summary names it, and why
+        assert f"feed {url}: failed: connect" in result.stderr  # so does -v, as it goes
+    assert "no feed could be polled" in result.stderr
+
+
+def test_ctrl_c_during_a_run_says_how_to_resume(server: ScriptedServer, tmp_path: Path) -> None:
+    when = "Mon, 23 Nov 2026 12:00:00 +0000"
+    server.route("/feed.xml", Reply(200, (
+        f'<rss version="2.0"><channel><title>t</title><item><title>A</title>'
+        f"<link>{server.url('/slow')}</link><pubDate>{when}</pubDate></item></channel></rss>"
+    ).encode(), {"Content-Type": "application/rss+xml"}))  # fmt: skip
+    server.route("/slow", Reply(raw=((b"", 600.0),)))  # holds the page for ever
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - url: {server.url('/feed.xml')}\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NEWSFLOW"))}
+    process = subprocess.Popen(
+        [NEWSFLOW, "run", "--feeds", str(feeds), "--lake", str(tmp_path / "lake"), "--date",
+         DAY.isoformat(), "--allow-private-network", "--create", "--no-progress"],
+        env={**clean, **SAMPLE}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # As from a terminal: this test may run as a background job, which ignores SIGINT.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while "/slow" not in server.paths() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=15)  # not the page's 20 s deadline
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode == 130
+    assert (f"newsflow run: interrupted; nothing of {DAY} was committed; run the same command "
+            "again to resume") in stderr  # fmt: skip
+    assert "Traceback" not in stderr
+
+
+def test_cluster_and_classify_read_standard_input_and_refuse_a_missing_file(
+    tmp_path: Path,
+) -> None:
+    lines = '{"id": "a", "title": "Netflix tests AI dubbing"}\n{"id": "b", "title": "x"}\n'
+    for command in ("cluster", "classify"):
+        done = newsflow(command, "--in", "-", "--out", "-", stdin=lines)
+        assert done.returncode == 0, done.stderr
+        assert [json.loads(line)["id"] for line in done.stdout.splitlines()] == ["a", "b"]
+        missing = newsflow(command, "--in", str(tmp_path / "nope.jsonl"), "--out", "-")
+        assert missing.returncode == 2
+        assert missing.stderr == (f"newsflow {command}: {tmp_path / 'nope.jsonl'}: cannot read: "
+                                  "No such file or directory\n")  # fmt: skip
+
+
+def test_an_internal_error_is_one_line_unless_asked_for_the_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import cli
+
+    def broken(args: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_cluster", broken)
+    assert cli.main(["cluster", "--in", "x", "--out", "y"]) == 70
+    assert capsys.readouterr().err == (
+        "newsflow cluster: internal error: RuntimeError: a bug (run it again with -v to see "
+        "where)\n"
+    )
+    with pytest.raises(RuntimeError):
+        cli.main(["-v", "cluster", "--in", "x", "--out", "y"])

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.settings import load_settings
+from pipeline.store import LocalLake, create_lake, open_lake
 from sample.s3server import SECRET_KEY, SeaweedS3
 from sample.site import SampleWeb
 from tests.alert_sink import recorded
@@ -52,6 +53,7 @@ def test_dag_folder_imports_with_zero_errors(airflow_home: Path) -> None:
 
 
 def _env(airflow_home: Path, feeds_file: Path, s3: SeaweedS3, bucket: str) -> dict[str, str]:
+    create_lake(open_lake(f"s3://{bucket}/news", s3.settings()))  # as `newsflow init` does
     return airflow_env(
         airflow_home,
         NEWSFLOW_FEEDS=str(feeds_file),
@@ -169,6 +171,7 @@ def test_a_failed_day_fails_the_run_and_reaches_the_operator(
     feeds.write_text(f"feeds:\n  - url: http://127.0.0.1:{port}/a.xml\n"
                      f"  - url: http://127.0.0.1:{port}/b.xml\n")  # fmt: skip
     sink = tmp_path / "alerts.jsonl"
+    create_lake(LocalLake(tmp_path / "lake"))
     env = airflow_env(
         airflow_home,
         NEWSFLOW_FEEDS=str(feeds),

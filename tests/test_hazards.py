@@ -569,7 +569,7 @@ def test_entity_blowups_are_never_built(
     feeds.write_text(f"feeds:\n  - url: {server.url('/hostile/feed.xml')}\n")
     command = [sys.executable, "-m", "pipeline.cli", "run", "--feeds", str(feeds),
                "--lake", str(tmp_path / "lake"), "--date", DAY.isoformat(),
-               "--allow-private-network", "--no-progress"]  # fmt: skip
+               "--allow-private-network", "--no-progress", "--create"]  # fmt: skip
     env = {**os.environ, "NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)}
     output = tmp_path / "output.txt"
     with output.open("wb") as sink:

@@ -22,7 +22,7 @@ from pipeline.inbox import claim_next, process
 from pipeline.ingest import POOL_MIN_PAGES
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
 from pipeline.settings import Settings
-from pipeline.store import LocalLake
+from pipeline.store import LocalLake, create_lake
 from pipeline.tables import read_partition
 from sample.site import SampleWeb
 from tests.conftest import BIN, SAMPLE_SETTINGS, airflow_env
@@ -97,6 +97,7 @@ def standalone(tmp_path: Path, feeds_file: Path) -> Iterator[tuple[dict[str, str
     """``airflow standalone`` with the DAGs of this repository, on a local lake."""
     home, lake = tmp_path / "airflow", LocalLake(tmp_path / "lake")
     home.mkdir()
+    create_lake(lake)
     api = _free_port()
     env = airflow_env(
         home,

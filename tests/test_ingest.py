@@ -320,7 +320,7 @@ def test_an_unexpected_error_on_one_page_is_its_reject_and_the_day_commits(
             raise RuntimeError("a parser crashed")
         return real_extract(page, url, *args)
 
-    real_extract = ingest.extract
+    real_extract = ingest.extract  # type: ignore[attr-defined]
     monkeypatch.setattr(ingest, "extract", extract)
     summary = run_day(settings, lake)
     rejects = read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
