@@ -11,19 +11,17 @@ The days it committed are emitted on ``newsflow_articles``, so ``news_stories`` 
 
 from __future__ import annotations
 
-import logging
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, dag, get_current_context, task
 from newsflow_airflow import ARTICLES, execution_timeouts, lake_from_airflow
-from newsflow_alerts import DayNotifier
+from newsflow_alerts import DayNotifier, deliver
 from newsflow_inbox import InboxTrigger
 
 TIMEOUTS = execution_timeouts()
 
-log = logging.getLogger(__name__)
 INBOX = Asset(
     "newsflow_inbox",
     watchers=[AssetWatcher(name="newsflow_inbox_watcher", trigger=InboxTrigger())],
@@ -36,13 +34,20 @@ INBOX = Asset(
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,  # one commit of a day at a time, as news_ingest
-    default_args={"on_failure_callback": DayNotifier()},
+    # An error that may pass (the object store, the network) is retried before a file is
+    # declared failed; a file whose worker died is taken again by the watcher.
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "on_failure_callback": DayNotifier(),
+    },
     tags=["newsflow"],
     doc_md=__doc__,
 )
 def news_inbox() -> None:
     @task(outlets=[ARTICLES], execution_timeout=TIMEOUTS["inbox"])
     def ingest() -> list[dict[str, Any]]:
+        from pipeline.alerts import Alert
         from pipeline.inbox import process
         from pipeline.ingest import START_METHOD_VARIABLE
         from pipeline.settings import load_settings
@@ -57,7 +62,9 @@ def news_inbox() -> None:
         if not claims:
             raise ValueError("news_inbox runs on inbox events; none named a file")
         lake, settings = lake_from_airflow(), load_settings()
-        results = [process(lake, settings, claim) for claim in claims]
+        ti = context["ti"]
+        final = ti.try_number > ti.max_tries  # the last try: a file that fails now, failed
+        results = [process(lake, settings, claim, final_attempt=final) for claim in claims]
         days = sorted({day for r in results if r.report for day in r.report.days})
         rows = sum(r.report.articles for r in results if r.report)
         if days:
@@ -67,9 +74,11 @@ def news_inbox() -> None:
                 "rows": rows,
                 "source": "inbox",
             }
-        for r in results:
-            if r.status == "failed":  # its reason lies beside it in inbox/failed/
-                log.error("inbox file %s failed: %s", r.name, r.reason)
+        failed = [r for r in results if r.status == "failed" and r.reason]
+        if failed:  # each reason lies beside its file in inbox/failed/
+            lines = [f"{r.name}: {r.reason}" for r in failed]
+            subject = f"newsflow: {len(failed)} inbox file(s) could not be ingested"
+            deliver(Alert("failure", subject, lines, "news_inbox", context["run_id"]), context)
         return [{"name": r.name, "status": r.status, "moved_to": r.moved_to} for r in results]
 
     ingest()

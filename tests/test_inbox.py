@@ -12,17 +12,18 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from pipeline.inbox import claim_next, process
+from pipeline.inbox import MAX_ATTEMPTS, STALE_AFTER, claim_next, process
 from pipeline.ingest import POOL_MIN_PAGES
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
 from pipeline.settings import Settings
-from pipeline.store import LocalLake, create_lake
+from pipeline.store import LakeError, LocalLake, create_lake
 from pipeline.tables import read_partition
 from sample.site import SampleWeb
 from tests.conftest import BIN, SAMPLE_SETTINGS, airflow_env
@@ -44,10 +45,10 @@ def test_inbox_files_are_ingested_once_and_moved_to_done_or_failed(
     lake.put("inbox/scan.pdf", b"%PDF-1.7\x00\x00binary")
     found = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
     first, second = claim_next(lake, found), claim_next(lake, found)
-    assert first and second and claim_next(lake) is None  # each file is taken once
+    assert first and second and claim_next(lake, found) is None  # each file is taken once
     stamp = "20261124T093000-"
     assert {first["name"], second["name"]} == {f"{stamp}urls.txt", f"{stamp}scan.pdf"}
-    assert lake.list_keys("inbox/") == [
+    assert lake.list_keys("inbox/processing/") == [
         f"inbox/processing/{stamp}scan.pdf", f"inbox/processing/{stamp}urls.txt"
     ]  # fmt: skip
 
@@ -84,6 +85,103 @@ def test_a_warc_file_dropped_in_the_inbox_lands_in_the_days_of_its_records(
     assert result.report.days == [d.isoformat() for d in days]
     assert [k.split("-", 1)[1] for k in lake.list_keys("inbox/")] == ["crawl.warc.gz"]
     assert lake.list_keys("inbox/")[0].startswith("inbox/done/")
+
+
+class Watched:
+    """A lake that records which folders were listed, and how."""
+
+    def __init__(self, lake: LocalLake) -> None:
+        self.lake, self.listed = lake, list[tuple[str, str]]()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.lake, name)
+        if name.startswith("list_"):
+
+            def listing(prefix: str) -> Any:
+                self.listed.append((name, prefix))
+                return attribute(prefix)
+
+            return listing
+        return attribute
+
+
+def test_the_watcher_lists_only_the_top_of_the_inbox(lake: LocalLake) -> None:
+    for n in range(3):
+        lake.put(f"inbox/done/2026112{n}T000000-old-{n}.txt", b"https://x.example/a\n")
+    lake.put("inbox/failed/20261120T000000-bad.pdf", b"%PDF")
+    watched = Watched(lake)
+    assert claim_next(watched) is None
+    assert watched.listed == [("list_top", "inbox/"), ("list_top", "inbox/processing/")]
+
+
+def test_a_file_stranded_by_a_dead_worker_is_taken_again_then_failed(lake: LocalLake) -> None:
+    lake.put("inbox/urls.txt", b"https://x.example/a\n")
+    found = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    first = claim_next(lake, found)
+    assert first is not None and first["attempt"] == 1
+    # Its worker dies: nothing touches the claim any more.
+    assert claim_next(lake, found + STALE_AFTER / 2) is None  # still in its grace
+    later = found + STALE_AFTER + timedelta(minutes=1)
+    again = claim_next(lake, later)
+    assert again is not None and again["attempt"] == 2
+    assert (again["key"], again["found_at"]) == (first["key"], first["found_at"])  # same day
+    for attempt in range(3, MAX_ATTEMPTS + 1):
+        later += STALE_AFTER + timedelta(minutes=1)
+        assert (claim_next(lake, later) or {}).get("attempt") == attempt
+    assert claim_next(lake, later + STALE_AFTER + timedelta(minutes=1)) is None
+    name = first["name"]
+    reason = (lake.get(f"inbox/failed/{name}.reason.txt") or b"").decode()
+    assert f"taken {MAX_ATTEMPTS} times" in reason and lake.list_keys("inbox/processing/") == []
+    assert lake.list_keys("inbox/claims/") == []
+
+
+def test_a_claim_being_worked_on_is_touched_and_never_taken_twice(
+    web: SampleWeb, settings: Settings, lake: LocalLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import inbox
+
+    lake.put("inbox/urls.txt", _urls(web))
+    claim = claim_next(lake)
+    assert claim is not None
+    seen: list[str | None] = []
+    real_ingest = inbox._ingest
+
+    def slow_ingest(*args: Any) -> Any:
+        time.sleep(0.5)  # long enough for the heartbeat below to beat several times
+        seen.append(json.loads(lake.get(f"inbox/claims/{claim['name']}.json") or b"{}")["alive_at"])
+        return real_ingest(*args)
+
+    monkeypatch.setattr(inbox, "HEARTBEAT", 0.1)
+    monkeypatch.setattr(inbox, "_ingest", slow_ingest)
+    result = process(lake, settings, claim)
+    assert result.status == "done" and seen and seen[0]
+    assert lake.list_keys("inbox/claims/") == []  # done: the claim goes
+
+
+def test_an_error_that_may_pass_is_left_to_the_tasks_next_try(
+    web: SampleWeb, settings: Settings, lake: LocalLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import inbox
+
+    lake.put("inbox/urls.txt", _urls(web))
+    claim = claim_next(lake)
+    assert claim is not None
+    real_ingest = inbox._ingest
+
+    def s3_blip(*args: Any) -> Any:
+        raise LakeError("could not write s3://news/lake/raw/x (endpoint http://s3): timed out")
+
+    monkeypatch.setattr(inbox, "_ingest", s3_blip)
+    with pytest.raises(LakeError):
+        process(lake, settings, claim, final_attempt=False)
+    assert lake.list_keys("inbox/processing/") == [claim["key"]]  # not failed: left for a retry
+    monkeypatch.setattr(inbox, "_ingest", real_ingest)
+    assert process(lake, settings, claim, final_attempt=False).status == "done"
+    # A mistake in the file itself fails it at once, whatever try this is.
+    lake.put("inbox/scan.pdf", b"%PDF-1.7\x00\x00binary")
+    pdf = claim_next(lake)
+    assert pdf is not None
+    assert process(lake, settings, pdf, final_attempt=False).status == "failed"
 
 
 def _free_port() -> int:
