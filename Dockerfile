@@ -11,6 +11,10 @@ RUN pip install --no-cache-dir "uv==0.13.9" \
  && pip install --no-cache-dir -r /tmp/req.txt \
  && pip install --no-cache-dir --no-deps /opt/newsflow
 
+# The login airflow-init writes: a folder the airflow user owns, so that the named volume
+# mounted on it starts out writable.
+RUN mkdir -p /opt/airflow/auth
+
 COPY --chown=airflow:root dags /opt/airflow/dags
 COPY --chown=airflow:root plugins /opt/airflow/plugins
 COPY --chown=airflow:root config /opt/newsflow/config
