@@ -316,7 +316,8 @@ def main() -> None:
         lake = folder / "lake"
         bin_dir = Path(sys.executable).parent
         command = [str(bin_dir / "newsflow"), "run", "--feeds", str(feeds), "--lake", str(lake),
-                   "--date", DAY, "--allow-private-network", "--no-progress", "--create"]  # fmt: skip
+                   "--date", DAY, "--allow-private-network", "--no-progress",
+                   "--create"]  # fmt: skip
         env = {
             "NEWSFLOW_SETTINGS": str(folder / "settings.yaml"),
             "PATH": str(Path(sys.executable).parent),

@@ -26,6 +26,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -243,6 +244,9 @@ class FetchPolicy:
     max_retry_after: float = 120.0
     per_host_delay: float = 1.0
     per_host_concurrency: int = 1
+    # An exchange under way this long no longer holds its host's turn (up to this many).
+    stall_after: float = 5.0
+    max_stalled_per_host: int = 3
     max_crawl_delay: float = 30.0
     user_agent: str = USER_AGENT
     respect_robots: bool = True
@@ -266,11 +270,56 @@ class Page:
 
 
 class _HostSlot:
-    def __init__(self, concurrency: int) -> None:
-        self.semaphore = threading.Semaphore(concurrency)
+    """One host's share of the fetcher: ``concurrency`` exchanges at a time, their starts
+    spaced by the host's delay. An exchange that has gone on for ``stall_after`` seconds
+    (a server that trickles or says nothing) stops counting against ``concurrency``, so
+    the host's other pages need not wait out its deadline; at most ``max_stalled`` such
+    exchanges stay open beside the others."""
+
+    def __init__(self, concurrency: int, stall_after: float, max_stalled: int) -> None:
         self.lock = threading.Lock()
+        self._free = threading.Condition(self.lock)
+        self.concurrency, self.stall_after, self.max_stalled = concurrency, stall_after, max_stalled
+        self.active = 0  # exchanges under way and not stalled
+        self.stalled = 0
         self.next_start = 0.0
         self.timeouts = 0  # exchanges with this host that ran out of time
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._free:
+            self._free.wait_for(
+                lambda: (
+                    self.active < self.concurrency
+                    and self.active + self.stalled < self.concurrency + self.max_stalled
+                )
+            )
+            self.active += 1
+        state: dict[str, bool | None] = {"stalled": False}  # None once over
+
+        def stall() -> None:
+            with self._free:
+                if state["stalled"] is None:  # already over
+                    return
+                state["stalled"] = True
+                self.active -= 1
+                self.stalled += 1
+                self._free.notify_all()
+
+        timer = threading.Timer(self.stall_after, stall)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            with self._free:
+                if state["stalled"]:
+                    self.stalled -= 1
+                else:
+                    self.active -= 1
+                state["stalled"] = None
+                self._free.notify_all()
 
 
 def _retry_after(value: str | None, now: float) -> float | None:
@@ -365,9 +414,10 @@ def by_host(
     per_host: int = 1,
 ) -> Iterator[tuple[T, R | Exception]]:
     """``work`` on every item, yielded as each finishes: up to ``workers`` hosts at once,
-    each host's items ``per_host`` at a time in their order, so that a slow host holds
-    only its own queue and never a worker that another host's items are waiting for.
-    An exception ``work`` raises is yielded in place of its result."""
+    each host's items taken in their order by ``per_host`` threads (the fetcher's host
+    turns decide how many of them actually talk to the host at once), so that a slow host
+    holds only its own queue and never a thread that another host's items wait for. An
+    exception ``work`` raises is yielded in place of its result."""
     queues: dict[str, deque[T]] = {}
     for item in items:
         queues.setdefault(host_key(url_of(item)), deque()).append(item)
@@ -389,7 +439,7 @@ def by_host(
                 done.put((item, exc.with_traceback(None)))
 
     drainers = [q for q in queues.values() for _ in range(min(per_host, len(q)))]
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(drainers))))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers * per_host, len(drainers))))
     try:
         for waiting in drainers:
             pool.submit(drain, waiting)
@@ -480,6 +530,12 @@ class Fetcher:
                 redirects=redirects,
             )
 
+    @property
+    def threads_per_host(self) -> int:
+        """Threads that may wait for one host's turns: its concurrency, and a thread for
+        each exchange that may stall beside them."""
+        return self.policy.per_host_concurrency + self.policy.max_stalled_per_host
+
     def post_json(self, url: str, document: Any) -> int:
         """POST ``document`` as JSON to an endpoint of the operator's (a webhook), within
         one deadline and no retry; its status. Raises :class:`FetchError`."""
@@ -534,8 +590,7 @@ class Fetcher:
             except FetchError as exc:
                 return exc.with_traceback(None)  # not the frames, and the bytes they hold
 
-        concurrency = self.policy.per_host_concurrency
-        for url, outcome in by_host(urls, str, one, workers, concurrency):
+        for url, outcome in by_host(urls, str, one, workers, self.threads_per_host):
             if isinstance(outcome, Exception) and not isinstance(outcome, FetchError):
                 outcome = FetchError(url, "internal-error", f"{type(outcome).__name__}: {outcome}")
             yield url, outcome
@@ -546,7 +601,10 @@ class Fetcher:
         with self._lock:
             slot = self._slots.get(key)
             if slot is None:
-                slot = self._slots[key] = _HostSlot(self.policy.per_host_concurrency)
+                policy = self.policy
+                slot = self._slots[key] = _HostSlot(
+                    policy.per_host_concurrency, policy.stall_after, policy.max_stalled_per_host
+                )
             return slot
 
     def _host_delay(self, key: str) -> float:
@@ -592,7 +650,7 @@ class Fetcher:
     ) -> tuple[httpx.Response, bytes, datetime]:
         key = host_key(current)
         slot = self._slot(key)
-        with slot.semaphore:
+        with slot.turn():
             with slot.lock:
                 wait = slot.next_start - time.monotonic()
                 slot.next_start = max(slot.next_start, time.monotonic()) + self._host_delay(key)

@@ -231,7 +231,10 @@ def _poll_all(
 
     polled: dict[str, PollResult] = {}
     to_poll = [f for f in feeds if f.url in states]
-    for feed, outcome in by_host(to_poll, lambda f: f.url, poll_one, settings.workers):
+    polls_by_host = by_host(
+        to_poll, lambda f: f.url, poll_one, settings.workers, fetcher.threads_per_host
+    )
+    for feed, outcome in polls_by_host:
         if isinstance(outcome, Exception):  # a bug, not the feed's fault: the others go on
             log.error("feed %s: internal error while polling: %s", feed.url, outcome,
                       exc_info=outcome if log.isEnabledFor(logging.INFO) else None)  # fmt: skip

@@ -93,7 +93,7 @@ _TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance", "outlets
 # Settings that must be above zero; every other number may also be zero.
 _POSITIVE = frozenset(
     {"connect_timeout", "read_timeout", "total_timeout", "max_bytes", "max_crawl_delay",
-     "per_host_concurrency", "batch_size", "batch_deadline", "commit_timeout",
+     "per_host_concurrency", "stall_after", "batch_size", "batch_deadline", "commit_timeout",
      "retire_after_gone", "min_words", "workers"}
 )  # fmt: skip
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import socket
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -291,6 +292,33 @@ def test_a_slow_host_holds_only_its_own_queue(server: ScriptedServer) -> None:
         assert first_url == server.url("/fast") and not isinstance(first, FetchError)
         assert waited < 1.0
         assert [o.reason for _, o in rest if isinstance(o, FetchError)] == ["timeout"] * 8
+
+
+@pytest.mark.parametrize(("max_stalled", "waits"), [(3, False), (0, True)])
+def test_a_stalled_exchange_stops_holding_its_hosts_turn(
+    server: ScriptedServer, max_stalled: int, waits: bool
+) -> None:
+    """One page of a host says nothing for its whole deadline: after ``stall_after`` the
+    host's next pages go ahead beside it (unless no stalled exchange may stay open)."""
+    server.route("/stalls", Reply(raw=((b"", 30.0),)))
+    for n in range(2):
+        server.route(f"/p{n}", Reply(200, PAGE))
+    policy = FetchPolicy(per_host_delay=0, total_timeout=2.0, timeout_retries=0, stall_after=0.3,
+                         max_stalled_per_host=max_stalled, respect_robots=False)  # fmt: skip
+    with fetcher_for(server, policy=policy) as fetcher:
+        outcomes = []
+        stalled = threading.Thread(target=lambda: outcomes.append(
+            dict(fetcher.get_many([server.url("/stalls")]))))  # fmt: skip
+        stalled.start()
+        while "/stalls" not in server.paths():
+            time.sleep(0.01)
+        started = time.monotonic()
+        for n in range(2):
+            fetcher.get(server.url(f"/p{n}"))
+        took = time.monotonic() - started
+        stalled.join()
+    assert (took > 1.5) is waits, took  # the deadline of the stalled exchange is 2 s
+    assert [o.reason for o in outcomes[0].values() if isinstance(o, FetchError)] == ["timeout"]
 
 
 def test_get_many_leaves_what_the_deadline_passed_unfetched(server: ScriptedServer) -> None:

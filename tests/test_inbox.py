@@ -135,26 +135,39 @@ def test_a_file_stranded_by_a_dead_worker_is_taken_again_then_failed(lake: Local
     assert lake.list_keys("inbox/claims/") == []
 
 
+def _claimed(web: SampleWeb, lake: LocalLake) -> dict[str, Any]:
+    lake.put("inbox/urls.txt", _urls(web))
+    claim = claim_next(lake)
+    assert claim is not None
+    return claim
+
+
+def _alive_at(lake: LocalLake, claim: dict[str, Any]) -> datetime:
+    document = json.loads(lake.get(f"inbox/claims/{claim['name']}.json") or b"{}")
+    return datetime.fromisoformat(document["alive_at"])
+
+
 def test_a_claim_being_worked_on_is_touched_and_never_taken_twice(
     web: SampleWeb, settings: Settings, lake: LocalLake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pipeline import inbox
 
-    lake.put("inbox/urls.txt", _urls(web))
-    claim = claim_next(lake)
-    assert claim is not None
-    seen: list[str | None] = []
+    claim = _claimed(web, lake)
+    taken_at = _alive_at(lake, claim)
+    touched: list[datetime] = []
     real_ingest = inbox._ingest
 
     def slow_ingest(*args: Any) -> Any:
         time.sleep(0.5)  # long enough for the heartbeat below to beat several times
-        seen.append(json.loads(lake.get(f"inbox/claims/{claim['name']}.json") or b"{}")["alive_at"])
+        touched.append(_alive_at(lake, claim))
+        # The watcher, looking a while after the last touch, leaves the file alone.
+        assert claim_next(lake, touched[-1] + STALE_AFTER / 2) is None
         return real_ingest(*args)
 
     monkeypatch.setattr(inbox, "HEARTBEAT", 0.1)
     monkeypatch.setattr(inbox, "_ingest", slow_ingest)
     result = process(lake, settings, claim)
-    assert result.status == "done" and seen and seen[0]
+    assert result.status == "done" and touched[0] > taken_at
     assert lake.list_keys("inbox/claims/") == []  # done: the claim goes
 
 
@@ -163,9 +176,7 @@ def test_an_error_that_may_pass_is_left_to_the_tasks_next_try(
 ) -> None:
     from pipeline import inbox
 
-    lake.put("inbox/urls.txt", _urls(web))
-    claim = claim_next(lake)
-    assert claim is not None
+    claim = _claimed(web, lake)
     real_ingest = inbox._ingest
 
     def s3_blip(*args: Any) -> Any:
