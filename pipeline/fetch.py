@@ -4,12 +4,12 @@ One deadline per exchange (``total_timeout``) covers all of it: the DNS lookup, 
 connection, the TLS handshake, the status line, the headers and the body, however slowly
 each trickles in; connect and read timeouts bound silences within it. Also: a byte cap on
 the decoded body, a redirect cap, an honest user agent, robots.txt (cached per host), one
-or two requests at a time per host with a delay between them, retries with backoff on 429
-and 5xx honouring Retry-After (a timeout is tried once more at most: a deadline that ran
-out is not worth several more), and a network guard that checks every address a
-connection is about to use: loopback, private, link-local and metadata addresses are
-refused unless explicitly allowed, also after a redirect or a DNS answer that points
-somewhere unexpected.
+request at a time per host with a delay between their starts (and a few more beside one
+that has stalled), retries with backoff on 429 and 5xx honouring Retry-After (a timeout
+is tried once more at most: a deadline that ran out is not worth several more), and a
+network guard that checks every address a connection is about to use: loopback, private,
+link-local and metadata addresses are refused unless explicitly allowed, also after a
+redirect or a DNS answer that points somewhere unexpected.
 """
 
 from __future__ import annotations
