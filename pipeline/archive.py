@@ -2,8 +2,11 @@
 re-clustered from storage without fetching the web again.
 
 Each page is one gzip member (a WARC ``response`` record), so a ``raw_ref`` of the form
-``raw/dt=…/….warc.gz#<offset>`` is enough to read one record back without reading the
-rest. Payloads are stored decoded (Content-Encoding removed), as the extractor saw them.
+``raw/dt=…/….warc.gz#<offset>:<digest>`` is enough to read one record back without
+reading the rest; ``digest`` (the first 16 hex digits of the SHA-256 of the page's body)
+is checked when it is read. A WARC file is named after its content and written only if
+absent, so no key is ever reused and nothing a row points at is overwritten. Payloads are
+stored decoded (Content-Encoding removed), as the extractor saw them.
 Each record also carries, in a ``Newsflow-Item`` header (JSON), what the feed said of the
 item (feed, link, title, date, summary, authors), so that a page can be re-extracted
 into the same article from the archive alone.
@@ -11,9 +14,11 @@ into the same article from the archive alone.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
@@ -61,17 +66,36 @@ def item_from_header(value: str) -> FeedItem:
     )
 
 
-class WarcBuffer:
-    """Collects response records in memory; ``key`` is where they will be written."""
+def body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:16]
 
-    def __init__(self, key: str) -> None:
-        self.key = key
+
+def reference(key: str, offset: int, digest: str) -> str:
+    """The raw_ref of the record at ``offset`` of ``key`` whose body has ``digest``."""
+    return f"{key}#{offset}:{digest}"
+
+
+@dataclass(frozen=True)
+class RawSlot:
+    """Where a page will lie in a WARC file not yet written."""
+
+    offset: int
+    digest: str
+
+
+class WarcBuffer:
+    """Collects response records in memory; ``seal`` writes them under a key named after
+    their content (``{name}-{digest}.warc.gz``), which no other content can take."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # e.g. raw/dt=2026-11-23/{batch}
+        self.key: str | None = None
         self._buffer = io.BytesIO()
         self._writer = WARCWriter(self._buffer, gzip=True)
         self.records = 0
 
-    def add(self, page: Page, item: FeedItem | None = None) -> str:
-        """Append one page (and what its feed said of it); returns its ``raw_ref``."""
+    def add(self, page: Page, item: FeedItem | None = None) -> RawSlot:
+        """Append one page (and what its feed said of it); where it will lie."""
         try:
             phrase = HTTPStatus(page.status).phrase
         except ValueError:
@@ -93,10 +117,18 @@ class WarcBuffer:
         offset = self._buffer.tell()
         self._writer.write_record(record)
         self.records += 1
-        return f"{self.key}#{offset}"
+        return RawSlot(offset, body_digest(page.body))
 
-    def getvalue(self) -> bytes:
-        return self._buffer.getvalue()
+    def seal(self, lake: Lake) -> str:
+        """Write the file (once: a key named after its content is never written over)."""
+        data = self._buffer.getvalue()
+        self.key = f"{self.name}-{hashlib.sha256(data).hexdigest()[:16]}.warc.gz"
+        lake.put_if_absent(self.key, data)  # already there: the same bytes
+        return self.key
+
+    def ref(self, slot: RawSlot) -> str:
+        assert self.key is not None, "seal the WARC file before asking where its pages lie"
+        return reference(self.key, slot.offset, slot.digest)
 
 
 @dataclass
@@ -142,15 +174,18 @@ def iter_records(stream: IO[bytes] | Readable) -> Iterator[RawRecord]:
         )
 
 
-def read_raw(lake: Lake, raw_ref: str) -> RawRecord:
-    """The record a ``raw_ref`` points at."""
-    key, _, offset = raw_ref.partition("#")
-    data = lake.get(key)
-    if data is None:
-        raise FileNotFoundError(f"{lake.url(key)} is missing (raw_ref {raw_ref})")
-    stream = io.BytesIO(data)
-    stream.seek(int(offset or 0))
-    record = next(iter_records(stream), None)
+def read_raw(lake: Lake, ref: str) -> RawRecord:
+    """The record a ``raw_ref`` points at, checked against its digest (a ref written
+    before refs carried one is read unchecked)."""
+    key, _, position = ref.partition("#")
+    offset, _, digest = position.partition(":")
+    with closing(lake.open(key, int(offset or 0))) as stream:
+        record = next(iter_records(stream), None)
     if record is None:
-        raise ValueError(f"no response record at {raw_ref}")
+        raise ValueError(f"no response record at {lake.url(ref)}")
+    if digest and body_digest(record.body) != digest:
+        raise ValueError(
+            f"{lake.url(ref)}: the record there is not the page this row was made from "
+            f"(its body's digest is {body_digest(record.body)}, not {digest})"
+        )
     return record

@@ -35,7 +35,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from pipeline.archive import RawRecord, iter_records
+from pipeline.archive import RawRecord, body_digest, iter_records, reference
 from pipeline.enrich import Enricher, page_rights
 from pipeline.feeds import Feed, FeedItem
 from pipeline.fetch import Fetcher, FetchError, Page
@@ -221,7 +221,8 @@ class RawSource(Source):
             return None
         item = item or FeedItem(feed_url=feed.url, url=record.url, title=None, published_at=None)
         day = date.fromisoformat(self._dt(key))
-        return Found(day, item, feed, record.page(), raw_ref=f"{key}#{record.offset}")
+        ref = reference(key, record.offset, body_digest(record.body))
+        return Found(day, item, feed, record.page(), raw_ref=ref)
 
     def rights(self, page: Page, raw_ref: str) -> dict[str, Any]:
         dt = self._dt(raw_ref)
@@ -233,8 +234,13 @@ class RawSource(Source):
                 )
                 for row in rows.to_pylist():
                     if row["raw_ref"] and row["rights"]:
-                        self._rights[row["raw_ref"]] = row["rights"]
-        return self._rights.get(raw_ref) or super().rights(page, raw_ref)
+                        self._rights[_position(row["raw_ref"])] = row["rights"]
+        return self._rights.get(_position(raw_ref)) or super().rights(page, raw_ref)
+
+
+def _position(ref: str) -> str:
+    """A raw_ref without its digest (refs written before there were digests have none)."""
+    return ref.partition(":")[0] if "#" in ref else ref
 
 
 _SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"

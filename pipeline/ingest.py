@@ -25,14 +25,14 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import __version__
-from pipeline.archive import WarcBuffer
+from pipeline.archive import RawSlot, WarcBuffer
 from pipeline.dedup import DedupIndex
 from pipeline.enrich import TDMREP_PATH, Enricher, page_rights
 from pipeline.extract import EXTRACTOR, Extracted, ExtractionError, extract, load_hints
@@ -442,7 +442,7 @@ class Landing:
     ) -> None:
         self.lake, self.dt, self.batch, self.settings = lake, dt, batch, settings
         self.seen, self.rights = seen, rights
-        self.warc = WarcBuffer(f"raw/dt={dt}/{archive}.warc.gz") if archive else None
+        self.warc = WarcBuffer(f"raw/dt={dt}/{archive}") if archive else None
         self.hints = load_hints(settings.outlets_path)
         self.rejects: list[Reject] = []
         self.already_landed = 0
@@ -454,14 +454,19 @@ class Landing:
             self._pool = extraction_pool(settings.extract_workers, expected_pages)
             if self._pool:
                 self._stack.enter_context(self._pool)
-        self._jobs: list[tuple[FeedItem, Feed, Page, str, str, tuple[Any, ...], Future[Extracted]]]
+        self._jobs: list[
+            tuple[FeedItem, Feed, Page, str | RawSlot, str, tuple[Any, ...], Future[Extracted]]
+        ]
         self._jobs = []
 
     def add(self, item: FeedItem, feed: Feed, page: Page, raw_ref: str | None = None) -> None:
         """One page as fetched (or read back from an archive at ``raw_ref``)."""
+        ref: str | RawSlot
         if raw_ref is None:
             assert self.warc is not None, "a page not yet archived needs an archive"
-            raw_ref = self.warc.add(page, item)
+            ref = self.warc.add(page, item)  # its raw_ref is known once the file is sealed
+        else:
+            ref = raw_ref
         domain = source_domain(page.final_url)
         args = (page.body, page.final_url, self.settings.min_words, self.hints.get(domain))
         job = None
@@ -471,14 +476,18 @@ class Landing:
             except BrokenProcessPool:
                 log.warning("the extraction processes died; extracting in this process")
                 self._pool = None
-        self._jobs.append((item, feed, page, raw_ref, domain, args, job or _settle(extract, *args)))
+        self._jobs.append((item, feed, page, ref, domain, args, job or _settle(extract, *args)))
 
     def finish(self) -> tuple[int, int]:
         """Stage what the batch made; returns (articles, rejects)."""
         articles: dict[str, Article] = {}
         pages: list[dict[str, Any]] = []  # what extraction made of each page
+        warc = self.warc
+        if warc is not None and warc.records:
+            warc.seal(self.lake)
         try:
-            for item, feed, page, raw_ref, domain, args, job in self._jobs:
+            for item, feed, page, ref, domain, args, job in self._jobs:
+                raw_ref = ref if isinstance(ref, str) else cast(WarcBuffer, warc).ref(ref)
                 try:
                     try:
                         extracted = job.result()
@@ -515,8 +524,6 @@ class Landing:
                 articles.setdefault(article.article_id, article)
         finally:
             self._stack.close()
-        if self.warc is not None and self.warc.records:
-            self.lake.put(self.warc.key, self.warc.getvalue())
         dt, batch, lake = self.dt, self.batch, self.lake
         rows = [a.to_row() for a in articles.values()]
         lake.put(

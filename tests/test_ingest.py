@@ -367,3 +367,42 @@ def test_feed_validators_are_kept_only_from_polls_made_after_the_day_was_over(
     assert all(load_feed_state(lake, f.url).validators == Validators() for f in feeds)
     run_day(settings, lake)  # a past day: its feeds' validators are kept
     assert any(load_feed_state(lake, f.url).validators.etag for f in feeds)
+
+
+def test_a_same_day_rerun_never_overwrites_a_page_a_row_points_at(
+    server: ScriptedServer, settings: Settings, tmp_path: Path
+) -> None:
+    """The second run of a day fetches changed pages and fails on one: every committed
+    row's raw_ref still opens that row's own page, checked against its digest."""
+
+    def feed(version: int) -> bytes:
+        items = "".join(
+            f"<item><title>Story {n} v{version}</title><link>{server.url(f'/{n}')}</link>"
+            "<pubDate>Mon, 23 Nov 2026 12:00:00 +0000</pubDate></item>"
+            for n in (1, 2)
+        )
+        return f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
+
+    def page(n: int, version: int) -> bytes:
+        return HAZARD_PAGE.replace(b"AI dubbing deal", f"AI deal {n}, take {version}".encode())
+
+    xml, html = {"Content-Type": "application/rss+xml"}, {"Content-Type": "text/html"}
+    server.route("/feed.xml", Reply(200, feed(1), xml), Reply(200, feed(2), xml))
+    server.route("/1", Reply(200, page(1, 1), html), Reply(404))  # gone on the rerun
+    server.route("/2", Reply(200, page(2, 1), html), Reply(200, page(2, 2), html))
+    feeds = tmp_path / "one.yaml"
+    feeds.write_text(f"feeds:\n  - url: {server.url('/feed.xml')}\n")
+    settings = replace(settings, feeds_path=feeds)
+    lake = LocalLake(settings.lake)
+    run_day(settings, lake)
+    run_day(settings, lake)
+    rows = articles(lake).to_pylist()
+    assert {row["url"] for row in rows} == {server.url("/1"), server.url("/2")}
+    for row in rows:
+        record = read_raw(lake, row["raw_ref"])  # raises if the digest does not match
+        assert record.url == row["url"] and row["title"].encode() in record.body
+    assert "take 2" in next(r["title"] for r in rows if r["url"].endswith("/2"))
+    assert len(lake.list_keys(f"raw/dt={DT}/")) == 2  # one file per run, neither rewritten
+    forged = rows[0]["raw_ref"].rsplit(":", 1)[0] + ":0123456789abcdef"
+    with pytest.raises(ValueError, match="not the page this row was made from"):
+        read_raw(lake, forged)
