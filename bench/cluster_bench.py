@@ -28,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline.dedup import DedupIndex, find_duplicates
-from pipeline.stories import StoryDoc, StoryIndex, group
+from pipeline.stages.dedup import DedupIndex, find_duplicates
+from pipeline.stages.stories import StoryDoc, StoryIndex, group
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

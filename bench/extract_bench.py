@@ -27,7 +27,7 @@ from typing import Any
 
 import trafilatura
 
-from pipeline.extract import ExtractionError, extract
+from pipeline.stages.extract import ExtractionError, extract
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "extraction" / "wcxb-dev"

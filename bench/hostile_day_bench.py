@@ -29,9 +29,9 @@ from common import page as synthetic_page
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipeline.lake.store import LocalLake  # noqa: E402
+from pipeline.lake.tables import read_partition  # noqa: E402
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA  # noqa: E402
-from pipeline.store import LocalLake  # noqa: E402
-from pipeline.tables import read_partition  # noqa: E402
 from tests.httpserver import Reply, ScriptedServer, SilentServer, trickled  # noqa: E402
 
 DAY = "2026-11-23"

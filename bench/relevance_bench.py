@@ -31,8 +31,8 @@ from pathlib import Path
 import Stemmer
 from protego import Protego
 
-from pipeline.enrich import Gazetteer, find_entities, page_rights
-from pipeline.relevance import EXACT, Taxonomy, fold, words
+from pipeline.stages.enrich import Gazetteer, find_entities, page_rights
+from pipeline.stages.relevance import EXACT, Taxonomy, fold, words
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

@@ -47,12 +47,12 @@ INBOX = Asset(
 def news_inbox() -> None:
     @task(outlets=[ARTICLES], execution_timeout=TIMEOUTS["inbox"])
     def ingest() -> list[dict[str, Any]]:
-        from pipeline.alerts import Alert
-        from pipeline.inbox import process
-        from pipeline.ingest import START_METHOD_VARIABLE
+        from pipeline.runs.alerts import Alert
+        from pipeline.runs.inbox import process
+        from pipeline.runs.ingest import START_METHOD_VARIABLE
         from pipeline.settings import load_settings
 
-        os.environ[START_METHOD_VARIABLE] = "fork"  # see pipeline.ingest.extraction_pool
+        os.environ[START_METHOD_VARIABLE] = "fork"  # see pipeline.runs.ingest.extraction_pool
         context = get_current_context()
         claims = [
             (event.extra or {}).get("payload") or {}

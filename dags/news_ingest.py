@@ -10,7 +10,7 @@ the run, and so tells the operator, when a batch was lost or when no article lan
 feeds failed; an extraction alert is sent without failing it. Every task that fails for
 good tells the operator too (``plugins/newsflow_alerts.py``).
 
-Each task is a few lines around ``pipeline.ingest``; the CLI's ``newsflow run`` chains the
+Each task is a few lines around ``pipeline.runs.ingest``; the CLI's ``newsflow run`` chains the
 same functions in one process. Configuration comes from the environment
 (NEWSFLOW_FEEDS, NEWSFLOW_LAKE, NEWSFLOW_ALLOW_PRIVATE_NETWORK, NEWSFLOW_SETTINGS) and,
 for an s3:// lake, from the ``aws_default`` connection (login, password, and
@@ -33,7 +33,7 @@ TIMEOUTS = execution_timeouts()
 
 
 def _interval() -> Any:
-    from pipeline.ingest import Interval
+    from pipeline.runs.ingest import Interval
 
     context = get_current_context()
     start, end = context["data_interval_start"], context["data_interval_end"]
@@ -61,9 +61,9 @@ def _interval() -> Any:
 def news_ingest() -> None:
     @task(execution_timeout=TIMEOUTS["plan"])
     def plan() -> list[list[dict[str, Any]]]:
-        from pipeline.feeds import load_feeds
-        from pipeline.ingest import plan_batches
+        from pipeline.runs.ingest import plan_batches
         from pipeline.settings import load_settings
+        from pipeline.sources.feeds import load_feeds
 
         settings = load_settings()
         batches = plan_batches(load_feeds(settings.feeds_path), settings.batch_size)
@@ -75,11 +75,11 @@ def news_ingest() -> None:
         execution_timeout=TIMEOUTS["ingest"],
     )
     def ingest(batch: list[dict[str, Any]]) -> dict[str, Any]:
-        from pipeline.feeds import Feed
-        from pipeline.ingest import START_METHOD_VARIABLE, ingest_batch
+        from pipeline.runs.ingest import START_METHOD_VARIABLE, ingest_batch
         from pipeline.settings import load_settings
+        from pipeline.sources.feeds import Feed
 
-        os.environ[START_METHOD_VARIABLE] = "fork"  # see pipeline.ingest.extraction_pool
+        os.environ[START_METHOD_VARIABLE] = "fork"  # see pipeline.runs.ingest.extraction_pool
         feeds = [Feed.from_dict(f) for f in batch]
         return ingest_batch(feeds, _interval(), lake_from_airflow(), load_settings()).to_dict()
 
@@ -92,10 +92,10 @@ def news_ingest() -> None:
         trigger_rule="all_done_min_one_success",  # a failed batch does not hold the day
     )
     def commit(planned: list[list[dict[str, Any]]]) -> dict[str, Any]:
-        from pipeline.feeds import Feed
-        from pipeline.ingest import commit as commit_day
-        from pipeline.ingest import enricher_for
+        from pipeline.runs.commit import commit as commit_day
+        from pipeline.runs.ingest import enricher_for
         from pipeline.settings import load_settings
+        from pipeline.sources.feeds import Feed
 
         context = get_current_context()
         enricher = enricher_for(load_settings())
@@ -134,7 +134,7 @@ def news_ingest() -> None:
     @task(execution_timeout=TIMEOUTS["report"], retries=0)
     def check(result: dict[str, Any]) -> None:
         """A failed day fails this task, and so the run, saying why; a warning is sent."""
-        from pipeline.alerts import Alert, day_problems
+        from pipeline.runs.alerts import Alert, day_problems
 
         failures, warnings = day_problems(result)
         context = get_current_context()

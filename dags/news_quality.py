@@ -40,7 +40,7 @@ TIMEOUTS = execution_timeouts()
 def news_quality() -> None:
     @task(outlets=[QUALITY], execution_timeout=TIMEOUTS["quality"])
     def report() -> list[dict[str, Any]]:
-        from pipeline.quality import write_quality
+        from pipeline.stages.quality import write_quality
 
         context = get_current_context()
         days = partitions_from_events(context, STORIES)

@@ -38,7 +38,7 @@ TIMEOUTS = execution_timeouts()
 def news_stories() -> None:
     @task(outlets=[STORIES], execution_timeout=TIMEOUTS["stories"])
     def build() -> list[dict[str, Any]]:
-        from pipeline.ingest import build_stories
+        from pipeline.runs.commit import build_stories
 
         context = get_current_context()
         days = partitions_from_events(context, ARTICLES)

@@ -223,7 +223,7 @@ def _page_id(path: Path) -> str:
 def _extract_file(name: str) -> tuple[dict[str, Any], str | None, bool]:
     """One input file as its output line, with a message for standard error and whether
     the file could not be read at all (a failure, unlike a page without text)."""
-    from pipeline.extract import ExtractionError, extract
+    from pipeline.stages.extract import ExtractionError, extract
 
     path = Path(name)
     record: dict[str, Any] = {"id": _page_id(path), "title": None, "text": "", "authors": [],
@@ -276,8 +276,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_cluster(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pipeline.dedup import DedupIndex
-    from pipeline.stories import StoryDoc, StoryIndex, group
+    from pipeline.stages.dedup import DedupIndex
+    from pipeline.stages.stories import StoryDoc, StoryIndex, group
 
     name = "<stdin>" if args.input == "-" else args.input
     with _lines_in(args.input) as source, _output(args.out) as out:
@@ -334,9 +334,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from pipeline.extract import detect_language
-    from pipeline.relevance import Taxonomy, TaxonomyError
     from pipeline.settings import SettingsError, load_settings
+    from pipeline.stages.extract import detect_language
+    from pipeline.stages.relevance import Taxonomy, TaxonomyError
 
     try:
         settings = load_settings()
@@ -375,21 +375,21 @@ def _by_reason(total: int, by_reason: dict[str, int]) -> str:
 
 def _config_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
     """What a mistake in the configuration, its files or the lake raises."""
-    from pipeline.enrich import EntitiesError
-    from pipeline.extract import HintsError
-    from pipeline.feeds import FeedsFileError
-    from pipeline.relevance import TaxonomyError
+    from pipeline.lake.state import StateError
+    from pipeline.lake.store import LakeError
     from pipeline.settings import SettingsError
-    from pipeline.state import StateError
-    from pipeline.store import LakeError
+    from pipeline.sources.feeds import FeedsFileError
+    from pipeline.stages.enrich import EntitiesError
+    from pipeline.stages.extract import HintsError
+    from pipeline.stages.relevance import TaxonomyError
 
     return (FeedsFileError, SettingsError, TaxonomyError, EntitiesError, HintsError, LakeError,
             StateError, *more)  # fmt: skip
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from pipeline.lake.store import create_lake, open_lake
     from pipeline.settings import load_settings
-    from pipeline.store import create_lake, open_lake
 
     try:
         settings = load_settings(lake=args.lake)
@@ -415,11 +415,12 @@ def _failed_feeds(summary: Any, limit: int = 20) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pipeline.extract import load_hints
-    from pipeline.feeds import load_feeds
-    from pipeline.ingest import Interval, enricher_for, run
+    from pipeline.lake.store import open_lake, require_lake
+    from pipeline.runs.daily import run
+    from pipeline.runs.ingest import Interval, enricher_for
     from pipeline.settings import load_settings
-    from pipeline.store import open_lake, require_lake
+    from pipeline.sources.feeds import load_feeds
+    from pipeline.stages.extract import load_hints
 
     day = args.date or datetime.now(UTC).date()
     _not_in_the_future("--date", day)
@@ -489,7 +490,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pipeline.backfill import (
+    from pipeline.lake.store import make_s3_client, open_lake, require_lake
+    from pipeline.runs.backfill import (
         BackfillError,
         RawSource,
         SitemapSource,
@@ -499,11 +501,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         file_inputs,
         raw_inputs,
     )
-    from pipeline.feeds import load_feeds
-    from pipeline.fetch import Fetcher, NetworkPolicy
-    from pipeline.ingest import enricher_for
+    from pipeline.runs.ingest import enricher_for
     from pipeline.settings import load_settings
-    from pipeline.store import make_s3_client, open_lake, require_lake
+    from pipeline.sources.feeds import load_feeds
+    from pipeline.sources.http import Fetcher, NetworkPolicy
 
     if args.end < args.start:
         raise UsageError("--to is before --from")
@@ -577,10 +578,11 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from datetime import timedelta
 
-    from pipeline.ingest import Interval, build_stories, commit, enricher_for
+    from pipeline.lake.store import open_lake, require_lake
+    from pipeline.lake.tables import read_manifest
+    from pipeline.runs.commit import build_stories, commit
+    from pipeline.runs.ingest import Interval, enricher_for
     from pipeline.settings import load_settings
-    from pipeline.store import open_lake, require_lake
-    from pipeline.tables import read_manifest
 
     if args.end < args.start:
         raise UsageError("--to is before --from")

@@ -17,14 +17,57 @@ from typing import Any
 
 import yaml
 
-from pipeline.enrich import ENTITIES
-from pipeline.extract import MIN_WORDS, OUTLETS
-from pipeline.fetch import FetchPolicy
-from pipeline.relevance import TAXONOMY, THRESHOLD
-from pipeline.store import S3Settings
+from pipeline import __version__
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG = PROJECT_ROOT / "config"
+TAXONOMY = CONFIG / "topics.yaml"  # the AI-in-entertainment taxonomy
+ENTITIES = CONFIG / "entities.yaml"  # the gazetteer of names
+OUTLETS = CONFIG / "outlets.yaml"  # extraction hints by outlet
+MIN_WORDS = 80  # pages with less main text are rejected as too short
+THRESHOLD = 0.5  # the relevance an article needs to land in articles/
+USER_AGENT = (
+    f"newsflow/{__version__} (news-ingestion research pipeline; "
+    "+https://github.com/newsflow/newsflow)"
+)
 _EXTRACTION_ALLOWANCE = 900.0  # seconds for a batch's pages to be extracted and staged
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """How the HTTP client behaves (the settings file's ``fetch`` section)."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 30.0  # the deadline of one whole exchange, DNS to last byte
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    retries: int = 3
+    timeout_retries: int = 1  # and none on a host that has timed out before
+    backoff: float = 2.0
+    max_retry_after: float = 120.0
+    per_host_delay: float = 1.0
+    per_host_concurrency: int = 1
+    # An exchange under way this long no longer holds its host's turn (up to this many).
+    stall_after: float = 5.0
+    max_stalled_per_host: int = 3
+    max_crawl_delay: float = 30.0
+    user_agent: str = USER_AGENT
+    respect_robots: bool = True
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where and how to reach an S3-compatible server. Empty fields fall back to boto3's
+    own resolution (``AWS_*`` variables, profiles, instance roles)."""
+
+    endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    region: str | None = None
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"S3Settings(endpoint_url={self.endpoint_url!r}, region={self.region!r})"
 
 
 class SettingsError(ValueError):

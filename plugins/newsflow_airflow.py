@@ -47,8 +47,8 @@ def lake_from_airflow(must_exist: bool = True) -> Any:
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from pipeline.settings import load_settings
-    from pipeline.store import S3Settings, open_lake, require_lake
+    from pipeline.lake.store import open_lake, require_lake
+    from pipeline.settings import S3Settings, load_settings
 
     settings = load_settings()
     s3 = settings.s3

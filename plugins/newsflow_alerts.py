@@ -2,7 +2,7 @@
 fails for good (after its retries), and ``deliver`` for a day that went wrong without
 failing a task (an extraction alert).
 
-Where alerts go is read from the environment when they are sent (``pipeline.alerts``):
+Where alerts go is read from the environment when they are sent (``pipeline.runs.alerts``):
 ``NEWSFLOW_ALERT_WEBHOOK`` (JSON, Slack-compatible), ``NEWSFLOW_ALERT_CALLBACK``
 (``module:function``) and ``NEWSFLOW_ALERT_EMAIL`` (comma-separated addresses, sent with
 Airflow's SMTP notifier through the ``smtp_default`` connection); the task log always.
@@ -37,8 +37,8 @@ def _describe(error: BaseException | None) -> str:
 
 
 def deliver(alert: Any, context: Any) -> None:
-    """Send ``alert`` (a ``pipeline.alerts.Alert``) everywhere it is configured to go."""
-    from pipeline.alerts import send
+    """Send ``alert`` (a ``pipeline.runs.alerts.Alert``) everywhere it is configured to go."""
+    from pipeline.runs.alerts import send
 
     send(alert)
     addresses = [a.strip() for a in os.environ.get(EMAIL, "").split(",") if a.strip()]
@@ -58,7 +58,7 @@ class DayNotifier(BaseNotifier):
     and the error, to every place alerts go."""
 
     def notify(self, context: Any) -> None:
-        from pipeline.alerts import Alert
+        from pipeline.runs.alerts import Alert
 
         ti, day = context["ti"], _day(context)
         error = context.get("exception")

@@ -29,7 +29,7 @@ class InboxTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from newsflow_airflow import lake_from_airflow
 
-        from pipeline.inbox import claim_next
+        from pipeline.runs.inbox import claim_next
 
         lake = await asyncio.to_thread(lake_from_airflow, False)  # no lake: an empty inbox
         while True:

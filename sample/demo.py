@@ -20,9 +20,9 @@ from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
+from pipeline.lake.store import Lake, create_lake, open_lake
+from pipeline.lake.tables import read_manifest, read_partition
 from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
-from pipeline.store import Lake, create_lake, open_lake
-from pipeline.tables import read_manifest, read_partition
 from sample.s3server import SeaweedS3
 from sample.site import SampleWeb
 

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow.fs as pafs
 
-from pipeline.store import S3Settings, make_s3_client
+from pipeline.lake.store import make_s3_client
+from pipeline.settings import S3Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

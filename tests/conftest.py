@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.lake.store import LocalLake
 from pipeline.settings import Settings, load_settings
-from pipeline.store import LocalLake
 from sample.s3server import SeaweedS3
 from sample.site import SampleWeb
 from tests.httpserver import ScriptedServer

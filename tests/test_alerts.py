@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.alerts import CALLBACK, WEBHOOK, Alert, day_problems, send
+from pipeline.runs.alerts import CALLBACK, WEBHOOK, Alert, day_problems, send
 from tests.alert_sink import recorded
 from tests.httpserver import Reply, ScriptedServer
 

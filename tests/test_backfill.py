@@ -15,13 +15,13 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline import backfill as backfill_module
-from pipeline.backfill import WarcSource, backfill, file_inputs
-from pipeline.feeds import load_feeds
+from pipeline.lake.store import LocalLake
+from pipeline.lake.tables import read_partition
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
+from pipeline.runs import backfill as backfill_module
+from pipeline.runs.backfill import WarcSource, backfill, file_inputs
 from pipeline.settings import Settings
-from pipeline.store import LocalLake
-from pipeline.tables import read_partition
+from pipeline.sources.feeds import load_feeds
 from sample.s3server import SeaweedS3
 from sample.site import SampleWeb
 from tests.conftest import BIN, DAY, SAMPLE_SETTINGS

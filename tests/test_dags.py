@@ -14,8 +14,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.lake.store import LocalLake, create_lake, open_lake
 from pipeline.settings import load_settings
-from pipeline.store import LocalLake, create_lake, open_lake
 from sample.s3server import SECRET_KEY, SeaweedS3
 from sample.site import SampleWeb
 from tests.alert_sink import recorded

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pipeline.dedup import DedupIndex, signature, signatures
+from pipeline.stages.dedup import DedupIndex, signature, signatures
 
 ORIGINAL = (
     "Netflix is expanding its use of generative AI across film and series production, "

@@ -9,8 +9,8 @@ from typing import Any, cast
 
 import pytest
 
+from pipeline.lake.store import lake_exists, open_lake
 from pipeline.settings import SettingsError, load_settings
-from pipeline.store import lake_exists, open_lake
 from sample.s3server import SeaweedS3
 from tests.conftest import BIN, ROOT
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from protego import Protego
 
-from pipeline.enrich import (
+from pipeline.stages.enrich import (
     AI_CRAWLERS,
     Enricher,
     EntitiesError,
@@ -13,7 +13,7 @@ from pipeline.enrich import (
     find_entities,
     page_rights,
 )
-from pipeline.relevance import Taxonomy, TaxonomyError
+from pipeline.stages.relevance import Taxonomy, TaxonomyError
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.extract import ExtractionError, content_hash, extract
+from pipeline.stages.extract import ExtractionError, content_hash, extract
 from sample.site import SampleWeb
 
 

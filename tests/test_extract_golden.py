@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.extract import extract
+from pipeline.stages.extract import extract
 from tests.conftest import BIN
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -78,8 +78,8 @@ def test_extract_command_keeps_its_contract(tmp_path: Path) -> None:
 
 
 def test_a_pool_of_processes_extracts_the_same_and_reports_the_same_errors() -> None:
-    from pipeline.extract import ExtractionError
-    from pipeline.ingest import extraction_pool
+    from pipeline.runs.ingest import extraction_pool
+    from pipeline.stages.extract import ExtractionError
 
     assert extraction_pool(2, 10) is None  # a small batch stays in its own process
     pool = extraction_pool(2, 100)
@@ -114,7 +114,7 @@ reported from Los Angeles since 2015, after a decade at regional newspapers.</p>
 
 
 def test_an_outlets_hints_pick_its_text_and_drop_its_boxes(tmp_path: Path) -> None:
-    from pipeline.extract import HintsError, load_hints
+    from pipeline.stages.extract import HintsError, load_hints
 
     generic = extract(HINTED_PAGE, min_words=1)
     assert "Founded in 1998" in generic.text or "Dana Whitlock covers" in generic.text

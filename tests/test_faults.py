@@ -17,11 +17,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from pipeline.feeds import load_feeds
-from pipeline.ingest import Interval, commit, ingest_batch, plan_batches, run
-from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA
-from pipeline.settings import Settings
-from pipeline.state import (
+from pipeline.lake.state import (
     DEDUP_KEY,
     SEEN_KEY,
     STORIES_KEY,
@@ -30,8 +26,14 @@ from pipeline.state import (
     feed_state_key,
     load_feed_state,
 )
-from pipeline.store import LEASE_KEY, Lake, LakeError, LocalLake, S3Lake
-from pipeline.tables import read_manifest, read_partition
+from pipeline.lake.store import LEASE_KEY, Lake, LakeError, LocalLake, S3Lake
+from pipeline.lake.tables import read_manifest, read_partition
+from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA
+from pipeline.runs.commit import commit
+from pipeline.runs.daily import run
+from pipeline.runs.ingest import Interval, ingest_batch, plan_batches
+from pipeline.settings import Settings
+from pipeline.sources.feeds import load_feeds
 from sample.s3server import SECRET_KEY, SeaweedS3
 from sample.site import SampleWeb
 from tests.conftest import BIN, DAY, ROOT, SAMPLE_SETTINGS
@@ -119,10 +121,12 @@ def test_s3_stopping_mid_run_fails_clearly_and_the_rerun_lands_every_article_onc
 DIE_AT_MANIFEST = """
 import os, signal, sys
 from datetime import date
-from pipeline.feeds import load_feeds
-from pipeline.ingest import Interval, commit, ingest_batch, plan_batches, run
+from pipeline.sources.feeds import load_feeds
+from pipeline.runs.commit import commit
+from pipeline.runs.daily import run
+from pipeline.runs.ingest import Interval, ingest_batch, plan_batches
 from pipeline.settings import load_settings
-from pipeline.store import LocalLake
+from pipeline.lake.store import LocalLake
 
 class Dying(LocalLake):
     def put(self, key, data):
@@ -243,7 +247,7 @@ def test_an_unreadable_feed_state_is_reported_and_replaced(
     run(settings, lake, Interval.day(DAY), "first")
     feed = yaml.safe_load(settings.feeds_path.read_text())["feeds"][0]["url"]
     lake.put(feed_state_key(feed), b"{ not json")
-    with caplog.at_level(logging.WARNING, logger="pipeline.state"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.lake.state"):
         run(settings, lake, Interval.day(DAY), "second")
     assert f"{lake.url(feed_state_key(feed))} is not a feed state file" in caplog.text
     assert load_feed_state(lake, feed).validators.content_hash  # written afresh

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.feeds import (
+from pipeline.records import MAX_NAME, MAX_NAMES, MAX_SUMMARY, MAX_TITLE, MAX_URL
+from pipeline.settings import FetchPolicy
+from pipeline.sources.feeds import (
     Feed,
     FeedItem,
     FeedsFileError,
@@ -15,8 +17,7 @@ from pipeline.feeds import (
     poll,
     without_declarations,
 )
-from pipeline.fetch import Fetcher, FetchPolicy, NetworkPolicy
-from pipeline.records import MAX_NAME, MAX_NAMES, MAX_SUMMARY, MAX_TITLE, MAX_URL
+from pipeline.sources.http import Fetcher, NetworkPolicy
 from sample.site import SampleWeb
 
 FEED_URL = "https://outlet.example/feed"

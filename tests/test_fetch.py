@@ -11,11 +11,11 @@ from collections.abc import Callable
 import httpcore
 import pytest
 
-from pipeline.fetch import (
+from pipeline.settings import FetchPolicy
+from pipeline.sources.http import (
     BlockedAddress,
     Fetcher,
     FetchError,
-    FetchPolicy,
     NetworkPolicy,
     _Decoder,
     _GuardedBackend,

@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 
-from pipeline.ingest import Interval, RunSummary, run
+from pipeline.lake.store import LocalLake
+from pipeline.lake.tables import read_partition
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
+from pipeline.runs.daily import RunSummary, run
+from pipeline.runs.ingest import Interval
 from pipeline.settings import load_settings
-from pipeline.store import LocalLake
-from pipeline.tables import read_partition
 from tests.conftest import DAY, ROOT, SAMPLE_SETTINGS
 from tests.httpserver import Reply, ScriptedServer, SilentServer, trickled
 

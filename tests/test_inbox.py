@@ -19,12 +19,12 @@ from typing import Any
 import psutil
 import pytest
 
-from pipeline.inbox import MAX_ATTEMPTS, STALE_AFTER, claim_next, process
-from pipeline.ingest import POOL_MIN_PAGES
+from pipeline.lake.store import LakeError, LocalLake, create_lake
+from pipeline.lake.tables import read_partition
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
+from pipeline.runs.inbox import MAX_ATTEMPTS, STALE_AFTER, claim_next, process
+from pipeline.runs.ingest import POOL_MIN_PAGES
 from pipeline.settings import Settings
-from pipeline.store import LakeError, LocalLake, create_lake
-from pipeline.tables import read_partition
 from sample.site import SampleWeb
 from tests.conftest import BIN, SAMPLE_SETTINGS, airflow_env
 from tests.test_backfill import cc_news_warc
@@ -150,7 +150,7 @@ def _alive_at(lake: LocalLake, claim: dict[str, Any]) -> datetime:
 def test_a_claim_being_worked_on_is_touched_and_never_taken_twice(
     web: SampleWeb, settings: Settings, lake: LocalLake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline import inbox
+    from pipeline.runs import inbox
 
     claim = _claimed(web, lake)
     taken_at = _alive_at(lake, claim)
@@ -174,7 +174,7 @@ def test_a_claim_being_worked_on_is_touched_and_never_taken_twice(
 def test_an_error_that_may_pass_is_left_to_the_tasks_next_try(
     web: SampleWeb, settings: Settings, lake: LocalLake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline import inbox
+    from pipeline.runs import inbox
 
     claim = _claimed(web, lake)
     real_ingest = inbox._ingest

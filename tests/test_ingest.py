@@ -8,15 +8,16 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipeline.archive import read_raw
-from pipeline.feeds import Feed, Validators, load_feeds
-from pipeline.ingest import Interval, RunSummary, plan_batches, run
-from pipeline.monitor import EXTRACTION_SCHEMA
+from pipeline.lake.archive import read_raw
+from pipeline.lake.state import load_feed_state
+from pipeline.lake.store import LocalLake
+from pipeline.lake.tables import read_manifest, read_partition
 from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA
+from pipeline.runs.daily import RunSummary, run
+from pipeline.runs.ingest import Interval, plan_batches
 from pipeline.settings import Settings
-from pipeline.state import load_feed_state
-from pipeline.store import LocalLake
-from pipeline.tables import read_manifest, read_partition
+from pipeline.sources.feeds import Feed, Validators, load_feeds
+from pipeline.stages.monitor import EXTRACTION_SCHEMA
 from sample.site import SampleWeb
 from tests.conftest import DAY
 from tests.httpserver import Reply, ScriptedServer
@@ -266,10 +267,10 @@ def test_extraction_statistics_per_outlet_land_beside_the_articles(
 def test_a_pool_of_extracting_processes_lands_the_same_day(
     web: SampleWeb, settings: Settings, lake: LocalLake, tmp_path: Path, monkeypatch: Any
 ) -> None:
-    import pipeline.ingest
+    import pipeline.runs.ingest
 
     inline = run_day(settings, lake)
-    monkeypatch.setattr(pipeline.ingest, "POOL_MIN_PAGES", 1)  # pool even for a few pages
+    monkeypatch.setattr(pipeline.runs.ingest, "POOL_MIN_PAGES", 1)  # pool even for a few pages
     pooled_lake = LocalLake(tmp_path / "pooled")
     pooled = run_day(replace(settings, extract_workers=2), pooled_lake)
     assert titles(articles(pooled_lake)) == titles(articles(lake))
@@ -311,7 +312,7 @@ def test_a_page_that_failed_for_a_passing_reason_is_asked_for_again_next_run(
 def test_an_unexpected_error_on_one_page_is_its_reject_and_the_day_commits(
     web: SampleWeb, settings: Settings, lake: LocalLake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline import ingest
+    from pipeline.runs import ingest
 
     victim = web.outlets["techbeat"]["articles"][0]
 
@@ -334,9 +335,9 @@ def test_an_unexpected_error_on_one_page_is_its_reject_and_the_day_commits(
 def test_a_batch_that_fails_is_recorded_and_the_rest_of_the_day_commits(
     web: SampleWeb, settings: Settings, lake: LocalLake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline import ingest
+    from pipeline.runs import daily
 
-    real_batch = ingest.ingest_batch
+    real_batch = daily.ingest_batch  # type: ignore[attr-defined]
     feeds = load_feeds(settings.feeds_path)
     failing = {f.url for f in plan_batches(feeds, settings.batch_size)[0]}
 
@@ -345,12 +346,12 @@ def test_a_batch_that_fails_is_recorded_and_the_rest_of_the_day_commits(
             raise OSError("the worker lost its disk")
         return real_batch(batch, *args, **kwargs)
 
-    monkeypatch.setattr(ingest, "ingest_batch", ingest_batch)
+    monkeypatch.setattr(daily, "ingest_batch", ingest_batch)
     summary = run_day(settings, lake)
     assert len(summary.commit.missing_batches) == 1 and summary.commit.articles > 0
     rejects = read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
     assert {r["url"] for r in rejects if r["reason"] == "batch-failed"} == failing
-    monkeypatch.setattr(ingest, "ingest_batch", real_batch)  # the task, cleared and run again
+    monkeypatch.setattr(daily, "ingest_batch", real_batch)  # the task, cleared and run again
     again = run_day(settings, lake)
     assert again.commit.missing_batches == []
     rejects = read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()

@@ -5,7 +5,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.monitor import (
+from pipeline.lake.store import LocalLake
+from pipeline.lake.tables import read_partition, write_manifest, write_partition
+from pipeline.records import to_table
+from pipeline.stages.monitor import (
     EXTRACTION_SCHEMA,
     PAGES_SCHEMA,
     alerts,
@@ -13,9 +16,6 @@ from pipeline.monitor import (
     save_pages,
     summarise,
 )
-from pipeline.records import to_table
-from pipeline.store import LocalLake
-from pipeline.tables import read_partition, write_manifest, write_partition
 
 
 def page(

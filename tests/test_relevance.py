@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.relevance import Taxonomy, TaxonomyError
+from pipeline.stages.relevance import Taxonomy, TaxonomyError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,17 +11,17 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.store import (
+from pipeline.lake.store import (
     LEASE_KEY,
     Lake,
     LakeError,
     LocalLake,
-    S3Settings,
     lease,
     open_lake,
     read_parquet,
 )
-from pipeline.tables import read_partition, write_manifest, write_partition
+from pipeline.lake.tables import read_partition, write_manifest, write_partition
+from pipeline.settings import S3Settings
 from sample.s3server import SeaweedS3
 
 SCHEMA = pa.schema([("id", pa.string()), ("n", pa.int64())])
@@ -61,7 +61,7 @@ def test_put_get_list_delete(any_lake: Lake) -> None:
 def test_partition_rewrite_is_invisible_until_its_manifest_then_drops_the_old_files(
     any_lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pipeline.tables.ROWS_PER_FILE", 2)
+    monkeypatch.setattr("pipeline.lake.tables.ROWS_PER_FILE", 2)
     day, prefix = "2026-11-23", "articles/dt=2026-11-23/"
     big = pa.table({"id": ["a", "b", "c", "d", "e"], "n": [1, 2, 3, 4, 5]}, schema=SCHEMA)
     first = write_partition(any_lake, "articles", day, big)

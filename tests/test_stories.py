@@ -3,12 +3,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pipeline.dedup import DedupIndex
-from pipeline.ingest import Interval, _staging, build_stories, commit
+from pipeline.lake.store import Lake, open_lake, put_json, table_to_parquet
+from pipeline.lake.tables import read_partition
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA, to_table
-from pipeline.store import Lake, open_lake, put_json, table_to_parquet
-from pipeline.stories import StoryDoc, StoryIndex, dominant, group
-from pipeline.tables import read_partition
+from pipeline.runs.commit import build_stories, commit
+from pipeline.runs.ingest import Interval, _staging
+from pipeline.stages.dedup import DedupIndex
+from pipeline.stages.stories import StoryDoc, StoryIndex, dominant, group
 from sample.s3server import SeaweedS3
 
 NETFLIX_TECHBEAT = (

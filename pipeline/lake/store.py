@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.settings import S3Settings
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CopySourceTypeDef
@@ -189,18 +191,6 @@ class LocalLake:
         return handle
 
 
-@dataclass(frozen=True)
-class S3Settings:
-    """Where and how to reach an S3-compatible server. Empty fields fall back to boto3's
-    own resolution (``AWS_*`` variables, profiles, instance roles)."""
-
-    endpoint_url: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    region: str | None = None
-
-    def __repr__(self) -> str:  # never print secrets
-        return f"S3Settings(endpoint_url={self.endpoint_url!r}, region={self.region!r})"
 
 
 def make_s3_client(settings: S3Settings | None = None) -> S3Client:

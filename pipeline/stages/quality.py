@@ -17,7 +17,8 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline import __version__
-from pipeline.monitor import EXTRACTION_SCHEMA
+from pipeline.lake.store import Lake, lease
+from pipeline.lake.tables import read_manifest, read_partition, write_manifest, write_partition
 from pipeline.records import (
     ARTICLES_SCHEMA,
     OFFTOPIC_SCHEMA,
@@ -25,8 +26,7 @@ from pipeline.records import (
     SCHEMA_VERSION,
     STORIES_SCHEMA,
 )
-from pipeline.store import Lake, lease
-from pipeline.tables import read_manifest, read_partition, write_manifest, write_partition
+from pipeline.stages.monitor import EXTRACTION_SCHEMA
 
 QUALITY_SCHEMA = pa.schema(
     [

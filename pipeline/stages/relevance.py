@@ -17,11 +17,10 @@ from functools import lru_cache
 from itertools import compress, count
 from pathlib import Path
 
-from pipeline.text import stemmer
+from pipeline.settings import TAXONOMY, THRESHOLD
+from pipeline.stages.text import stemmer
 from pipeline.yamlfile import YamlFile
 
-TAXONOMY = Path(__file__).resolve().parent.parent / "config" / "topics.yaml"
-THRESHOLD = 0.5
 STRONG, WEAK = 1.0, 0.3
 TITLE_WEIGHT, LEAD_WEIGHT, LEAD_WORDS = 3.0, 2.0, 60
 MAX_WORDS = 1500  # words of the body that are read; the rest says little more

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.dedup import DedupIndex, find_duplicates
-from pipeline.text import weighted_terms
+from pipeline.stages.dedup import DedupIndex, find_duplicates
+from pipeline.stages.text import weighted_terms
 
 STATE_VERSION = 1
 

@@ -51,10 +51,10 @@ from pipeline.records import (
     clip_names,
     parse_timestamp,
 )
+from pipeline.settings import MIN_WORDS, OUTLETS
 from pipeline.yamlfile import YamlFile
 
 EXTRACTOR = f"trafilatura/{trafilatura.__version__}"
-MIN_WORDS = 80
 _WORD = re.compile(r"\w+", re.UNICODE)
 _TIME_META = (
     "article:published_time",
@@ -358,9 +358,6 @@ class Hints:
 
 class HintsError(ValueError):
     pass
-
-
-OUTLETS = Path(__file__).resolve().parent.parent / "config" / "outlets.yaml"
 
 
 def load_hints(path: Path | str = OUTLETS) -> dict[str, Hints]:

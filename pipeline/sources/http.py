@@ -36,13 +36,9 @@ import httpcore
 import httpx
 from protego import Protego
 
-from pipeline import __version__
+from pipeline.settings import FetchPolicy
 from pipeline.urls import DEFAULT_PORTS, host_key
 
-USER_AGENT = (
-    f"newsflow/{__version__} (news-ingestion research pipeline; "
-    "+https://github.com/newsflow/newsflow)"
-)
 ROBOTS_AGENT = "newsflow"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT = frozenset({"timeout", "deadline", "connect", "transport", "dns", "internal-error"})
@@ -229,27 +225,6 @@ class _GuardedTransport(httpx.HTTPTransport):
             max_connections=max_connections,
             network_backend=_GuardedBackend(policy),
         )
-
-
-@dataclass(frozen=True)
-class FetchPolicy:
-    connect_timeout: float = 10.0
-    read_timeout: float = 20.0
-    total_timeout: float = 30.0  # the deadline of one whole exchange, DNS to last byte
-    max_bytes: int = 10 * 1024 * 1024
-    max_redirects: int = 5
-    retries: int = 3
-    timeout_retries: int = 1  # and none on a host that has timed out before
-    backoff: float = 2.0
-    max_retry_after: float = 120.0
-    per_host_delay: float = 1.0
-    per_host_concurrency: int = 1
-    # An exchange under way this long no longer holds its host's turn (up to this many).
-    stall_after: float = 5.0
-    max_stalled_per_host: int = 3
-    max_crawl_delay: float = 30.0
-    user_agent: str = USER_AGENT
-    respect_robots: bool = True
 
 
 @dataclass

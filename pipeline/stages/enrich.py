@@ -28,11 +28,11 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from pipeline.relevance import TAXONOMY, THRESHOLD, Result, Taxonomy, words
-from pipeline.text import title_case
+from pipeline.settings import ENTITIES, TAXONOMY, THRESHOLD
+from pipeline.stages.relevance import Result, Taxonomy, words
+from pipeline.stages.text import title_case
 from pipeline.yamlfile import YamlFile
 
-ENTITIES = Path(__file__).resolve().parent.parent / "config" / "entities.yaml"
 KINDS = ("organisation", "person", "work", "product")
 MAX_ENTITIES = 40
 TEXT_CHARS = 20_000  # characters of the body read for entities

@@ -1,6 +1,6 @@
 """Outlets and their feeds: the feeds file, feed parsing, and polite polling.
 
-Polling fetches the bytes with our own :class:`~pipeline.fetch.Fetcher` (timeouts, caps,
+Polling fetches the bytes with our own :class:`~pipeline.sources.http.Fetcher` (timeouts, caps,
 network guard) and hands them to feedparser (RSS 0.9x/1.0/2.0, Atom) or to the JSON Feed
 reader here. Each feed's ETag and Last-Modified are sent back on the next poll; a 304, or
 a 200 whose body hashes the same as last time, means nothing new.
@@ -21,8 +21,8 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import yaml
 
-from pipeline.fetch import Fetcher, FetchError
 from pipeline.records import MAX_SUMMARY, MAX_TITLE, MAX_URL, clip, clip_names, parse_timestamp
+from pipeline.sources.http import Fetcher, FetchError
 from pipeline.urls import canonicalize, source_domain
 
 

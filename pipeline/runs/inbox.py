@@ -32,12 +32,19 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from pipeline.backfill import BackfillReport, Input, UrlListSource, WarcSource, backfill, url_list
-from pipeline.feeds import load_feeds
-from pipeline.fetch import Fetcher, NetworkPolicy
+from pipeline.lake.store import Lake, LakeError, get_json, put_json
 from pipeline.records import parse_timestamp
+from pipeline.runs.backfill import (
+    BackfillReport,
+    Input,
+    UrlListSource,
+    WarcSource,
+    backfill,
+    url_list,
+)
 from pipeline.settings import Settings
-from pipeline.store import Lake, LakeError, get_json, put_json
+from pipeline.sources.feeds import load_feeds
+from pipeline.sources.http import Fetcher, NetworkPolicy
 
 log = logging.getLogger(__name__)
 

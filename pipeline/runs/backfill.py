@@ -7,7 +7,7 @@ reads newsflow's own archive (``{lake}/raw/dt=…``) back, each page into the pa
 came from, with what its feed said of it. Neither fetches anything.
 
 The pages are streamed record by record; a few hundred at a time are archived, extracted
-and staged (:class:`pipeline.ingest.Landing`) as batches of their day, and the position
+and staged (:class:`pipeline.runs.ingest.Landing`) as batches of their day, and the position
 reached is saved in ``_state/backfill/{job}.json``. An interrupted backfill started again
 with the same arguments resumes from there: the batches it stages again have the same
 names, so nothing is staged twice. When the input is read, the days are committed in date
@@ -35,26 +35,25 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from pipeline.archive import RawRecord, body_digest, iter_records, reference
-from pipeline.enrich import Enricher, page_rights
-from pipeline.feeds import Feed, FeedItem
-from pipeline.fetch import Fetcher, FetchError, Page
-from pipeline.ingest import (
+from pipeline.lake.archive import RawRecord, body_digest, iter_records, reference
+from pipeline.lake.state import SeenIndex
+from pipeline.lake.store import Lake, LakeError, get_json, open_s3_object, put_json
+from pipeline.lake.tables import read_partition
+from pipeline.records import ARTICLES_SCHEMA, parse_timestamp
+from pipeline.runs.commit import build_stories, commit
+from pipeline.runs.ingest import (
     POOL_MIN_PAGES,
     Interval,
     Landing,
-    build_stories,
-    commit,
     enricher_for,
     extraction_pool,
     fetch_reject,
     fetched_rights,
 )
-from pipeline.records import ARTICLES_SCHEMA, parse_timestamp
 from pipeline.settings import Settings
-from pipeline.state import SeenIndex
-from pipeline.store import Lake, LakeError, get_json, open_s3_object, put_json
-from pipeline.tables import read_partition
+from pipeline.sources.feeds import Feed, FeedItem
+from pipeline.sources.http import Fetcher, FetchError, Page
+from pipeline.stages.enrich import Enricher, page_rights
 from pipeline.urls import source_domain
 
 if TYPE_CHECKING:

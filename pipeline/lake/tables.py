@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from pipeline import __version__
 from pipeline.records import SCHEMA_VERSION
-from pipeline.store import Lake, get_json, put_json, read_parquet, table_to_parquet
+from pipeline.lake.store import Lake, get_json, put_json, read_parquet, table_to_parquet
 
 ROWS_PER_FILE = 100_000
 

@@ -19,10 +19,10 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline import __version__
-from pipeline.extract import Extracted
+from pipeline.lake.store import Lake, read_parquet, table_to_parquet
+from pipeline.lake.tables import read_partition
 from pipeline.records import SCHEMA_VERSION, to_table
-from pipeline.store import Lake, read_parquet, table_to_parquet
-from pipeline.tables import read_partition
+from pipeline.stages.extract import Extracted
 
 HISTORY_DAYS = 14
 MIN_PAGES = 3  # an outlet's day needs this many pages to be judged, and so do past days

@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pipeline.fetch import Fetcher, FetchError, FetchPolicy, NetworkPolicy
+from pipeline.settings import FetchPolicy
+from pipeline.sources.http import Fetcher, FetchError, NetworkPolicy
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from pipeline.dedup import DedupIndex, DedupStateError
-from pipeline.feeds import Validators
-from pipeline.store import Lake, get_json, put_json, read_parquet, table_to_parquet
-from pipeline.stories import StoryIndex, StoryStateError
+from pipeline.stages.dedup import DedupIndex, DedupStateError
+from pipeline.sources.feeds import Validators
+from pipeline.lake.store import Lake, get_json, put_json, read_parquet, table_to_parquet
+from pipeline.stages.stories import StoryIndex, StoryStateError
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 1

@@ -1,0 +1,338 @@
+"""A day's commit: the staged batches of one data interval merged into its partitions.
+
+``commit`` scores and enriches the day's articles, keeps the relevant ones, flags
+duplicates, assigns stories, and writes the partitions, then the state, then the
+manifest, holding the lake's lease (one writer at a time). ``build_stories`` writes the
+day's stories table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.lake.state import (
+    FeedState,
+    SeenIndex,
+    load_dedup,
+    load_feed_state,
+    load_stories,
+    save_dedup,
+    save_feed_state,
+    save_stories,
+    url_key,
+)
+from pipeline.lake.store import (
+    Lake,
+    get_json,
+    lease,
+    read_parquet,
+)
+from pipeline.lake.tables import read_manifest, read_partition, write_manifest, write_partition
+from pipeline.records import (
+    ARTICLES_SCHEMA,
+    OFFTOPIC_SCHEMA,
+    REJECTS_SCHEMA,
+    STORIES_SCHEMA,
+    Reject,
+    to_table,
+)
+from pipeline.runs.ingest import Interval, batch_id, feed_reject
+from pipeline.sources.feeds import Feed, Validators
+from pipeline.stages.dedup import DedupIndex
+from pipeline.stages.enrich import Enricher
+from pipeline.stages.monitor import PAGES_SCHEMA, commit_day, save_pages
+from pipeline.stages.stories import StoryDoc, StoryIndex, group, story_rows
+from pipeline.urls import canonicalize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CommitReport:
+    dt: str
+    articles: int
+    new_articles: int
+    offtopic: int
+    rejects: int
+    rejects_by_reason: dict[str, int]  # the day's rejects, most frequent reason first
+    article_files: list[str]
+    offtopic_files: list[str]
+    reject_files: list[str]
+    manifest: str
+    alerts: list[str]  # outlets whose extraction fell far below their usual figures
+    batches: list[dict[str, Any]]
+    missing_batches: list[str] = field(default_factory=list)  # planned, never staged
+    feeds_failed: int = 0  # feeds of the day that could not be polled
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _keep_last(table: pa.Table, keys: list[Any]) -> pa.Table:
+    """One row per key, the last one (later rows are newer)."""
+    last = {key: row for row, key in enumerate(keys)}
+    return table.take(pa.array(sorted(last.values()), pa.int64()))
+
+
+def _score(table: pa.Table, enricher: Enricher) -> tuple[pa.Table, pa.Table]:
+    """Relevance, topics and entities of every row; the relevant rows, then the others."""
+    rows = table.to_pylist()
+    relevant = []
+    for row in rows:
+        enrichment = enricher(row["title"], row["text"], row["language"])
+        result = enrichment.relevance
+        row["relevance"], row["topics"] = result.relevance, result.topics
+        row["entities"] = enrichment.entities if result.is_relevant else None
+        relevant.append(result.is_relevant)
+    scored = pa.Table.from_pylist(rows, schema=ARTICLES_SCHEMA)
+    mask = pa.array(relevant, pa.bool_())
+    return scored.filter(mask), scored.filter(pc.invert(mask))
+
+
+def _group(articles: pa.Table, dedup: DedupIndex, index: StoryIndex) -> pa.Table:
+    """Fill ``duplicate_of`` and ``story_id`` of the articles that have none yet, in
+    publication order; articles already assigned keep their assignment."""
+    rows = articles.to_pylist()
+    order = sorted(
+        (i for i, row in enumerate(rows) if row["story_id"] is None),
+        key=lambda i: (rows[i]["published_at"] or rows[i]["fetched_at"], rows[i]["article_id"]),
+    )
+    docs = (
+        StoryDoc(
+            id=rows[i]["article_id"],
+            title=rows[i]["title"],
+            text=rows[i]["text"],
+            published_at=rows[i]["published_at"] or rows[i]["fetched_at"],
+            source=rows[i]["source_name"],
+            language=rows[i]["language"],
+        )
+        for i in order
+    )
+    for i, (_, story_id, duplicate_of) in zip(order, group(docs, dedup, index), strict=True):
+        rows[i]["story_id"], rows[i]["duplicate_of"] = story_id, duplicate_of
+    for i in order:  # a story opened in this run may have merged into an older one
+        rows[i]["story_id"] = index.final(rows[i]["article_id"], rows[i]["story_id"])
+    return pa.Table.from_pylist(rows, schema=ARTICLES_SCHEMA)
+
+
+def commit(
+    interval: Interval,
+    lake: Lake,
+    run_id: str,
+    enricher: Enricher | None = None,
+    planned: list[list[Feed]] | None = None,
+) -> CommitReport:
+    """Merge the staged batches of ``interval`` into its partition and commit it, holding
+    the lake's lease (state and manifests have one writer at a time).
+
+    Every article of the day, new or already committed, relevant or not, is scored again
+    with ``enricher`` (default: the taxonomy and gazetteer in ``config/``), so a changed
+    threshold or taxonomy applies to the whole day when it is committed again.
+
+    A ``planned`` batch that staged nothing (its task failed) does not stop the day: the
+    rest is committed, and each of its feeds gets a ``batch-failed`` reject, removed when
+    a later commit of the day brings the batch in."""
+    enricher = enricher or Enricher.load()
+    with lease(lake, f"commit of {interval.dt} by {run_id}"):
+        return _commit(interval, lake, run_id, enricher, planned)
+
+
+def _missing_batches(
+    planned: list[list[Feed]], done: set[str], dt: str, at: datetime
+) -> tuple[list[str], list[Reject]]:
+    missing, rejects = [], []
+    for feeds in planned:
+        batch = batch_id(feeds)
+        if batch in done:
+            continue
+        missing.append(batch)
+        detail = (f"not polled for {dt}: the ingest task of batch {batch} ({len(feeds)} "
+                  "feeds) failed after its retries (see its log); clear that task and commit "
+                  "again to fetch it, or let the next day's run take its items within the "
+                  "lookback")  # fmt: skip
+        rejects += [feed_reject(f, "batch-failed", detail, at, stage="batch") for f in feeds]
+    return missing, rejects
+
+
+def _commit(
+    interval: Interval,
+    lake: Lake,
+    run_id: str,
+    enricher: Enricher,
+    planned: list[list[Feed]] | None,
+) -> CommitReport:
+    dt = interval.dt
+    staged = lake.list_keys(f"_staging/dt={dt}/")
+
+    def staged_tables(suffix: str, schema: pa.Schema) -> list[pa.Table]:
+        tables = [read_parquet(lake, k, schema) for k in staged if k.endswith(suffix)]
+        return [t for t in tables if t is not None]
+
+    new_articles = staged_tables(".articles.parquet", ARTICLES_SCHEMA)
+    new_rejects = staged_tables(".rejects.parquet", REJECTS_SCHEMA)
+    new_pages = staged_tables(".pages.parquet", PAGES_SCHEMA)
+    feed_states = [get_json(lake, k) for k in staged if k.endswith(".feeds.json")]
+    feed_states.sort(key=lambda state: str(state["polled_at"]))  # the latest poll wins
+
+    seen = SeenIndex.load(lake)
+    existing = read_partition(lake, "articles", dt, ARTICLES_SCHEMA)
+    existing_offtopic = read_partition(lake, "offtopic", dt, OFFTOPIC_SCHEMA)
+    every = pa.concat_tables([existing, existing_offtopic.cast(ARTICLES_SCHEMA), *new_articles])
+    every = _keep_last(every, every.column("article_id").to_pylist())
+    keep = [
+        not seen.landed_elsewhere(dt, article=a) for a in every.column("article_id").to_pylist()
+    ]
+    every = every.filter(pa.array(keep, pa.bool_()))
+    articles, offtopic = _score(every, enricher)
+    articles = articles.sort_by([("published_at", "ascending"), ("article_id", "ascending")])
+    offtopic = offtopic.sort_by([("published_at", "ascending"), ("article_id", "ascending")])
+    new_count = articles.num_rows - existing.num_rows
+    dedup, story_index = load_dedup(lake), load_stories(lake)
+    articles = _group(articles, dedup, story_index)
+    story_index.close_stale(interval.start)
+
+    previous = read_manifest(lake, dt) or {}
+    done = {str(b) for b in previous.get("batch_ids", [])}
+    done |= {str(report.get("batch_id")) for report in previous.get("batches", [])}
+    done |= {key.rsplit("/", 1)[-1].split("-", 1)[0] for key in staged if key.endswith(".json")}
+    missing, batch_rejects = _missing_batches(planned or [], done, dt, datetime.now(UTC))
+    for batch in missing:
+        log.error("commit of %s: batch %s staged nothing (its task failed)", dt, batch)
+
+    landed = set(every.column("url").to_pylist()) | set(every.column("canonical_url").to_pylist())
+    rejects = pa.concat_tables([read_partition(lake, "rejects", dt, REJECTS_SCHEMA), *new_rejects])
+    rejects = rejects.filter(pc.not_equal(rejects.column("stage"), "batch"))  # as of now:
+    rejects = pa.concat_tables([rejects, to_table([r.to_row() for r in batch_rejects],
+                                                  REJECTS_SCHEMA)])  # fmt: skip
+    urls = rejects.column("url").to_pylist()
+    rejects = _keep_last(rejects, list(zip(urls, rejects.column("stage").to_pylist(), strict=True)))
+    rejects = rejects.filter(
+        pa.array([u not in landed for u in rejects.column("url").to_pylist()], pa.bool_())
+    )
+
+    article_files = write_partition(lake, "articles", dt, articles)
+    offtopic_files = write_partition(lake, "offtopic", dt, offtopic.cast(OFFTOPIC_SCHEMA))
+    reject_files = write_partition(lake, "rejects", dt, rejects)
+    pages, outlets = commit_day(lake, dt, new_pages)
+    extraction_files = write_partition(lake, "extraction", dt, outlets)
+    save_pages(lake, dt, pages)
+    alerts = [
+        f"{row['source_domain']}: {alert}" for row in outlets.to_pylist() for alert in row["alerts"]
+    ]
+    for alert in alerts:
+        log.warning("extraction on %s fell: %s", dt, alert)
+
+    urls, ids = every.column("url").to_pylist(), every.column("article_id").to_pylist()
+    seen.replace_partition(
+        dt, [(url_key(canonicalize(u)), a) for u, a in zip(urls, ids, strict=True)]
+    )
+    seen.save(lake)
+    save_dedup(lake, dedup)
+    save_stories(lake, story_index)
+    for state in feed_states:
+        polled_at = datetime.fromisoformat(state["polled_at"])
+        for feed_url, values in state.get("feeds", {}).items():
+            validators = Validators(**values.pop("validators"))
+            if polled_at < interval.end:
+                # Polled before its day was over: what the feed says later still belongs
+                # to that day, so the next poll must not be told "nothing new".
+                validators = load_feed_state(lake, feed_url).validators
+            save_feed_state(lake, feed_url, FeedState(validators, **values), polled_at)
+        for feed_url, values in state.get("validators", {}).items():  # staged before feed states
+            save_feed_state(lake, feed_url, FeedState(Validators(**values)), polled_at)
+
+    raw = sorted({ref.partition("#")[0] for ref in every.column("raw_ref").to_pylist() if ref})
+    batches = [state["report"] for state in feed_states]
+    manifest = write_manifest(
+        lake,
+        dt,
+        run_id,
+        {
+            "articles": {"files": article_files, "rows": articles.num_rows},
+            "offtopic": {"files": offtopic_files, "rows": offtopic.num_rows},
+            "rejects": {"files": reject_files, "rows": rejects.num_rows},
+            "extraction": {"files": extraction_files, "rows": outlets.num_rows},
+        },
+        {
+            "relevance_threshold": enricher.threshold,
+            "raw": raw,
+            "interval": [interval.start.isoformat(), interval.end.isoformat()],
+            "batch_ids": sorted(done),
+            **({"batches": batches} if batches else {}),  # a replay keeps the run's reports
+        },
+    )
+    for key in staged:
+        lake.delete(key)
+    by_reason = dict(Counter(rejects.column("reason").to_pylist()).most_common())
+    log.info(
+        "committed %s: %d articles (%d new), %d off-topic, %d rejects %s",
+        dt,
+        articles.num_rows,
+        new_count,
+        offtopic.num_rows,
+        rejects.num_rows,
+        json.dumps(by_reason),
+    )
+    return CommitReport(
+        dt=dt,
+        articles=articles.num_rows,
+        new_articles=new_count,
+        offtopic=offtopic.num_rows,
+        rejects=rejects.num_rows,
+        rejects_by_reason=by_reason,
+        article_files=article_files,
+        offtopic_files=offtopic_files,
+        reject_files=reject_files,
+        manifest=f"_manifests/dt={manifest['dt']}.json",
+        batches=batches,
+        alerts=alerts,
+        missing_batches=missing,
+        feeds_failed=sum(int(b.get("feeds_failed", 0)) for b in batches) + len(batch_rejects),
+    )
+
+
+@dataclass
+class StoriesReport:
+    dt: str
+    stories: int
+    files: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# What the stories table needs of an article (the text stays unread).
+_STORY_COLUMNS = pa.schema(
+    [
+        ARTICLES_SCHEMA.field(name)
+        for name in ("article_id", "source_name", "title", "published_at", "fetched_at",
+                     "duplicate_of", "story_id", "topics", "entities")
+    ]
+)  # fmt: skip
+
+
+def build_stories(lake: Lake, dt: str, run_id: str, lookback_days: int = 30) -> StoriesReport:
+    """Write ``stories/dt=…`` for the stories that gained articles on ``dt``, from the
+    committed articles of ``dt`` and the days before it (stories stay open for a week)."""
+    day = date.fromisoformat(dt)
+    articles: list[dict[str, Any]] = []
+    for back in range(lookback_days, -1, -1):
+        other = (day - timedelta(days=back)).isoformat()
+        for row in read_partition(lake, "articles", other, _STORY_COLUMNS).to_pylist():
+            row["_today"] = other == dt
+            articles.append(row)
+    today = {a["story_id"] for a in articles if a["_today"] and a["story_id"]}
+    table = to_table(story_rows(articles, today), STORIES_SCHEMA)
+    with lease(lake, f"stories of {dt} by {run_id}"):  # files and manifest: one writer
+        files = write_partition(lake, "stories", dt, table)
+        write_manifest(lake, dt, run_id, {"stories": {"files": files, "rows": table.num_rows}}, {})
+    log.info("stories %s: %d stories", dt, table.num_rows)
+    return StoriesReport(dt=dt, stories=table.num_rows, files=files)
