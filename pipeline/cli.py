@@ -491,20 +491,15 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from pipeline.lake.store import make_s3_client, open_lake, require_lake
-    from pipeline.runs.backfill import (
-        BackfillError,
-        RawSource,
-        SitemapSource,
-        Source,
-        WarcSource,
-        backfill,
-        file_inputs,
-        raw_inputs,
-    )
+    from pipeline.runs.backfill import backfill
     from pipeline.runs.ingest import enricher_for
     from pipeline.settings import load_settings
+    from pipeline.sources.base import BackfillError, Source
     from pipeline.sources.feeds import load_feeds
     from pipeline.sources.http import Fetcher, NetworkPolicy
+    from pipeline.sources.raw import RawSource, raw_inputs
+    from pipeline.sources.sitemaps import SitemapSource
+    from pipeline.sources.warc import WarcSource, file_inputs
 
     if args.end < args.start:
         raise UsageError("--to is before --from")

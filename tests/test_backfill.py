@@ -19,9 +19,10 @@ from pipeline.lake.store import LocalLake
 from pipeline.lake.tables import read_partition
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
 from pipeline.runs import backfill as backfill_module
-from pipeline.runs.backfill import WarcSource, backfill, file_inputs
+from pipeline.runs.backfill import backfill
 from pipeline.settings import Settings
 from pipeline.sources.feeds import load_feeds
+from pipeline.sources.warc import WarcSource, file_inputs
 from sample.s3server import SeaweedS3
 from sample.site import SampleWeb
 from tests.conftest import BIN, DAY, SAMPLE_SETTINGS

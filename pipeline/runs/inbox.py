@@ -34,17 +34,13 @@ from typing import Any
 
 from pipeline.lake.store import Lake, LakeError, get_json, put_json
 from pipeline.records import parse_timestamp
-from pipeline.runs.backfill import (
-    BackfillReport,
-    Input,
-    UrlListSource,
-    WarcSource,
-    backfill,
-    url_list,
-)
+from pipeline.runs.backfill import BackfillReport, backfill
 from pipeline.settings import Settings
+from pipeline.sources.base import Input
 from pipeline.sources.feeds import load_feeds
 from pipeline.sources.http import Fetcher, NetworkPolicy
+from pipeline.sources.urllist import UrlListSource, url_list
+from pipeline.sources.warc import WarcSource
 
 log = logging.getLogger(__name__)
 

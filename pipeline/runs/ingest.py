@@ -49,9 +49,10 @@ from pipeline.records import (
     to_table,
 )
 from pipeline.settings import Settings
+from pipeline.sources.base import RightsOf, fetched_rights
 from pipeline.sources.feeds import Feed, FeedItem, PollResult, Validators, poll
 from pipeline.sources.http import Fetcher, FetchError, NetworkPolicy, Page, by_host
-from pipeline.stages.enrich import TDMREP_PATH, Enricher, page_rights
+from pipeline.stages.enrich import Enricher
 from pipeline.stages.extract import EXTRACTOR, Extracted, ExtractionError, extract, load_hints
 from pipeline.stages.monitor import PAGES_SCHEMA, page_row
 from pipeline.urls import article_id, canonicalize, host_key, source_domain
@@ -395,9 +396,6 @@ def make_fetcher(settings: Settings, feeds: list[Feed]) -> Fetcher:
     return Fetcher(settings.fetch, network)
 
 
-RightsOf = Callable[[Page, str], dict[str, Any]]  # a page and its raw_ref
-
-
 class Landing:
     """Archives, extracts and stages the pages of one batch of one day: what a live run
     and a backfill do alike with a page once they have it.
@@ -609,16 +607,3 @@ def fetch_reject(url: str, feed: Feed, error: FetchError) -> Reject:
         status=error.status,
         pipeline_version=__version__,
     )
-
-
-def fetched_rights(fetcher: Fetcher) -> RightsOf:
-    """The rights signals of a fetched page: its headers and HTML, and its site's
-    robots.txt and TDMRep file (read once per site)."""
-
-    def rights(page: Page, raw_ref: str) -> dict[str, Any]:
-        url = page.final_url
-        return page_rights(
-            url, page.headers, page.body, fetcher.robots(url), fetcher.site_file(url, TDMREP_PATH)
-        )
-
-    return rights
