@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.lake.store import LocalLake  # noqa: E402
-from pipeline.lake.tables import read_partition  # noqa: E402
+from pipeline.lake.tables import read_day  # noqa: E402
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA  # noqa: E402
 from tests.httpserver import Reply, ScriptedServer, SilentServer, trickled  # noqa: E402
 
@@ -123,8 +123,8 @@ def run(hostile: bool, folder: Path) -> dict[str, object]:
         env = {"NEWSFLOW_SETTINGS": str(ROOT / "config" / "settings.yaml"),
                "PATH": str(Path(sys.executable).parent)}  # fmt: skip
         seconds, _, alone, done = measured(command, env)
-    articles = read_partition(LocalLake(lake), "articles", DAY, ARTICLES_SCHEMA)
-    rejects = read_partition(LocalLake(lake), "rejects", DAY, REJECTS_SCHEMA)
+    articles = read_day(LocalLake(lake), "articles", DAY, ARTICLES_SCHEMA)
+    rejects = read_day(LocalLake(lake), "rejects", DAY, REJECTS_SCHEMA)
     return {"feeds": len(feed_urls), "seconds": round(seconds, 1), "exit": done.returncode,
             "good_expected": expected, "articles": articles.num_rows,
             "rejects": dict(Counter(rejects.column("reason").to_pylist()).most_common()),

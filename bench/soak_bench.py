@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.lake.store import LocalLake  # noqa: E402
-from pipeline.lake.tables import read_partition  # noqa: E402
+from pipeline.lake.tables import read_day  # noqa: E402
 from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA  # noqa: E402
 
 DAY = "2026-11-23"
@@ -327,9 +327,9 @@ def main() -> None:
             sys.exit(f"newsflow run failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
         store = LocalLake(lake)
-        landed = read_partition(store, "articles", DAY, ARTICLES_SCHEMA).column("url").to_pylist()
-        landed += read_partition(store, "offtopic", DAY, OFFTOPIC_SCHEMA).column("url").to_pylist()
-        rejects = read_partition(store, "rejects", DAY, REJECTS_SCHEMA).to_pylist()
+        landed = read_day(store, "articles", DAY, ARTICLES_SCHEMA).column("url").to_pylist()
+        landed += read_day(store, "offtopic", DAY, OFFTOPIC_SCHEMA).column("url").to_pylist()
+        rejects = read_day(store, "rejects", DAY, REJECTS_SCHEMA).to_pylist()
         leaked = [p for p in lake.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
 
     expected, reasons = outlets.expected()

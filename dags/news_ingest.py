@@ -107,7 +107,7 @@ def news_ingest() -> None:
             "partition": partition,
             "rows": result.articles,
             "new_rows": result.new_articles,
-            "files": result.article_files,
+            "versions": result.versions,
             "offtopic_rows": result.offtopic,
             "extraction_alerts": result.alerts,
         }
@@ -115,7 +115,7 @@ def news_ingest() -> None:
             "partition": partition,
             "rows": result.rejects,
             "by_reason": result.rejects_by_reason,
-            "files": result.reject_files,
+            "version": result.versions.get("rejects"),
         }
         context["outlet_events"][ARTICLES].extra = articles
         context["outlet_events"][REJECTS].extra = rejects

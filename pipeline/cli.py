@@ -477,7 +477,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         + "".join(f"  extraction alert {alert}\n" for alert in commit.alerts)
         + f"  extraction stats {lake.url(f'extraction/dt={commit.dt}/')}\n"
         f"  articles at      {lake.url(f'articles/dt={commit.dt}/')}\n"
-        f"  manifest         {lake.url(commit.manifest)}"
+        f"  table versions   "
+        + ", ".join(f"{name} {version}" for name, version in sorted(commit.versions.items()))
     )
     if commit.missing_batches:
         return 1
@@ -573,8 +574,12 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from datetime import timedelta
 
+    import pyarrow as pa
+
+    from pipeline.lake.state import load_day_record
     from pipeline.lake.store import open_lake, require_lake
-    from pipeline.lake.tables import read_manifest
+    from pipeline.lake.tables import days, read_day
+    from pipeline.records import ARTICLES_SCHEMA
     from pipeline.runs.commit import build_stories, commit
     from pipeline.runs.ingest import Interval, enricher_for
     from pipeline.settings import load_settings
@@ -591,14 +596,15 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     run_id = f"reclassify__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
     print(f"newsflow reclassify, threshold {enricher.threshold:g}")
+    committed = set(days(lake, "articles")) | set(days(lake, "offtopic"))
     day = args.start
     while day <= args.end:
         dt = day.isoformat()
-        manifest = read_manifest(lake, dt)
-        if manifest is None or "articles" not in manifest.get("tables", {}):
+        if dt not in committed and not load_day_record(lake, dt):
             print(f"  {dt}  nothing committed")
         else:
-            before = manifest["tables"]["articles"]["rows"]
+            ids = pa.schema([ARTICLES_SCHEMA.field("article_id")])
+            before = read_day(lake, "articles", dt, ids).num_rows
             try:
                 result = commit(Interval.day(day), lake, run_id, enricher)
                 stories = build_stories(lake, dt, run_id)

@@ -2,7 +2,7 @@
 
 1. serves the sample outlets from 127.0.0.1 (``sample/site.py``);
 2. runs ``airflow dags test news_ingest <date>`` in a temporary AIRFLOW_HOME on SQLite;
-3. prints what landed, read back from the Parquet files through the manifest.
+3. prints what landed, read back from the Delta tables.
 
 With ``--s3`` the lake is a bucket on a SeaweedFS server started for the demo, reached
 through the ``aws_default`` connection, as in production.
@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from pipeline.lake.store import Lake, create_lake, open_lake
-from pipeline.lake.tables import read_manifest, read_partition
+from pipeline.lake.tables import history, read_day
 from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
 from sample.s3server import SeaweedS3
 from sample.site import SampleWeb
@@ -42,13 +42,14 @@ def _airflow(args: list[str], env: dict[str, str], log: Path) -> None:
 
 
 def _summary(lake: Lake, day: str) -> str:
-    manifest = read_manifest(lake, day)
-    if manifest is None:
+    commits = [c for c in history(lake, "articles") if c.counts.get("dt") == day]
+    if not commits:
         return f"nothing committed for {day} in {lake.uri}"
-    articles = read_partition(lake, "articles", day, ARTICLES_SCHEMA).to_pylist()
-    rejects = read_partition(lake, "rejects", day, REJECTS_SCHEMA).to_pylist()
+    articles = read_day(lake, "articles", day, ARTICLES_SCHEMA).to_pylist()
+    rejects = read_day(lake, "rejects", day, REJECTS_SCHEMA).to_pylist()
     lines = [
-        f"Read back from {lake.url(f'articles/dt={day}/')} (manifest run {manifest['run_id']}):",
+        f"Read back from the Delta table {lake.url('articles')} (version {commits[0].version},"
+        f" written by run {commits[0].run_id}):",
         f"  {len(articles)} articles from {len({a['source_name'] for a in articles})} outlets, "
         f"languages {dict(Counter(a['language'] for a in articles))}",
         "",
@@ -59,7 +60,7 @@ def _summary(lake: Lake, day: str) -> str:
             f"  {when}  {article['source_name'][:22]:<22} {article['word_count']:>4}w "
             f"{article['relevance']:.2f}  {(article['title'] or '')[:64]}"
         )
-    offtopic = read_partition(lake, "offtopic", day, OFFTOPIC_SCHEMA).to_pylist()
+    offtopic = read_day(lake, "offtopic", day, OFFTOPIC_SCHEMA).to_pylist()
     lines += ["", f"  {len(offtopic)} off-topic articles, kept in offtopic/ for a later replay:"]
     lines += [f"    {a['relevance']:.2f}  {(a['title'] or '')[:80]}" for a in offtopic]
     example = next((a for a in articles if a["entities"]), None)
@@ -83,7 +84,7 @@ def _summary(lake: Lake, day: str) -> str:
             rights[article["source_name"]] = "; ".join(said)
     lines += ["", "  Rights signals declared by the outlets:"]
     lines += [f"    {outlet:<24}{said}" for outlet, said in sorted(rights.items())]
-    stories = read_partition(lake, "stories", day, STORIES_SCHEMA).to_pylist()
+    stories = read_day(lake, "stories", day, STORIES_SCHEMA).to_pylist()
     stories.sort(key=lambda s: (-len(s["outlets"]), -s["article_count"], s["story_id"]))
     lines += ["", f"  {len(stories)} stories; the most widely covered:"]
     for story in stories[:3]:
@@ -103,11 +104,13 @@ def _summary(lake: Lake, day: str) -> str:
     for copy in (a for a in articles if a["duplicate_of"]):
         original = names.get(copy["duplicate_of"], copy["duplicate_of"])
         lines += ["", f"  {copy['source_name']} republished {original}'s article (duplicate_of)"]
+    raw = sorted({a["raw_ref"].partition("#")[0] for a in articles + offtopic if a["raw_ref"]})
     lines += [
         "",
-        "  Files:",
-        *(f"    {lake.url(key)}" for key in manifest["tables"]["articles"]["files"]),
-        *(f"    {lake.url(key)}" for key in manifest["raw"]),
+        "  Tables (Delta Lake, partitioned by dt):",
+        *(f"    {lake.url(name)}" for name in ("articles", "offtopic", "stories", "rejects")),
+        "  Raw pages (WARC):",
+        *(f"    {lake.url(key)}" for key in raw),
     ]
     return "\n".join(lines)
 

@@ -16,7 +16,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from pipeline.lake.store import LocalLake
-from pipeline.lake.tables import read_partition
+from pipeline.lake.tables import read_day
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
 from pipeline.runs import backfill as backfill_module
 from pipeline.runs.backfill import backfill
@@ -37,7 +37,7 @@ SAME = ["article_id", "url", "canonical_url", "source_name", "feed_url", "title"
 
 def rows(lake: LocalLake, table: str = "articles", dt: str = DT) -> list[dict[str, Any]]:
     schema = STORIES_SCHEMA if table == "stories" else ARTICLES_SCHEMA
-    found = read_partition(lake, table, dt, schema)
+    found = read_day(lake, table, dt, schema)
     return sorted(found.to_pylist(), key=lambda r: r.get("article_id") or r.get("story_id"))
 
 
@@ -205,5 +205,5 @@ def test_sitemap_backfill_fetches_the_days_pages_from_the_outlets_sitemaps(
         assert len(got) == len(want), (day, got)
         assert all(p.count(a["slug"]) for a in want for p in [" ".join(paths)])
     assert not any("2026/11/23" in p for p in paths if "sitemap" not in p)
-    rejects = read_partition(lake, "rejects", last.isoformat(), REJECTS_SCHEMA).to_pylist()
+    rejects = read_day(lake, "rejects", last.isoformat(), REJECTS_SCHEMA).to_pylist()
     assert {r["reason"] for r in rejects} >= {"robots", "http-404"}

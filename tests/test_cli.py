@@ -115,7 +115,7 @@ def test_environment_variables_configure_the_run(
     }
     result = newsflow("run", "--date", DAY.isoformat(), "--no-progress", "--create", env=env)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "env-lake" / "_manifests" / f"dt={DAY}.json").exists()
+    assert (tmp_path / "env-lake" / "articles" / "_delta_log").is_dir()
 
 
 def test_bad_feeds_file_is_reported_without_a_traceback(tmp_path: Path) -> None:
@@ -178,8 +178,8 @@ def test_reclassify_replays_a_new_threshold_from_the_lake_without_fetching(
     assert result.returncode == 0, result.stderr
     assert f"{day}  articles 14 -> 19, off-topic 0" in result.stdout
     assert web.requests == []  # everything came from the lake
-    manifest = json.loads((tmp_path / "lake" / "_manifests" / f"dt={day}.json").read_text())
-    assert manifest["relevance_threshold"] == 0 and manifest["batches"]  # the run's reports stay
+    record = json.loads((tmp_path / "lake" / "_state" / "days" / f"dt={day}.json").read_text())
+    assert record["relevance_threshold"] == 0 and record["batches"]  # the run's reports stay
 
     result = newsflow(*replay, env=env)  # back to the settings' threshold
     assert f"{day}  articles 19 -> 14, off-topic 5" in result.stdout

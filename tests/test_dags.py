@@ -11,11 +11,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 import pytest
 
-from pipeline.lake.store import LocalLake, create_lake, open_lake
+from pipeline.lake.store import LocalLake, S3Lake, create_lake, open_lake
+from pipeline.lake.tables import read_day
+from pipeline.records import ARTICLES_SCHEMA, STORIES_SCHEMA
 from pipeline.settings import load_settings
+from pipeline.stages.quality import QUALITY_SCHEMA
 from sample.s3server import SECRET_KEY, SeaweedS3
 from sample.site import SampleWeb
 from tests.alert_sink import recorded
@@ -74,8 +76,8 @@ def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
 
     fs = s3.filesystem()
-    partition = f"{bucket}/news/articles/dt={DAY}"
-    table = pq.read_table(f"{partition}/", filesystem=fs)
+    lake = S3Lake(f"s3://{bucket}/news", s3.client(), s3.settings())
+    table = read_day(lake, "articles", DAY.isoformat(), ARTICLES_SCHEMA)
     assert table.num_rows == 14
     assert len(set(table.column("article_id").to_pylist())) == table.num_rows
 
@@ -95,18 +97,15 @@ def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert stories_run.returncode == 0, stories_run.stdout[-3000:] + stories_run.stderr[-3000:]
-    stories = pq.read_table(f"{bucket}/news/stories/dt={DAY}/", filesystem=fs)
+    stories = read_day(lake, "stories", DAY.isoformat(), STORIES_SCHEMA)
     assert set(stories.column("story_id").to_pylist()) == set(table.column("story_id").to_pylist())
     netflix = [s for s in stories.to_pylist() if len(s["outlets"]) >= 4]
     assert netflix and "TechBeat" in netflix[0]["outlets"]
 
-    # The same day again: same keys, no duplicate rows.
-    keys_before = sorted(info.path for info in fs.get_file_info(pafs.FileSelector(partition)))
+    # The same day again: no duplicate rows.
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    keys_after = sorted(info.path for info in fs.get_file_info(pafs.FileSelector(partition)))
-    assert keys_after == keys_before
-    again = pq.read_table(f"{partition}/", filesystem=fs)
+    again = read_day(lake, "articles", DAY.isoformat(), ARTICLES_SCHEMA)
     assert sorted(again.column("article_id").to_pylist()) == sorted(
         table.column("article_id").to_pylist()
     )
@@ -142,10 +141,8 @@ def test_three_days_in_date_order_continue_one_story_and_report_their_quality(
             env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         assert done.returncode == 0, (dag_id, day, done.stdout[-3000:], done.stderr[-3000:])
-    fs = s3.filesystem()
-    articles = {
-        day: pq.read_table(f"{bucket}/news/articles/dt={day}/", filesystem=fs) for day in days
-    }
+    lake = S3Lake(f"s3://{bucket}/news", s3.client(), s3.settings())
+    articles = {day: read_day(lake, "articles", day, ARTICLES_SCHEMA) for day in days}
     assert all(table.num_rows for table in articles.values())
     netflix = {
         day: {r["story_id"] for r in t.to_pylist() if "netflix" in r["url"]}
@@ -153,8 +150,7 @@ def test_three_days_in_date_order_continue_one_story_and_report_their_quality(
     }
     # The Netflix story, told on the 22nd and again on the 23rd, keeps its id.
     assert netflix["2026-11-22"] and netflix["2026-11-22"] == netflix["2026-11-23"]
-    quality = pq.read_table(f"{bucket}/news/quality/dt=2026-11-23/",
-                            filesystem=fs).to_pylist()  # fmt: skip
+    quality = read_day(lake, "quality", "2026-11-23", QUALITY_SCHEMA).to_pylist()
     assert quality[0]["articles"] == articles["2026-11-23"].num_rows
     assert quality[0]["stories"] >= 1 and quality[0]["with_language"] == 1.0
 

@@ -1,5 +1,5 @@
-"""Faults: the object store going away in the middle of a run, a process killed between
-its data and its manifest, and state files that are corrupt or from another version.
+"""Faults: the object store going away in the middle of a run, a process killed before its
+articles commit, and state files that are corrupt or from another version.
 Each test asserts the clear failure and that the rerun lands every article exactly once."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from pipeline.lake import tables
 from pipeline.lake.state import (
     DEDUP_KEY,
     SEEN_KEY,
@@ -27,7 +28,7 @@ from pipeline.lake.state import (
     load_feed_state,
 )
 from pipeline.lake.store import LEASE_KEY, Lake, LakeError, LocalLake, S3Lake
-from pipeline.lake.tables import read_manifest, read_partition
+from pipeline.lake.tables import history, read_day
 from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA
 from pipeline.runs.commit import commit
 from pipeline.runs.daily import run
@@ -45,9 +46,9 @@ ARTICLES, OFFTOPIC, REJECTS = 14, 5, 5  # what the sample web gives for DAY
 
 def committed(lake: Lake) -> dict[str, pa.Table]:
     return {
-        "articles": read_partition(lake, "articles", DT, ARTICLES_SCHEMA),
-        "offtopic": read_partition(lake, "offtopic", DT, OFFTOPIC_SCHEMA),
-        "rejects": read_partition(lake, "rejects", DT, REJECTS_SCHEMA),
+        "articles": read_day(lake, "articles", DT, ARTICLES_SCHEMA),
+        "offtopic": read_day(lake, "offtopic", DT, OFFTOPIC_SCHEMA),
+        "rejects": read_day(lake, "rejects", DT, REJECTS_SCHEMA),
     }
 
 
@@ -60,10 +61,6 @@ def assert_landed_once(lake: Lake) -> None:
     assert tables["articles"].num_rows == ARTICLES
     assert tables["rejects"].num_rows == REJECTS
     assert len(SeenIndex.load(lake).entries) == ARTICLES + OFFTOPIC
-    manifest = read_manifest(lake, DT)
-    assert manifest is not None
-    for name, entry in manifest["tables"].items():
-        assert lake.list_keys(f"{name}/dt={DT}/") == sorted(entry["files"])
     assert lake.list_keys("_staging/") == []
 
 
@@ -79,69 +76,91 @@ def own_s3() -> Iterator[SeaweedS3]:
 
 
 class HaltingLake(S3Lake):
-    """An S3 lake whose server stops just before the first write of a key under ``at``."""
+    """An S3 lake whose server stops just before the first write of a key under ``at``
+    (``articles``: before the articles table's commit, which delta-rs writes itself)."""
 
     def __init__(self, uri: str, server: SeaweedS3, at: str) -> None:
-        super().__init__(uri, server.client())
+        super().__init__(uri, server.client(), server.settings())
         self.server, self.at = server, at
 
-    def put(self, key: str, data: bytes) -> None:
-        if key.startswith(self.at) and self.server.process and self.server.process.poll() is None:
+    def halt(self) -> None:
+        if self.server.process and self.server.process.poll() is None:
             self.server.halt()
+
+    def put(self, key: str, data: bytes) -> None:
+        if key.startswith(self.at):
+            self.halt()
         super().put(key, data)
 
 
 @pytest.mark.parametrize(
     "at",
-    ["_staging/", "articles/", "_state/", "_manifests/"],
-    ids=["while-staging", "while-writing-the-partition", "while-saving-state", "at-the-manifest"],
+    ["_staging/", "articles", "_state/"],
+    ids=["while-staging", "at-the-articles-commit", "while-saving-state"],
 )
 def test_s3_stopping_mid_run_fails_clearly_and_the_rerun_lands_every_article_once(
-    at: str, web: SampleWeb, settings: Settings, own_s3: SeaweedS3, request: pytest.FixtureRequest
+    at: str,
+    web: SampleWeb,
+    settings: Settings,
+    own_s3: SeaweedS3,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     uri = f"s3://faults/{request.node.callspec.id}"
+    lake = HaltingLake(uri, own_s3, at)
+    replace_day = tables.replace_day
+
+    def halting(into: Lake, name: str, *args: object, **kwargs: object) -> int:
+        if name == at:
+            lake.halt()
+        return replace_day(into, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("pipeline.runs.commit.replace_day", halting)
     try:
         with pytest.raises(LakeError) as failure:
-            run(settings, HaltingLake(uri, own_s3, at), Interval.day(DAY), "run-1")
+            run(settings, lake, Interval.day(DAY), "run-1")
         message = str(failure.value)
         assert message.startswith(f"could not write {uri}/{at}")
         assert f"(endpoint {own_s3.endpoint})" in message
         assert SECRET_KEY not in message and SECRET_KEY not in repr(failure.value.__cause__)
     finally:
         own_s3.start()
-    lake = S3Lake(uri, own_s3.client())
-    assert read_manifest(lake, DT) is None  # nothing committed: readers see no day at all
+    monkeypatch.undo()
+    plain = S3Lake(uri, own_s3.client(), own_s3.settings())
+    assert committed(plain)["articles"].num_rows == 0  # readers see no articles of the day
 
-    run(settings, lake, Interval.day(DAY), "run-2")
-    assert_landed_once(lake)
+    run(settings, plain, Interval.day(DAY), "run-2")
+    assert_landed_once(plain)
 
 
-# -- the process is killed between its data and its manifest --------------------------------
+# -- the process is killed just before its articles commit ----------------------------------
 
-DIE_AT_MANIFEST = """
+DIE_AT_ARTICLES = """
 import os, signal, sys
 from datetime import date
-from pipeline.sources.feeds import load_feeds
-from pipeline.runs.commit import commit
-from pipeline.runs.daily import run
-from pipeline.runs.ingest import Interval, ingest_batch, plan_batches
-from pipeline.settings import load_settings
+from pipeline.lake import tables
 from pipeline.lake.store import LocalLake
+from pipeline.runs import commit
+from pipeline.runs.daily import run
+from pipeline.runs.ingest import Interval
+from pipeline.settings import load_settings
 
-class Dying(LocalLake):
-    def put(self, key, data):
-        if key.startswith("_manifests/"):
-            os.kill(os.getpid(), signal.SIGKILL)
-        super().put(key, data)
+replace_day = tables.replace_day
 
+def dying(lake, name, *args, **kwargs):
+    if name == "articles":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return replace_day(lake, name, *args, **kwargs)
+
+commit.replace_day = dying
 feeds, lake, settings, day = sys.argv[1:]
 settings = load_settings(feeds=feeds, lake=lake, allow_private_network=True,
                          env={"NEWSFLOW_SETTINGS": settings})
-run(settings, Dying(lake), Interval.day(date.fromisoformat(day)), "killed")
+run(settings, LocalLake(lake), Interval.day(date.fromisoformat(day)), "killed")
 """
 
 
-def test_a_commit_killed_before_its_manifest_leaves_the_previous_day_whole(
+def test_a_commit_killed_before_its_articles_commit_leaves_the_days_articles_whole(
     web: SampleWeb, settings: Settings, lake: LocalLake, tmp_path: Path
 ) -> None:
     # The day as first committed, from half of the feeds.
@@ -152,21 +171,15 @@ def test_a_commit_killed_before_its_manifest_leaves_the_previous_day_whole(
     before = committed(lake)
     assert 0 < before["articles"].num_rows < ARTICLES
 
-    # A rerun with every feed is killed (SIGKILL) as it is about to write the manifest.
+    # A rerun with every feed is killed (SIGKILL) as it is about to commit the articles.
     killed = subprocess.run(
-        [sys.executable, "-c", DIE_AT_MANIFEST, str(settings.feeds_path), settings.lake,
+        [sys.executable, "-c", DIE_AT_ARTICLES, str(settings.feeds_path), settings.lake,
          str(SAMPLE_SETTINGS), DT],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert killed.returncode == -9, killed.stderr[-2000:]
-    manifest = read_manifest(lake, DT)
-    assert manifest is not None and manifest["run_id"] == "first"
-    new_files = set(lake.list_keys(f"articles/dt={DT}/")) - set(
-        manifest["tables"]["articles"]["files"]
-    )
-    assert new_files, "the killed run wrote its articles before dying"
-    for name, table in committed(lake).items():
-        assert table.equals(before[name]), f"{name} changed without a manifest"
+    assert history(lake, "articles")[0].run_id == "first"
+    assert committed(lake)["articles"].equals(before["articles"])  # the day as it was
 
     run(settings, lake, Interval.day(DAY), "rerun")
     assert_landed_once(lake)
@@ -305,6 +318,6 @@ def test_two_commits_at_once_both_keep_their_state(
 
 
 def committed_ids(lake: Lake, dt: str) -> set[str]:
-    ids = read_partition(lake, "articles", dt, ARTICLES_SCHEMA).column("article_id").to_pylist()
-    ids += read_partition(lake, "offtopic", dt, OFFTOPIC_SCHEMA).column("article_id").to_pylist()
+    ids = read_day(lake, "articles", dt, ARTICLES_SCHEMA).column("article_id").to_pylist()
+    ids += read_day(lake, "offtopic", dt, OFFTOPIC_SCHEMA).column("article_id").to_pylist()
     return set(ids)

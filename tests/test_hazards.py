@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from pipeline.lake.store import LocalLake
-from pipeline.lake.tables import read_partition
+from pipeline.lake.tables import read_day
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
 from pipeline.runs.daily import RunSummary, run
 from pipeline.runs.ingest import Interval
@@ -77,7 +77,7 @@ class Outcome:
 
     @property
     def titles(self) -> list[str]:
-        table = read_partition(self.lake, "articles", DAY.isoformat(), ARTICLES_SCHEMA)
+        table = read_day(self.lake, "articles", DAY.isoformat(), ARTICLES_SCHEMA)
         return sorted(t or "" for t in table.column("title").to_pylist())
 
     @property
@@ -86,7 +86,7 @@ class Outcome:
 
     @property
     def hostile_rejects(self) -> list[dict[str, Any]]:
-        table = read_partition(self.lake, "rejects", DAY.isoformat(), REJECTS_SCHEMA)
+        table = read_day(self.lake, "rejects", DAY.isoformat(), REJECTS_SCHEMA)
         return [r for r in table.to_pylist() if "/hostile" in r["url"]]
 
     @property
@@ -260,13 +260,13 @@ def _untitled(base: str) -> dict[str, Reply]:
 
 
 def future_date_cleared(outcome: Outcome) -> None:
-    table = read_partition(outcome.lake, "articles", DAY.isoformat(), ARTICLES_SCHEMA)
+    table = read_day(outcome.lake, "articles", DAY.isoformat(), ARTICLES_SCHEMA)
     (row,) = [r for r in table.to_pylist() if r["url"].endswith("/hostile/a")]
     assert row["published_at"] is None and row["flags"] == ["future-date"]
 
 
 def untitled_lands(outcome: Outcome) -> None:
-    table = read_partition(outcome.lake, "articles", DAY.isoformat(), ARTICLES_SCHEMA)
+    table = read_day(outcome.lake, "articles", DAY.isoformat(), ARTICLES_SCHEMA)
     (untitled,) = [r for r in table.to_pylist() if r["url"].endswith("/hostile/a")]
     assert untitled["title"] is None and untitled["word_count"] > 80
 
@@ -582,7 +582,7 @@ def test_entity_blowups_are_never_built(
     assert done.returncode == 0, done.stdout + done.stderr
     peak_mib = int(done.stderr.rsplit("VmHWM:", 1)[1].split()[0]) / 1024
     assert peak_mib < 400, f"peak memory {peak_mib:.0f} MiB"
-    table = read_partition(LocalLake(tmp_path / "lake"), "articles", DAY.isoformat(),
+    table = read_day(LocalLake(tmp_path / "lake"), "articles", DAY.isoformat(),
                            ARTICLES_SCHEMA)  # fmt: skip
     (row,) = table.to_pylist()
     assert len(row["summary"] or "") <= 5_000 and len(row["text"]) < 100_000

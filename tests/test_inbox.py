@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from pipeline.lake.store import LakeError, LocalLake, create_lake
-from pipeline.lake.tables import read_partition
+from pipeline.lake.tables import days, read_day
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA
 from pipeline.runs.inbox import MAX_ATTEMPTS, STALE_AFTER, claim_next, process
 from pipeline.runs.ingest import POOL_MIN_PAGES
@@ -55,9 +55,9 @@ def test_inbox_files_are_ingested_once_and_moved_to_done_or_failed(
     results = {c["name"].removeprefix(stamp): process(lake, settings, c) for c in (first, second)}
     assert results["urls.txt"].status == "done" and results["urls.txt"].report
     assert results["urls.txt"].report.days == ["2026-11-24"]  # the day the file was found
-    titles = read_partition(lake, "articles", "2026-11-24", ARTICLES_SCHEMA).column("title")
+    titles = read_day(lake, "articles", "2026-11-24", ARTICLES_SCHEMA).column("title")
     assert len(titles) == 2
-    rejects = read_partition(lake, "rejects", "2026-11-24", REJECTS_SCHEMA).to_pylist()
+    rejects = read_day(lake, "rejects", "2026-11-24", REJECTS_SCHEMA).to_pylist()
     assert [(r["reason"], r["url"].endswith("/no-such/")) for r in rejects] == [("http-404", True)]
 
     assert results["scan.pdf"].status == "failed"
@@ -273,11 +273,11 @@ def test_a_url_list_dropped_in_the_inbox_lands_and_the_chain_follows(
     # Enough lines for the task to extract with a pool of processes (forked, in Airflow).
     lake.put("inbox/urls.txt", _urls(web, times=POOL_MIN_PAGES // 3 + 1))
     _wait("the list in inbox/done/", lambda: lake.list_keys("inbox/done/"))
-    (day,) = {k.split("/")[1] for k in lake.list_keys("articles/")}
-    assert read_partition(lake, "articles", day.removeprefix("dt="), ARTICLES_SCHEMA).num_rows == 2
+    (day,) = days(lake, "articles")
+    assert read_day(lake, "articles", day, ARTICLES_SCHEMA).num_rows == 2
     # news_stories then news_quality run on the assets' events, for the day they name.
-    _wait("the day's quality report", lambda: lake.list_keys(f"quality/{day}/"))
-    assert lake.list_keys(f"stories/{day}/")
+    _wait("the day's quality report", lambda: days(lake, "quality") == [day])
+    assert days(lake, "stories") == [day]
     (done,) = lake.list_keys("inbox/")
     assert done.startswith("inbox/done/") and done.endswith("-urls.txt")
     logs = [(tmp_path / "standalone.log").read_text(errors="replace")]

@@ -11,7 +11,7 @@ import pytest
 from pipeline.lake.archive import read_raw
 from pipeline.lake.state import load_feed_state
 from pipeline.lake.store import LocalLake
-from pipeline.lake.tables import read_manifest, read_partition
+from pipeline.lake.tables import read_day
 from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA
 from pipeline.runs.daily import RunSummary, run
 from pipeline.runs.ingest import Interval, plan_batches
@@ -33,7 +33,7 @@ def run_day(settings: Settings, lake: LocalLake, day: date = DAY) -> RunSummary:
 
 
 def articles(lake: LocalLake, dt: str = DT) -> pa.Table:
-    return read_partition(lake, "articles", dt, ARTICLES_SCHEMA)
+    return read_day(lake, "articles", dt, ARTICLES_SCHEMA)
 
 
 def expected_articles(web: SampleWeb, on_topic: bool = True) -> list[tuple[str, str]]:
@@ -66,12 +66,12 @@ def test_run_lands_every_good_article_and_records_every_failure(
     assert titles(table) == expected_articles(web)
     assert len(set(table.column("article_id").to_pylist())) == table.num_rows
     # The rest is kept beside them, scored, with its text, for a later replay.
-    offtopic = read_partition(lake, "offtopic", DT, OFFTOPIC_SCHEMA)
+    offtopic = read_day(lake, "offtopic", DT, OFFTOPIC_SCHEMA)
     assert titles(offtopic) == expected_articles(web, on_topic=False)
     assert all(r["relevance"] < 0.5 and r["text"] for r in offtopic.to_pylist())
     assert summary.commit.offtopic == offtopic.num_rows
 
-    rejects = read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
+    rejects = read_day(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
     found = {(r["stage"], r["reason"], r["url"]) for r in rejects}
     reel = web.base("reelpost")
     games = web.base("gamesdesk")
@@ -133,25 +133,12 @@ def test_raw_ref_points_at_the_page_as_fetched(settings: Settings, lake: LocalLa
         assert record.status == 200
         assert record.url.split("?")[0] == row["url"].split("?")[0]
         assert row["text"].split()[0].encode() in record.body
-    manifest = read_manifest(lake, DT)
-    assert manifest is not None
-    assert set(manifest["raw"]) == {
-        r.partition("#")[0] for r in articles(lake).column("raw_ref").to_pylist()
-    }
 
 
-def test_rerun_of_the_same_day_rewrites_the_same_keys_without_duplicates(
-    settings: Settings, lake: LocalLake
-) -> None:
-    def keys() -> list[str]:  # rejects are rewritten: their rows say when each failure was seen
-        return sorted(k for k in lake.list_keys("") if not k.startswith(("_manifests", "rejects")))
-
+def test_rerun_of_the_same_day_lands_no_duplicate(settings: Settings, lake: LocalLake) -> None:
     run_day(settings, lake)
-    first_keys = keys()
     first = articles(lake)
     run_day(settings, lake)
-    assert keys() == first_keys
-    assert len(lake.list_keys(f"rejects/dt={DAY}/")) == 1
     second = articles(lake)
     assert second.num_rows == first.num_rows
     assert sorted(second.column("article_id").to_pylist()) == sorted(
@@ -180,7 +167,7 @@ def test_articles_landed_on_an_earlier_day_are_not_fetched_or_landed_again(
     web: SampleWeb, settings: Settings, lake: LocalLake
 ) -> None:
     run_day(settings, lake)
-    offtopic = read_partition(lake, "offtopic", DT, OFFTOPIC_SCHEMA).cast(ARTICLES_SCHEMA)
+    offtopic = read_day(lake, "offtopic", DT, OFFTOPIC_SCHEMA).cast(ARTICLES_SCHEMA)
     landed = pa.concat_tables([articles(lake), offtopic])  # off-topic pages count as seen
     for key in lake.list_keys("_state/feeds/"):  # as if every feed had changed overnight
         lake.delete(key)
@@ -224,7 +211,7 @@ def test_rights_signals_come_from_each_outlets_robots_and_tdm_declarations(
     web: SampleWeb, settings: Settings, lake: LocalLake
 ) -> None:
     run_day(settings, lake)
-    offtopic = read_partition(lake, "offtopic", DT, OFFTOPIC_SCHEMA).cast(ARTICLES_SCHEMA)
+    offtopic = read_day(lake, "offtopic", DT, OFFTOPIC_SCHEMA).cast(ARTICLES_SCHEMA)
     rights: dict[str, set[str]] = {}
     for row in pa.concat_tables([articles(lake), offtopic]).to_pylist():
         r = row["rights"]
@@ -250,12 +237,12 @@ def test_extraction_statistics_per_outlet_land_beside_the_articles(
     web: SampleWeb, settings: Settings, lake: LocalLake
 ) -> None:
     summary = run_day(settings, lake)
-    rows = read_partition(lake, "extraction", DT, EXTRACTION_SCHEMA).to_pylist()
+    rows = read_day(lake, "extraction", DT, EXTRACTION_SCHEMA).to_pylist()
     [row] = rows  # the sample outlets all live on 127.0.0.1, one domain
     assert row["source_domain"] == "127.0.0.1"
     assert row["pages"] == summary.total("pages_fetched")
     extract_rejects = [
-        r for r in read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
+        r for r in read_day(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
         if r["stage"] == "extract"
     ]  # fmt: skip
     assert row["pages"] - row["articles"] == len(extract_rejects) == 1  # the video page
@@ -324,7 +311,7 @@ def test_an_unexpected_error_on_one_page_is_its_reject_and_the_day_commits(
     real_extract = ingest.extract  # type: ignore[attr-defined]
     monkeypatch.setattr(ingest, "extract", extract)
     summary = run_day(settings, lake)
-    rejects = read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
+    rejects = read_day(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
     (crashed,) = [r for r in rejects if r["reason"] == "internal-error"]
     assert victim["slug"] in crashed["url"] and crashed["stage"] == "extract"
     assert crashed["detail"] == "RuntimeError: a parser crashed"
@@ -349,12 +336,12 @@ def test_a_batch_that_fails_is_recorded_and_the_rest_of_the_day_commits(
     monkeypatch.setattr(daily, "ingest_batch", ingest_batch)
     summary = run_day(settings, lake)
     assert len(summary.commit.missing_batches) == 1 and summary.commit.articles > 0
-    rejects = read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
+    rejects = read_day(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
     assert {r["url"] for r in rejects if r["reason"] == "batch-failed"} == failing
     monkeypatch.setattr(daily, "ingest_batch", real_batch)  # the task, cleared and run again
     again = run_day(settings, lake)
     assert again.commit.missing_batches == []
-    rejects = read_partition(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
+    rejects = read_day(lake, "rejects", DT, REJECTS_SCHEMA).to_pylist()
     assert not [r for r in rejects if r["reason"] == "batch-failed"]
     assert titles(articles(lake)) == expected_articles(web)
 

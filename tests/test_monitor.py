@@ -6,7 +6,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.lake.store import LocalLake
-from pipeline.lake.tables import read_partition, write_manifest, write_partition
+from pipeline.lake.tables import read_day, replace_day
 from pipeline.records import to_table
 from pipeline.stages.monitor import (
     EXTRACTION_SCHEMA,
@@ -64,8 +64,7 @@ def test_the_day_keeps_one_row_per_page_across_runs_and_alerts_from_the_lake(
     for day in ("2026-11-20", "2026-11-21", "2026-11-22"):
         staged = to_table([page("outlet.example", n) for n in range(4)], PAGES_SCHEMA)
         _, outlets = commit_day(lake, day, [staged])
-        files = write_partition(lake, "extraction", day, outlets)
-        write_manifest(lake, day, "test", {"extraction": {"files": files, "rows": 1}}, {})
+        replace_day(lake, "extraction", day, outlets, "test")
     first = to_table([page("outlet.example", n, failed=True) for n in range(4)], PAGES_SCHEMA)
     pages, _ = commit_day(lake, "2026-11-23", [first])
     save_pages(lake, "2026-11-23", pages)
@@ -75,5 +74,5 @@ def test_the_day_keeps_one_row_per_page_across_runs_and_alerts_from_the_lake(
     [row] = outlets.to_pylist()
     assert (row["pages"], row["articles"]) == (4, 1)
     assert row["alerts"] == ["75% of pages gave no article (usually 0%)"]
-    assert read_partition(lake, "extraction", "2026-11-22", EXTRACTION_SCHEMA).num_rows == 1
+    assert read_day(lake, "extraction", "2026-11-22", EXTRACTION_SCHEMA).num_rows == 1
     assert isinstance(outlets, pa.Table)

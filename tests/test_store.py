@@ -18,9 +18,8 @@ from pipeline.lake.store import (
     LocalLake,
     lease,
     open_lake,
-    read_parquet,
 )
-from pipeline.lake.tables import read_partition, write_manifest, write_partition
+from pipeline.lake.tables import days, history, read_day, replace_day
 from pipeline.settings import S3Settings
 from sample.s3server import SeaweedS3
 
@@ -58,46 +57,40 @@ def test_put_get_list_delete(any_lake: Lake) -> None:
     assert any_lake.list_keys("articles/dt=2026-11-23/") == []
 
 
-def test_partition_rewrite_is_invisible_until_its_manifest_then_drops_the_old_files(
-    any_lake: Lake, monkeypatch: pytest.MonkeyPatch
+def test_a_day_is_replaced_in_one_commit_and_earlier_versions_stay_readable(
+    any_lake: Lake,
 ) -> None:
-    monkeypatch.setattr("pipeline.lake.tables.ROWS_PER_FILE", 2)
-    day, prefix = "2026-11-23", "articles/dt=2026-11-23/"
+    day = "2026-11-23"
     big = pa.table({"id": ["a", "b", "c", "d", "e"], "n": [1, 2, 3, 4, 5]}, schema=SCHEMA)
-    first = write_partition(any_lake, "articles", day, big)
-    assert [k.rsplit("-", 1)[0] for k in first] == [f"{prefix}part-0000{n}" for n in range(3)]
-    write_manifest(any_lake, day, "run-1", {"articles": {"files": first, "rows": 5}}, {})
-
+    first = replace_day(any_lake, "articles", day, big, "run-1")
+    replace_day(any_lake, "articles", "2026-11-24", big.slice(0, 1), "run-1")
     small = big.slice(3, 2)
-    second = write_partition(any_lake, "articles", day, small)
-    assert set(second).isdisjoint(first)  # named after their content: the old files stay
-    assert read_partition(any_lake, "articles", day, SCHEMA).equals(big)
-    write_manifest(any_lake, day, "run-2", {"articles": {"files": second, "rows": 2}}, {})
-    assert read_partition(any_lake, "articles", day, SCHEMA).equals(small)
-    assert any_lake.list_keys(prefix) == second  # the old version is gone once committed
-
-    # The same rows again: the same keys.
-    assert write_partition(any_lake, "articles", day, small) == second
-
-
-def test_uncommitted_partition_reads_as_empty(any_lake: Lake) -> None:
-    table = pa.table({"id": ["a"], "n": [1]}, schema=SCHEMA)
-    write_partition(any_lake, "articles", "2026-11-23", table)  # no manifest yet
-    assert read_partition(any_lake, "articles", "2026-11-23", SCHEMA).num_rows == 0
+    second = replace_day(any_lake, "articles", day, small, "run-2", {"new": 0})
+    assert read_day(any_lake, "articles", day, SCHEMA).equals(small)
+    assert read_day(any_lake, "articles", "2026-11-24", SCHEMA).num_rows == 1  # untouched
+    assert read_day(any_lake, "articles", day, SCHEMA, version=first).equals(big)  # time travel
+    assert days(any_lake, "articles") == ["2026-11-23", "2026-11-24"]
+    # The table's history is the lineage: which run wrote what.
+    newest = history(any_lake, "articles")[0]
+    assert (newest.version, newest.run_id) == (second, "run-2")
+    assert newest.counts == {"dt": day, "rows": 2, "new": 0}
 
 
-def test_parquet_is_zstd_compressed(any_lake: Lake) -> None:
-    import io
+def test_a_column_added_later_reads_as_null_in_older_days(any_lake: Lake) -> None:
+    replace_day(any_lake, "articles", "2026-11-22", pa.table({"id": ["a"], "n": [1]}, SCHEMA), "r")
+    wider = SCHEMA.append(pa.field("flags", pa.list_(pa.string())))
+    rows = pa.table({"id": ["b"], "n": [2], "flags": [["future-date"]]}, schema=wider)
+    replace_day(any_lake, "articles", "2026-11-23", rows, "r")
+    older = read_day(any_lake, "articles", "2026-11-22", wider)
+    assert older.to_pylist() == [{"id": "a", "n": 1, "flags": None}]
+    assert read_day(any_lake, "articles", "2026-11-23", wider).to_pylist()[0]["flags"] == [
+        "future-date"
+    ]
 
-    import pyarrow.parquet as pq
 
-    table = pa.table({"id": ["a"] * 100, "n": list(range(100))}, schema=SCHEMA)
-    [key] = write_partition(any_lake, "articles", "2026-11-23", table)
-    data = any_lake.get(key)
-    assert data is not None
-    meta = pq.ParquetFile(io.BytesIO(data)).metadata
-    assert meta.row_group(0).column(0).compression == "ZSTD"
-    assert read_parquet(any_lake, key, SCHEMA) == table
+def test_a_table_never_written_reads_as_empty(any_lake: Lake) -> None:
+    assert read_day(any_lake, "articles", "2026-11-23", SCHEMA).num_rows == 0
+    assert days(any_lake, "articles") == [] and history(any_lake, "articles") == []
 
 
 def test_local_keys_cannot_escape_the_lake(tmp_path: Path) -> None:

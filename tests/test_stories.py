@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pipeline.lake.store import Lake, open_lake, put_json, table_to_parquet
-from pipeline.lake.tables import read_partition
+from pipeline.lake.tables import read_day
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA, to_table
 from pipeline.runs.commit import build_stories, commit
 from pipeline.runs.ingest import Interval, _staging
@@ -163,9 +163,9 @@ def test_follow_up_on_day_two_joins_day_ones_story_across_runs_on_s3(
 
     first = {
         r["article_id"]: r
-        for r in read_partition(lake, "articles", "2026-11-22", ARTICLES_SCHEMA).to_pylist()
+        for r in read_day(lake, "articles", "2026-11-22", ARTICLES_SCHEMA).to_pylist()
     }
-    second = read_partition(lake, "articles", "2026-11-23", ARTICLES_SCHEMA).to_pylist()
+    second = read_day(lake, "articles", "2026-11-23", ARTICLES_SCHEMA).to_pylist()
     netflix_story = first["tb"]["story_id"]
     assert first["st"]["story_id"] == netflix_story and first["st"]["duplicate_of"] is None
     assert first["copy"]["story_id"] == netflix_story and first["copy"]["duplicate_of"] == "tb"
@@ -174,7 +174,7 @@ def test_follow_up_on_day_two_joins_day_ones_story_across_runs_on_s3(
 
     [story] = [
         s
-        for s in read_partition(lake, "stories", "2026-11-23", STORIES_SCHEMA).to_pylist()
+        for s in read_day(lake, "stories", "2026-11-23", STORIES_SCHEMA).to_pylist()
         if s["story_id"] == netflix_story
     ]
     assert story["article_count"] == 4 and story["articles_today"] == 1
@@ -191,14 +191,14 @@ def test_follow_up_on_day_two_joins_day_ones_story_across_runs_on_s3(
     assert story["stakeholders"][0] == "Netflix"
 
     # Rerunning day 2 changes nothing.
-    before_articles = read_partition(lake, "articles", "2026-11-23", ARTICLES_SCHEMA)
-    before_stories = read_partition(lake, "stories", "2026-11-23", STORIES_SCHEMA)
+    before_articles = read_day(lake, "articles", "2026-11-23", ARTICLES_SCHEMA)
+    before_stories = read_day(lake, "stories", "2026-11-23", STORIES_SCHEMA)
     _commit_day(lake, day2, [_article("fu", NETFLIX_FOLLOW_UP, 23, 9, "StreamWire")])
-    after_articles = read_partition(lake, "articles", "2026-11-23", ARTICLES_SCHEMA)
+    after_articles = read_day(lake, "articles", "2026-11-23", ARTICLES_SCHEMA)
     assert after_articles.drop_columns(["fetched_at"]).equals(
         before_articles.drop_columns(["fetched_at"])
     )
-    assert read_partition(lake, "stories", "2026-11-23", STORIES_SCHEMA).equals(before_stories)
+    assert read_day(lake, "stories", "2026-11-23", STORIES_SCHEMA).equals(before_stories)
 
 
 def headline(doc_id: str, title: str, day: int, hour: int, source: str) -> StoryDoc:

@@ -18,6 +18,7 @@ import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -45,14 +46,30 @@ class StateError(RuntimeError):
 def _refuse(lake: Lake, key: str, problem: str) -> StateError:
     """The error for an unusable index: the state is rebuilt from the lake's raw archive,
     in date order, by a raw backfill over every committed day (no fetching)."""
-    days = sorted(k.removeprefix("_manifests/dt=").removesuffix(".json")
-                  for k in lake.list_keys("_manifests/dt="))  # fmt: skip
+    from pipeline.lake.tables import days as table_days
+
+    days = table_days(lake, "articles")
     span = f"--from {days[0]} --to {days[-1]}" if days else "--from FIRST-DAY --to LAST-DAY"
     return StateError(
         f"{lake.url(key)}: {problem}. To rebuild the state, move "
         f"{lake.url('_state/')} aside and run: newsflow backfill --source raw {span}"
         f" --lake {lake.uri}"
     )
+
+
+def day_record_key(dt: str) -> str:
+    return f"_state/days/dt={dt}.json"
+
+
+def load_day_record(lake: Lake, dt: str) -> dict[str, Any]:
+    """What the last commit of day ``dt`` recorded beside its tables: its run, the batches
+    it took (so that a lost one is noticed), the threshold it scored with."""
+    document = get_json(lake, day_record_key(dt))
+    return document if isinstance(document, dict) else {}
+
+
+def save_day_record(lake: Lake, dt: str, record: dict[str, Any]) -> None:
+    put_json(lake, day_record_key(dt), {"dt": dt, **record})
 
 
 def url_key(canonical_url: str) -> str:

@@ -58,6 +58,14 @@ class Lake(Protocol):
         """Give an object another key (without reading it into memory)."""
         ...
 
+    def table_uri(self, name: str) -> str:
+        """Where the Delta table ``name`` lies, as delta-rs is given it."""
+        ...
+
+    def storage_options(self) -> dict[str, str]:
+        """What delta-rs needs to reach the lake (endpoint, keys, safe commits)."""
+        ...
+
     def put_if_absent(self, key: str, data: bytes) -> bool:
         """Write ``key`` only if no object has it, atomically; False if one does."""
         ...
@@ -172,6 +180,12 @@ class LocalLake:
     def url(self, key: str) -> str:
         return str(self.root / key)
 
+    def table_uri(self, name: str) -> str:
+        return str(self.root / name)
+
+    def storage_options(self) -> dict[str, str]:
+        return {}
+
     def move(self, key: str, to: str) -> None:
         target = self._path(to)
         with _local("move", self.url(key)):
@@ -221,7 +235,7 @@ _TAKEN = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "
 class S3Lake:
     """A lake under ``s3://bucket/prefix`` on any S3-compatible server."""
 
-    def __init__(self, uri: str, client: S3Client) -> None:
+    def __init__(self, uri: str, client: S3Client, settings: S3Settings | None = None) -> None:
         parts = urlsplit(uri)
         if "@" in parts.netloc:  # say where, never what: the part before @ is a secret
             raise LakeError(
@@ -238,6 +252,7 @@ class S3Lake:
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
         self._client = client
+        self._settings = settings or S3Settings()
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -339,6 +354,34 @@ class S3Lake:
     def url(self, key: str) -> str:
         return f"{self.uri}/{key}"
 
+    def table_uri(self, name: str) -> str:
+        return f"s3://{self.bucket}/{self._key(name)}"
+
+    def storage_options(self) -> dict[str, str]:
+        settings = self._settings
+        endpoint = settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        region = settings.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        options = {
+            "AWS_REGION": region,
+            # Commits are put only if their version is absent: two writers cannot both
+            # take one version (AWS S3, MinIO and SeaweedFS honour it).
+            "conditional_put": "etag",
+            # An object store that is down fails a write within a minute, not ten.
+            "connect_timeout": "10s",
+            "timeout": "60s",
+            "max_retries": "3",
+            "retry_timeout": "60s",
+        }
+        if settings.access_key_id and settings.secret_access_key:
+            options["AWS_ACCESS_KEY_ID"] = settings.access_key_id
+            options["AWS_SECRET_ACCESS_KEY"] = settings.secret_access_key
+        if endpoint:
+            options["AWS_ENDPOINT_URL"] = endpoint
+            options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false"  # path style, as for boto3
+            if endpoint.startswith("http://"):
+                options["AWS_ALLOW_HTTP"] = "true"
+        return options
+
     def open(self, key: str, start: int = 0) -> IO[bytes]:
         return open_s3_object(self._client, self.bucket, self._key(key), start)
 
@@ -371,7 +414,7 @@ def open_s3_object(client: S3Client, bucket: str, key: str, start: int = 0) -> I
 def open_lake(uri: str, s3: S3Settings | None = None) -> Lake:
     """A lake from ``s3://bucket/prefix`` or a local folder path."""
     if uri.startswith("s3://"):
-        return S3Lake(uri, make_s3_client(s3))
+        return S3Lake(uri, make_s3_client(s3), s3)
     if "://" in uri and not uri.startswith("file://"):
         scheme = uri.split("://", 1)[0]
         raise LakeError(f"a {scheme}:// lake: it must be s3://bucket/prefix or a local folder")
@@ -382,11 +425,12 @@ MARKER = "_newsflow.json"  # what makes a folder or prefix a lake
 
 
 def lake_exists(lake: Lake) -> bool:
-    """Whether ``lake`` holds a newsflow lake: its marker, or the state and manifests of
-    a lake made before there were markers."""
+    """Whether ``lake`` holds a newsflow lake: its marker, or the tables or state of a lake
+    made before there were markers."""
     try:
         return lake.get(MARKER) is not None or any(
-            lake.list_keys(prefix)[:1] for prefix in ("_manifests/", "_state/")
+            lake.list_keys(prefix)[:1]
+            for prefix in ("articles/_delta_log/", "_manifests/", "_state/")
         )
     except LakeError as exc:
         if "NoSuchBucket" in str(exc):

@@ -1,87 +1,226 @@
-"""The lake's tables: partitions, their files, and the manifests that commit them.
+"""The lake's tables: Delta Lake tables (delta-rs), one folder each, partitioned by ``dt``.
 
-A partition is ``{table}/dt=YYYY-MM-DD/part-NNNNN-{digest}.parquet``, named after its
-content, so rewriting a day with the same rows writes the same keys and rewriting it with
-other rows never touches the files the current manifest lists. ``_manifests/dt=….json``
-is written after the files, in one PUT: it is the commit. Only then are the files it no
-longer lists deleted. A process killed before the manifest leaves the previous version
-whole (its new files are removed by the day's next commit), so readers that go through
-the manifest (:func:`read_partition`) never see half a day.
+Every table (``articles``, ``offtopic``, ``stories``, ``story_days``, ``rejects``,
+``extraction``, ``quality``) has a string column ``dt`` (``YYYY-MM-DD``, the day of the
+run's data interval) that partitions it. A write is one Delta commit: readers see a day
+whole or not at all, whatever is being written, and a table can be read as it was at
+any earlier version (time travel). Each commit records, in its commit metadata, the run
+that made it, the pipeline's version, the schema version and its row counts, so the
+table's history says which run wrote what. Columns are only ever added: a write with new
+columns merges them into the table's schema, and files written before read them as null.
+
+Commits are safe with several writers: on a local disk delta-rs renames a commit into
+place only if its version is free; on S3 it puts it only if absent (``conditional_put``,
+which AWS S3, MinIO and SeaweedFS honour). A writer that loses the race fails with
+``CommitFailedError`` (a merge) or retries (an append); nothing is overwritten.
 """
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from pipeline import __version__
+from pipeline.lake.store import Lake, LakeError
 from pipeline.records import SCHEMA_VERSION
-from pipeline.lake.store import Lake, get_json, put_json, read_parquet, table_to_parquet
 
-ROWS_PER_FILE = 100_000
+log = logging.getLogger(__name__)
 
-
-def partition_prefix(table: str, dt: str) -> str:
-    return f"{table}/dt={dt}/"
-
-
-def manifest_key(dt: str) -> str:
-    return f"_manifests/dt={dt}.json"
+PARTITION = "dt"
+TABLE_NAMES = ("articles", "offtopic", "stories", "story_days", "rejects", "extraction",
+               "quality")  # fmt: skip
 
 
-def write_partition(lake: Lake, table_name: str, dt: str, table: pa.Table) -> list[str]:
-    """Write ``table`` as the next content of one partition; returns the keys written.
-    Nothing changes for readers until :func:`write_manifest` lists them."""
-    prefix = partition_prefix(table_name, dt)
-    keys = []
-    for number, start in enumerate(range(0, max(table.num_rows, 1), ROWS_PER_FILE)):
-        data = table_to_parquet(table.slice(start, ROWS_PER_FILE))
-        key = f"{prefix}part-{number:05d}-{hashlib.sha256(data).hexdigest()[:16]}.parquet"
-        lake.put(key, data)
-        keys.append(key)
-    return keys
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def read_manifest(lake: Lake, dt: str) -> dict[str, Any] | None:
-    document = get_json(lake, manifest_key(dt))
-    return document if isinstance(document, dict) else None
+@contextmanager
+def _lake_errors(action: str, lake: Lake, name: str) -> Iterator[None]:
+    """delta-rs's errors as the lake's: one line naming the table and the endpoint."""
+    try:
+        yield
+    except (OSError, DeltaError) as exc:
+        if isinstance(exc, TableNotFoundError | CommitFailedError):
+            raise
+        lines = [line.strip(" ↳") for line in _ANSI.sub("", str(exc)).splitlines()]
+        detail = ": ".join(line for line in lines if line)
+        endpoint = lake.storage_options().get("AWS_ENDPOINT_URL")
+        where = f" (endpoint {endpoint})" if endpoint else ""
+        raise LakeError(f"could not {action} {lake.url(name)}{where}: {detail}") from None
 
 
-def write_manifest(
-    lake: Lake, dt: str, run_id: str, tables: dict[str, dict[str, Any]], extra: dict[str, Any]
-) -> dict[str, Any]:
-    """Commit ``tables`` of day ``dt``; entries of other tables already committed stay.
-    Then delete the files of these tables' partitions that the manifest does not list
-    (the previous version's, or those of a commit that died before its manifest)."""
-    previous = read_manifest(lake, dt) or {}
-    manifest = {
-        **previous,
-        "dt": dt,
-        "run_id": run_id,
-        "committed_at": datetime.now(UTC).isoformat(),
-        "pipeline_version": __version__,
-        "schema_version": SCHEMA_VERSION,
-        "tables": {**previous.get("tables", {}), **tables},
-        **extra,
+def open_table(lake: Lake, name: str, version: int | None = None) -> DeltaTable | None:
+    """The Delta table ``name`` of the lake (as of ``version``), or None if there is none."""
+    with _lake_errors("read", lake, name):
+        try:
+            return DeltaTable(
+                lake.table_uri(name), version=version, storage_options=lake.storage_options()
+            )
+        except TableNotFoundError:
+            return None
+
+
+def _with_day(rows: pa.Table, dt: str) -> pa.Table:
+    """``rows`` with the partition column ``dt`` set to ``dt``."""
+    column = pa.array([dt] * rows.num_rows, pa.string())
+    if PARTITION in rows.column_names:
+        return rows.set_column(rows.schema.get_field_index(PARTITION), PARTITION, column)
+    return rows.append_column(pa.field(PARTITION, pa.string(), nullable=False), column)
+
+
+def _properties(run_id: str, counts: Mapping[str, Any]) -> CommitProperties:
+    metadata = {
+        "newsflow.run_id": run_id,
+        "newsflow.pipeline_version": __version__,
+        "newsflow.schema_version": str(SCHEMA_VERSION),
+        "newsflow.counts": json.dumps(dict(counts), sort_keys=True, default=str),
     }
-    put_json(lake, manifest_key(dt), manifest)
-    for table_name, entry in tables.items():
-        listed = set(entry["files"])
-        for key in lake.list_keys(partition_prefix(table_name, dt)):
-            if key not in listed:
-                lake.delete(key)
-    return manifest
+    return CommitProperties(custom_metadata=metadata)
 
 
-def read_partition(lake: Lake, table_name: str, dt: str, schema: pa.Schema) -> pa.Table:
-    """The committed rows of one partition (empty if the day was never committed)."""
-    manifest = read_manifest(lake, dt)
-    files = (manifest or {}).get("tables", {}).get(table_name, {}).get("files", [])
-    parts = [read_parquet(lake, key, schema) for key in files]
-    present = [part for part in parts if part is not None]
-    if len(present) != len(files):
-        raise FileNotFoundError(f"{lake.url(manifest_key(dt))} lists files that are missing")
-    return pa.concat_tables(present) if present else schema.empty_table()
+def _fit(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``rows`` in the columns and types of ``schema``; a column the rows lack (written
+    before it existed) is null."""
+    columns = []
+    for field in schema:
+        if field.name in rows.column_names:
+            columns.append(rows.column(field.name).cast(field.type))
+        else:
+            columns.append(pa.nulls(rows.num_rows, field.type))
+    return pa.Table.from_arrays(columns, schema=schema.remove_metadata())
+
+
+def _arrow_schema(rows: pa.Table) -> pa.Table:
+    """Rows as delta-rs writes them: no schema metadata, every field nullable (so that a
+    column added later, null in older files, never contradicts a non-null flag)."""
+    fields = [field.with_nullable(True) for field in rows.schema]
+    return rows.cast(pa.schema(fields))
+
+
+def replace_day(
+    lake: Lake,
+    name: str,
+    dt: str,
+    rows: pa.Table,
+    run_id: str,
+    counts: Mapping[str, Any] | None = None,
+) -> int:
+    """Make day ``dt`` of table ``name`` hold exactly ``rows``, in one commit; the table's
+    new version. New columns are added to the table's schema."""
+    data = _arrow_schema(_with_day(rows, dt))
+    properties = _properties(run_id, {"dt": dt, "rows": rows.num_rows, **(counts or {})})
+    with _lake_errors("write", lake, name):
+        write_deltalake(
+            lake.table_uri(name),
+            data,
+            mode="overwrite",
+            predicate=f"{PARTITION} = '{dt}'",
+            partition_by=[PARTITION],
+            schema_mode="merge",
+            storage_options=lake.storage_options(),
+            commit_properties=properties,
+        )
+    table = open_table(lake, name)
+    assert table is not None
+    log.info("%s: dt=%s replaced by %d rows (version %d)", name, dt, rows.num_rows, table.version())
+    return table.version()
+
+
+def read_day(
+    lake: Lake, name: str, dt: str, schema: pa.Schema, version: int | None = None
+) -> pa.Table:
+    """The rows of day ``dt`` of table ``name``, in ``schema``'s columns (empty if the day
+    or the table was never written)."""
+    return read_days(lake, name, [dt], schema, version)
+
+
+def read_days(
+    lake: Lake,
+    name: str,
+    days: Sequence[str],
+    schema: pa.Schema,
+    version: int | None = None,
+) -> pa.Table:
+    """The rows of the ``days`` of table ``name``, in ``schema``'s columns."""
+    table = open_table(lake, name, version)
+    if table is None or not days:
+        return schema.remove_metadata().empty_table()
+    present = {field.name for field in table.schema().fields}
+    columns = [c for c in schema.names if c in present]
+    with _lake_errors("read", lake, name):
+        dataset = table.to_pyarrow_dataset()
+        rows = dataset.to_table(columns=columns, filter=pc.field(PARTITION).isin(list(days)))
+    return _fit(rows, schema)
+
+
+def days(lake: Lake, name: str) -> list[str]:
+    """The days table ``name`` holds rows for, in order."""
+    table = open_table(lake, name)
+    if table is None:
+        return []
+    return sorted({str(part[PARTITION]) for part in table.partitions() if part.get(PARTITION)})
+
+
+@dataclass
+class Commit:
+    """One entry of a table's history: what the lineage says of a version."""
+
+    version: int
+    timestamp: int
+    operation: str
+    run_id: str | None
+    pipeline_version: str | None
+    counts: dict[str, Any]
+
+
+def history(lake: Lake, name: str, limit: int | None = None) -> list[Commit]:
+    """The table's commits, newest first: which run wrote what."""
+    table = open_table(lake, name)
+    if table is None:
+        return []
+    commits = []
+    for entry in table.history(limit):
+        counts = entry.get("newsflow.counts")
+        commits.append(
+            Commit(
+                version=int(entry.get("version", -1)),
+                timestamp=int(entry.get("timestamp", 0)),
+                operation=str(entry.get("operation", "")),
+                run_id=entry.get("newsflow.run_id"),
+                pipeline_version=entry.get("newsflow.pipeline_version"),
+                counts=json.loads(counts) if isinstance(counts, str) else {},
+            )
+        )
+    return commits
+
+
+def maintain(
+    lake: Lake, name: str, retention: timedelta, run_id: str, dry_run: bool = False
+) -> dict[str, Any]:
+    """Compact the table's small files, then vacuum the files no version newer than
+    ``retention`` needs (time travel reaches back that far). What was done, in numbers."""
+    table = open_table(lake, name)
+    if table is None:
+        return {"table": name, "skipped": "no table"}
+    compacted: dict[str, Any] = {}
+    if not dry_run:
+        compacted = dict(table.optimize.compact(commit_properties=_properties(run_id, {})))
+    hours = max(0, int(retention.total_seconds() // 3600))
+    removed = table.vacuum(
+        retention_hours=hours, dry_run=dry_run, enforce_retention_duration=False,
+        commit_properties=None if dry_run else _properties(run_id, {}),
+    )  # fmt: skip
+    return {"table": name, "files_added": compacted.get("numFilesAdded", 0),
+            "files_removed": compacted.get("numFilesRemoved", 0),
+            "vacuumed": len(removed), "version": table.version()}  # fmt: skip

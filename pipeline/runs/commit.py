@@ -21,9 +21,11 @@ import pyarrow.compute as pc
 from pipeline.lake.state import (
     FeedState,
     SeenIndex,
+    load_day_record,
     load_dedup,
     load_feed_state,
     load_stories,
+    save_day_record,
     save_dedup,
     save_feed_state,
     save_stories,
@@ -35,7 +37,7 @@ from pipeline.lake.store import (
     lease,
     read_parquet,
 )
-from pipeline.lake.tables import read_manifest, read_partition, write_manifest, write_partition
+from pipeline.lake.tables import read_day, read_days, replace_day
 from pipeline.records import (
     ARTICLES_SCHEMA,
     OFFTOPIC_SCHEMA,
@@ -63,10 +65,7 @@ class CommitReport:
     offtopic: int
     rejects: int
     rejects_by_reason: dict[str, int]  # the day's rejects, most frequent reason first
-    article_files: list[str]
-    offtopic_files: list[str]
-    reject_files: list[str]
-    manifest: str
+    versions: dict[str, int]  # the version of each table this commit made
     alerts: list[str]  # outlets whose extraction fell far below their usual figures
     batches: list[dict[str, Any]]
     missing_batches: list[str] = field(default_factory=list)  # planned, never staged
@@ -183,8 +182,8 @@ def _commit(
     feed_states.sort(key=lambda state: str(state["polled_at"]))  # the latest poll wins
 
     seen = SeenIndex.load(lake)
-    existing = read_partition(lake, "articles", dt, ARTICLES_SCHEMA)
-    existing_offtopic = read_partition(lake, "offtopic", dt, OFFTOPIC_SCHEMA)
+    existing = read_day(lake, "articles", dt, ARTICLES_SCHEMA)
+    existing_offtopic = read_day(lake, "offtopic", dt, OFFTOPIC_SCHEMA)
     every = pa.concat_tables([existing, existing_offtopic.cast(ARTICLES_SCHEMA), *new_articles])
     every = _keep_last(every, every.column("article_id").to_pylist())
     keep = [
@@ -199,16 +198,15 @@ def _commit(
     articles = _group(articles, dedup, story_index)
     story_index.close_stale(interval.start)
 
-    previous = read_manifest(lake, dt) or {}
+    previous = load_day_record(lake, dt)
     done = {str(b) for b in previous.get("batch_ids", [])}
-    done |= {str(report.get("batch_id")) for report in previous.get("batches", [])}
     done |= {key.rsplit("/", 1)[-1].split("-", 1)[0] for key in staged if key.endswith(".json")}
     missing, batch_rejects = _missing_batches(planned or [], done, dt, datetime.now(UTC))
     for batch in missing:
         log.error("commit of %s: batch %s staged nothing (its task failed)", dt, batch)
 
     landed = set(every.column("url").to_pylist()) | set(every.column("canonical_url").to_pylist())
-    rejects = pa.concat_tables([read_partition(lake, "rejects", dt, REJECTS_SCHEMA), *new_rejects])
+    rejects = pa.concat_tables([read_day(lake, "rejects", dt, REJECTS_SCHEMA), *new_rejects])
     rejects = rejects.filter(pc.not_equal(rejects.column("stage"), "batch"))  # as of now:
     rejects = pa.concat_tables([rejects, to_table([r.to_row() for r in batch_rejects],
                                                   REJECTS_SCHEMA)])  # fmt: skip
@@ -218,12 +216,15 @@ def _commit(
         pa.array([u not in landed for u in rejects.column("url").to_pylist()], pa.bool_())
     )
 
-    article_files = write_partition(lake, "articles", dt, articles)
-    offtopic_files = write_partition(lake, "offtopic", dt, offtopic.cast(OFFTOPIC_SCHEMA))
-    reject_files = write_partition(lake, "rejects", dt, rejects)
+    counts = {"articles": articles.num_rows, "new_articles": articles.num_rows - existing.num_rows}
+    versions = {
+        "offtopic": replace_day(lake, "offtopic", dt, offtopic.cast(OFFTOPIC_SCHEMA), run_id),
+        "rejects": replace_day(lake, "rejects", dt, rejects, run_id),
+    }
     pages, outlets = commit_day(lake, dt, new_pages)
-    extraction_files = write_partition(lake, "extraction", dt, outlets)
+    versions["extraction"] = replace_day(lake, "extraction", dt, outlets, run_id)
     save_pages(lake, dt, pages)
+    versions["articles"] = replace_day(lake, "articles", dt, articles, run_id, counts)
     alerts = [
         f"{row['source_domain']}: {alert}" for row in outlets.to_pylist() for alert in row["alerts"]
     ]
@@ -249,24 +250,17 @@ def _commit(
         for feed_url, values in state.get("validators", {}).items():  # staged before feed states
             save_feed_state(lake, feed_url, FeedState(Validators(**values)), polled_at)
 
-    raw = sorted({ref.partition("#")[0] for ref in every.column("raw_ref").to_pylist() if ref})
     batches = [state["report"] for state in feed_states]
-    manifest = write_manifest(
+    save_day_record(
         lake,
         dt,
-        run_id,
         {
-            "articles": {"files": article_files, "rows": articles.num_rows},
-            "offtopic": {"files": offtopic_files, "rows": offtopic.num_rows},
-            "rejects": {"files": reject_files, "rows": rejects.num_rows},
-            "extraction": {"files": extraction_files, "rows": outlets.num_rows},
-        },
-        {
+            "run_id": run_id,
             "relevance_threshold": enricher.threshold,
-            "raw": raw,
             "interval": [interval.start.isoformat(), interval.end.isoformat()],
             "batch_ids": sorted(done),
-            **({"batches": batches} if batches else {}),  # a replay keeps the run's reports
+            "batches": batches or previous.get("batches", []),  # a replay keeps the run's
+            "versions": versions,
         },
     )
     for key in staged:
@@ -288,10 +282,7 @@ def _commit(
         offtopic=offtopic.num_rows,
         rejects=rejects.num_rows,
         rejects_by_reason=by_reason,
-        article_files=article_files,
-        offtopic_files=offtopic_files,
-        reject_files=reject_files,
-        manifest=f"_manifests/dt={manifest['dt']}.json",
+        versions=versions,
         batches=batches,
         alerts=alerts,
         missing_batches=missing,
@@ -303,12 +294,13 @@ def _commit(
 class StoriesReport:
     dt: str
     stories: int
-    files: list[str]
+    version: int
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+_DT = pa.field("dt", pa.string())
 # What the stories table needs of an article (the text stays unread).
 _STORY_COLUMNS = pa.schema(
     [
@@ -323,16 +315,13 @@ def build_stories(lake: Lake, dt: str, run_id: str, lookback_days: int = 30) -> 
     """Write ``stories/dt=…`` for the stories that gained articles on ``dt``, from the
     committed articles of ``dt`` and the days before it (stories stay open for a week)."""
     day = date.fromisoformat(dt)
-    articles: list[dict[str, Any]] = []
-    for back in range(lookback_days, -1, -1):
-        other = (day - timedelta(days=back)).isoformat()
-        for row in read_partition(lake, "articles", other, _STORY_COLUMNS).to_pylist():
-            row["_today"] = other == dt
-            articles.append(row)
+    span = [(day - timedelta(days=back)).isoformat() for back in range(lookback_days, -1, -1)]
+    articles = read_days(lake, "articles", span, _STORY_COLUMNS.append(_DT)).to_pylist()
+    for row in articles:
+        row["_today"] = row["dt"] == dt
+    articles.sort(key=lambda row: str(row["dt"]))
     today = {a["story_id"] for a in articles if a["_today"] and a["story_id"]}
     table = to_table(story_rows(articles, today), STORIES_SCHEMA)
-    with lease(lake, f"stories of {dt} by {run_id}"):  # files and manifest: one writer
-        files = write_partition(lake, "stories", dt, table)
-        write_manifest(lake, dt, run_id, {"stories": {"files": files, "rows": table.num_rows}}, {})
+    version = replace_day(lake, "stories", dt, table, run_id)
     log.info("stories %s: %d stories", dt, table.num_rows)
-    return StoriesReport(dt=dt, stories=table.num_rows, files=files)
+    return StoriesReport(dt=dt, stories=table.num_rows, version=version)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline.lake.archive import RawRecord, body_digest, reference
 from pipeline.lake.store import Lake
-from pipeline.lake.tables import read_partition
+from pipeline.lake.tables import read_day
 from pipeline.records import ARTICLES_SCHEMA
 from pipeline.sources.base import Found, Input, Source
 from pipeline.sources.feeds import Feed, FeedItem
@@ -59,9 +59,7 @@ class RawSource(Source):
         if dt not in self._rights_days:
             self._rights_days.add(dt)
             for table in ("articles", "offtopic"):
-                rows = read_partition(self.lake, table, dt, ARTICLES_SCHEMA).select(
-                    ["raw_ref", "rights"]
-                )
+                rows = read_day(self.lake, table, dt, ARTICLES_SCHEMA).select(["raw_ref", "rights"])
                 for row in rows.to_pylist():
                     if row["raw_ref"] and row["rights"]:
                         self._rights[_position(row["raw_ref"])] = row["rights"]

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from pipeline import __version__
 from pipeline.lake.store import Lake, read_parquet, table_to_parquet
-from pipeline.lake.tables import read_partition
+from pipeline.lake.tables import read_day
 from pipeline.records import SCHEMA_VERSION, to_table
 from pipeline.stages.extract import Extracted
 
@@ -154,7 +154,7 @@ def commit_day(lake: Lake, dt: str, staged: list[pa.Table]) -> tuple[pa.Table, p
     history: dict[str, list[dict[str, Any]]] = {}
     for back in range(HISTORY_DAYS, 0, -1):
         earlier = (day - timedelta(days=back)).isoformat()
-        for row in read_partition(lake, "extraction", earlier, EXTRACTION_SCHEMA).to_pylist():
+        for row in read_day(lake, "extraction", earlier, EXTRACTION_SCHEMA).to_pylist():
             history.setdefault(row["source_domain"], []).append(row)
     for row in rows:
         row["alerts"] = alerts(row, history.get(row["source_domain"], []))

@@ -17,8 +17,8 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline import __version__
-from pipeline.lake.store import Lake, lease
-from pipeline.lake.tables import read_manifest, read_partition, write_manifest, write_partition
+from pipeline.lake.store import Lake
+from pipeline.lake.tables import days, read_day, replace_day
 from pipeline.records import (
     ARTICLES_SCHEMA,
     OFFTOPIC_SCHEMA,
@@ -62,15 +62,15 @@ def _share(rows: list[dict[str, Any]], present: Any) -> float | None:
 
 def quality_row(lake: Lake, dt: str) -> dict[str, Any]:
     """The report of day ``dt`` from its committed tables."""
-    if read_manifest(lake, dt) is None:
-        raise ValueError(f"dt={dt} has no manifest: the day was never committed")
-    articles = read_partition(lake, "articles", dt, ARTICLES_SCHEMA).to_pylist()
-    offtopic = read_partition(lake, "offtopic", dt, OFFTOPIC_SCHEMA).num_rows
-    rejects = read_partition(lake, "rejects", dt, REJECTS_SCHEMA).column("reason").to_pylist()
-    stories = read_partition(lake, "stories", dt, STORIES_SCHEMA).to_pylist()
+    if dt not in days(lake, "articles") and dt not in days(lake, "rejects"):
+        raise ValueError(f"dt={dt} was never committed")
+    articles = read_day(lake, "articles", dt, ARTICLES_SCHEMA).to_pylist()
+    offtopic = read_day(lake, "offtopic", dt, OFFTOPIC_SCHEMA).num_rows
+    rejects = read_day(lake, "rejects", dt, REJECTS_SCHEMA).column("reason").to_pylist()
+    stories = read_day(lake, "stories", dt, STORIES_SCHEMA).to_pylist()
     alerts = [
         f"{row['source_domain']}: {alert}"
-        for row in read_partition(lake, "extraction", dt, EXTRACTION_SCHEMA).to_pylist()
+        for row in read_day(lake, "extraction", dt, EXTRACTION_SCHEMA).to_pylist()
         for alert in row["alerts"] or []
     ]
     words = [r["word_count"] for r in articles if r["word_count"] is not None]
@@ -101,7 +101,5 @@ def quality_row(lake: Lake, dt: str) -> dict[str, Any]:
 def write_quality(lake: Lake, dt: str, run_id: str) -> dict[str, Any]:
     """Write ``quality/dt=…`` for a committed day; returns its row."""
     row = quality_row(lake, dt)
-    with lease(lake, f"quality of {dt} by {run_id}"):  # files and manifest: one writer
-        files = write_partition(lake, "quality", dt, pa.Table.from_pylist([row], QUALITY_SCHEMA))
-        write_manifest(lake, dt, run_id, {"quality": {"files": files, "rows": 1}}, {})
+    replace_day(lake, "quality", dt, pa.Table.from_pylist([row], QUALITY_SCHEMA), run_id)
     return row
