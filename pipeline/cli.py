@@ -121,6 +121,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--create", action="store_true", help="make the lake if there is none")
 
+    maintain = commands.add_parser(
+        "maintain",
+        help="compact the tables' small files and vacuum what time travel no longer needs",
+    )
+    maintain.add_argument("--lake", help="s3://bucket/prefix or a folder (as for run)")
+    maintain.add_argument(
+        "--retention-days",
+        type=int,
+        help="versions younger than this stay readable (default: the settings', 30)",
+    )
+    maintain.add_argument("--dry-run", action="store_true", help="say what vacuum would remove")
+
     init = commands.add_parser("init", help="make a new lake (a folder, or a bucket's prefix)")
     init.add_argument(
         "--lake", help="s3://bucket/prefix or a folder (default: $NEWSFLOW_LAKE or ./lake)"
@@ -401,6 +413,36 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from pipeline.lake.store import open_lake, require_lake
+    from pipeline.lake.tables import maintain_lake
+    from pipeline.settings import load_settings
+
+    try:
+        settings = load_settings(lake=args.lake)
+        lake = require_lake(open_lake(settings.lake, settings.s3))
+        days = settings.retention_days if args.retention_days is None else args.retention_days
+        if days < 0:
+            raise UsageError("--retention-days must not be below zero")
+        run_id = f"maintain__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+        results = maintain_lake(lake, timedelta(days=days), run_id, dry_run=args.dry_run)
+    except _config_errors() as exc:
+        raise UsageError(str(exc)) from None
+    print(
+        f"newsflow maintain {lake.uri}, retention {days} days{' (dry run)' if args.dry_run else ''}"
+    )
+    for result in results:
+        if "skipped" in result:
+            print(f"  {result['table']:<11} {result['skipped']}")
+            continue
+        print(f"  {result['table']:<11} compacted {result['files_removed']} files into "
+              f"{result['files_added']}, vacuumed {result['vacuumed']}, "
+              f"version {result['version']}")  # fmt: skip
+    return 0
+
+
 def _failed_feeds(summary: Any, limit: int = 20) -> str:
     """The summary's lines naming each feed that could not be polled, and why."""
     failed = [f for batch in summary.batches for f in batch.failed_feeds]
@@ -624,9 +666,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handlers = {"run": cmd_run, "init": cmd_init, "backfill": cmd_backfill,
-                "extract": cmd_extract, "cluster": cmd_cluster, "classify": cmd_classify,
-                "reclassify": cmd_reclassify}  # fmt: skip
+    handlers = {"run": cmd_run, "init": cmd_init, "maintain": cmd_maintain,
+                "backfill": cmd_backfill, "extract": cmd_extract, "cluster": cmd_cluster,
+                "classify": cmd_classify, "reclassify": cmd_reclassify}  # fmt: skip
     name = f"newsflow {args.command}"
     try:
         return handlers[args.command](args)

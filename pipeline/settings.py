@@ -93,6 +93,7 @@ class Settings:
     relevance_threshold: float = THRESHOLD
     taxonomy_path: Path = TAXONOMY
     entities_path: Path = ENTITIES
+    retention_days: int = 30  # table versions stay readable (time travel) this long
 
     def task_timeouts(self) -> dict[str, timedelta]:
         """How long each kind of Airflow task may run (its ``execution_timeout``), so that
@@ -130,7 +131,8 @@ _INGEST_KEYS = frozenset(
      "min_words", "workers", "extract_workers"}
 )  # fmt: skip
 _RELEVANCE = SimpleNamespace(threshold=THRESHOLD, taxonomy="topics.yaml", entities="entities.yaml")
-_TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance", "outlets"})
+_TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance", "outlets", "tables"})
+_TABLE_KEYS = frozenset({"retention_days"})
 
 
 # Settings that must be above zero; every other number may also be zero.
@@ -194,6 +196,7 @@ def load_settings(
         fetch = _section(document, "fetch", settings.fetch, fetch_keys, path)
         ingest = _section(document, "ingest", settings, _INGEST_KEYS, path)
         settings = replace(settings, fetch=replace(settings.fetch, **fetch), **ingest)
+        settings = replace(settings, **_section(document, "tables", settings, _TABLE_KEYS, path))
         relevance = _section(document, "relevance", _RELEVANCE, frozenset(vars(_RELEVANCE)), path)
         if "threshold" in relevance:
             if not 0 <= relevance["threshold"] <= 1:

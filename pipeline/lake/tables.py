@@ -224,3 +224,10 @@ def maintain(
     return {"table": name, "files_added": compacted.get("numFilesAdded", 0),
             "files_removed": compacted.get("numFilesRemoved", 0),
             "vacuumed": len(removed), "version": table.version()}  # fmt: skip
+
+
+def maintain_lake(
+    lake: Lake, retention: timedelta, run_id: str, dry_run: bool = False
+) -> list[dict[str, Any]]:
+    """``maintain`` every table of the lake."""
+    return [maintain(lake, name, retention, run_id, dry_run) for name in TABLE_NAMES]
