@@ -133,6 +133,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     maintain.add_argument("--dry-run", action="store_true", help="say what vacuum would remove")
 
+    migrate = commands.add_parser(
+        "migrate", help="turn a lake of the earlier layout (Parquet and manifests) into Delta"
+    )
+    migrate.add_argument("--lake", help="s3://bucket/prefix or a folder (as for run)")
+
     init = commands.add_parser("init", help="make a new lake (a folder, or a bucket's prefix)")
     init.add_argument(
         "--lake", help="s3://bucket/prefix or a folder (default: $NEWSFLOW_LAKE or ./lake)"
@@ -413,6 +418,31 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from pipeline.lake.migrate import migrate, needs_migration
+    from pipeline.lake.store import lake_exists, open_lake
+    from pipeline.settings import load_settings
+
+    try:
+        settings = load_settings(lake=args.lake)
+        lake = open_lake(settings.lake, settings.s3)
+        if not lake_exists(lake):
+            raise UsageError(f"there is no newsflow lake at {lake.uri}")
+        if not needs_migration(lake):
+            print(f"newsflow migrate: {lake.uri} is already made of Delta tables")
+            return 0
+        run_id = f"migrate__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+        done = migrate(lake, run_id)
+    except _config_errors() as exc:
+        raise UsageError(str(exc)) from None
+    tables = ", ".join(f"{name} {n}" for name, n in sorted(done.tables.items()))
+    print(f"newsflow migrate {lake.uri}\n"
+          f"  days migrated    {len(done.days)}\n"
+          f"  days per table   {tables or 'none'}\n"
+          f"  files removed    {done.files_removed} (Parquet of the earlier layout)")  # fmt: skip
+    return 0
+
+
 def cmd_maintain(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
@@ -667,8 +697,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     handlers = {"run": cmd_run, "init": cmd_init, "maintain": cmd_maintain,
-                "backfill": cmd_backfill, "extract": cmd_extract, "cluster": cmd_cluster,
-                "classify": cmd_classify, "reclassify": cmd_reclassify}  # fmt: skip
+                "migrate": cmd_migrate, "backfill": cmd_backfill, "extract": cmd_extract,
+                "cluster": cmd_cluster, "classify": cmd_classify,
+                "reclassify": cmd_reclassify}  # fmt: skip
     name = f"newsflow {args.command}"
     try:
         return handlers[args.command](args)

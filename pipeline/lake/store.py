@@ -463,6 +463,12 @@ def require_lake(lake: Lake, create: bool = False) -> Lake:
             f"there is no newsflow lake at {lake.uri}: check --lake and NEWSFLOW_LAKE, or "
             f"create it with `newsflow init --lake {lake.uri}` (or --create)"
         )
+    if lake.list_keys("_manifests/")[:1]:
+        raise LakeError(
+            f"the lake at {lake.uri} holds tables of the earlier layout (Parquet files and "
+            f"_manifests/): turn them into Delta tables first, with `newsflow migrate --lake "
+            f"{lake.uri}`"
+        )
     return lake
 
 

@@ -1,7 +1,7 @@
 """The lake's tables: Delta Lake tables (delta-rs), one folder each, partitioned by ``dt``.
 
-Every table (``articles``, ``offtopic``, ``stories``, ``story_days``, ``rejects``,
-``extraction``, ``quality``) has a string column ``dt`` (``YYYY-MM-DD``, the day of the
+Every table (``articles``, ``offtopic``, ``stories``, ``rejects``, ``extraction``,
+``quality``) has a string column ``dt`` (``YYYY-MM-DD``, the day of the
 run's data interval) that partitions it. A write is one Delta commit: readers see a day
 whole or not at all, whatever is being written, and a table can be read as it was at
 any earlier version (time travel). Each commit records, in its commit metadata, the run
@@ -38,8 +38,7 @@ from pipeline.records import SCHEMA_VERSION
 log = logging.getLogger(__name__)
 
 PARTITION = "dt"
-TABLE_NAMES = ("articles", "offtopic", "stories", "story_days", "rejects", "extraction",
-               "quality")  # fmt: skip
+TABLE_NAMES = ("articles", "offtopic", "stories", "rejects", "extraction", "quality")
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
