@@ -389,7 +389,8 @@ def test_a_same_day_rerun_never_overwrites_a_page_a_row_points_at(
     for row in rows:
         record = read_raw(lake, row["raw_ref"])  # raises if the digest does not match
         assert record.url == row["url"] and row["title"].encode() in record.body
-    assert "take 2" in next(r["title"] for r in rows if r["url"].endswith("/2"))
+    # A rerun adds only what is new: /2's row stays as it first landed, its page where it was.
+    assert "take 1" in next(r["title"] for r in rows if r["url"].endswith("/2"))
     assert len(lake.list_keys(f"raw/dt={DT}/")) == 2  # one file per run, neither rewritten
     forged = rows[0]["raw_ref"].rsplit(":", 1)[0] + ":0123456789abcdef"
     with pytest.raises(ValueError, match="not the page this row was made from"):

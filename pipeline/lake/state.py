@@ -166,6 +166,19 @@ class SeenIndex:
             found = self.entries.get(article, ("", None))[1]
         return found is not None and found != dt
 
+    def landed(self, article: str) -> str | None:
+        """The day this article landed in, if it did."""
+        entry = self.entries.get(article)
+        return entry[1] if entry else None
+
+    def add(self, dt: str, rows: list[tuple[str, str]]) -> None:
+        """Record ``rows`` ((url_key, article_id) pairs) as landed on ``dt`` (an article
+        keeps the first day it landed in)."""
+        for u, a in rows:
+            entry = self.entries.setdefault(a, (u, dt))
+            if entry[0]:
+                self._by_url.setdefault(entry[0], entry[1])
+
     def replace_partition(self, dt: str, rows: list[tuple[str, str]]) -> None:
         """Make ``rows`` ((url_key, article_id) pairs) the whole content of partition ``dt``."""
         self.entries = {a: v for a, v in self.entries.items() if v[1] != dt}

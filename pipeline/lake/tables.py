@@ -59,9 +59,12 @@ def _lake_errors(action: str, lake: Lake, name: str) -> Iterator[None]:
         raise LakeError(f"could not {action} {lake.url(name)}{where}: {detail}") from None
 
 
-def open_table(lake: Lake, name: str, version: int | None = None) -> DeltaTable | None:
-    """The Delta table ``name`` of the lake (as of ``version``), or None if there is none."""
-    with _lake_errors("read", lake, name):
+def open_table(
+    lake: Lake, name: str, version: int | None = None, *, to: str = "read"
+) -> DeltaTable | None:
+    """The Delta table ``name`` of the lake (as of ``version``), or None if there is none;
+    opened ``to`` read or write (as its errors say)."""
+    with _lake_errors(to, lake, name):
         try:
             return DeltaTable(
                 lake.table_uri(name), version=version, storage_options=lake.storage_options()
@@ -133,6 +136,43 @@ def replace_day(
     table = open_table(lake, name)
     assert table is not None
     log.info("%s: dt=%s replaced by %d rows (version %d)", name, dt, rows.num_rows, table.version())
+    return table.version()
+
+
+def insert_new(
+    lake: Lake,
+    name: str,
+    dt: str,
+    rows: pa.Table,
+    key: str,
+    run_id: str,
+    counts: Mapping[str, Any] | None = None,
+) -> int | None:
+    """Add to day ``dt`` of table ``name`` the ``rows`` whose ``key`` it does not hold yet,
+    in one commit (a rerun of the same rows adds nothing); the table's new version, or
+    None when there was nothing to write. Only the day's files are read."""
+    if rows.num_rows == 0:
+        return None
+    data = _arrow_schema(_with_day(rows, dt))
+    properties = _properties(run_id, {"dt": dt, "rows": rows.num_rows, **(counts or {})})
+    table = open_table(lake, name, to="write")
+    with _lake_errors("write", lake, name):
+        if table is None:
+            write_deltalake(
+                lake.table_uri(name), data, partition_by=[PARTITION],
+                storage_options=lake.storage_options(), commit_properties=properties,
+            )  # fmt: skip
+        else:
+            predicate = f"t.{PARTITION} = '{dt}' AND t.{key} = s.{key}"
+            merger = table.merge(
+                data, predicate, source_alias="s", target_alias="t", merge_schema=True,
+                commit_properties=properties,
+            )  # fmt: skip
+            merger.when_not_matched_insert_all().execute()
+    table = open_table(lake, name)
+    assert table is not None
+    log.info("%s: dt=%s gained up to %d rows (version %d)", name, dt, rows.num_rows,
+             table.version())  # fmt: skip
     return table.version()
 
 

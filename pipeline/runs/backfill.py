@@ -144,7 +144,9 @@ def backfill(
     enricher = enricher or enricher_for(settings)
     run_id = f"backfill__{job}"
     for dt in sorted(state["days"]):
-        committed = commit(Interval.day(date.fromisoformat(dt)), lake, run_id, enricher)
+        day = Interval.day(date.fromisoformat(dt))
+        # Pages read back from the raw archive replace their day: extracted again, not new.
+        committed = commit(day, lake, run_id, enricher, replace=not source.archives)
         stories = build_stories(lake, dt, run_id)
         report.articles += committed.articles
         report.offtopic += committed.offtopic

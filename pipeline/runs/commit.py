@@ -1,9 +1,14 @@
-"""A day's commit: the staged batches of one data interval merged into its partitions.
+"""A day's commit: the staged batches of one data interval landed in its tables.
 
-``commit`` scores and enriches the day's articles, keeps the relevant ones, flags
-duplicates, assigns stories, and writes the partitions, then the state, then the
-manifest, holding the lake's lease (one writer at a time). ``build_stories`` writes the
-day's stories table.
+``commit`` takes only what is new: the staged articles that landed on no day before are
+scored and enriched, the relevant ones flagged as duplicates or not and given their
+stories, and each table gains them in one Delta commit (a rerun of the same day adds
+nothing). Its cost follows the day's new pages, not the day's or the lake's size. With
+``replace`` it recomputes the whole day instead (a new threshold or taxonomy, pages
+extracted again from the raw archive): every article of the day scored again, those
+already in a story keeping it, and the day replaced in one commit per table. The state
+and the day's record are written after the tables, holding the lake's lease (one writer
+at a time). ``build_stories`` writes the day's stories table.
 """
 
 from __future__ import annotations
@@ -37,10 +42,9 @@ from pipeline.lake.store import (
     lease,
     read_parquet,
 )
-from pipeline.lake.tables import read_day, read_days, replace_day
+from pipeline.lake.tables import insert_new, read_day, read_days, replace_day
 from pipeline.records import (
     ARTICLES_SCHEMA,
-    OFFTOPIC_SCHEMA,
     REJECTS_SCHEMA,
     STORIES_SCHEMA,
     Reject,
@@ -128,20 +132,18 @@ def commit(
     run_id: str,
     enricher: Enricher | None = None,
     planned: list[list[Feed]] | None = None,
+    *,
+    replace: bool = False,
 ) -> CommitReport:
-    """Merge the staged batches of ``interval`` into its partition and commit it, holding
-    the lake's lease (state and manifests have one writer at a time).
-
-    Every article of the day, new or already committed, relevant or not, is scored again
-    with ``enricher`` (default: the taxonomy and gazetteer in ``config/``), so a changed
-    threshold or taxonomy applies to the whole day when it is committed again.
+    """Land the staged batches of ``interval`` (see the module's account), holding the
+    lake's lease (state has one writer at a time).
 
     A ``planned`` batch that staged nothing (its task failed) does not stop the day: the
     rest is committed, and each of its feeds gets a ``batch-failed`` reject, removed when
     a later commit of the day brings the batch in."""
     enricher = enricher or Enricher.load()
     with lease(lake, f"commit of {interval.dt} by {run_id}"):
-        return _commit(interval, lake, run_id, enricher, planned)
+        return _commit(interval, lake, run_id, enricher, planned, replace)
 
 
 def _missing_batches(
@@ -161,12 +163,34 @@ def _missing_batches(
     return missing, rejects
 
 
+# What a commit needs to know of the articles already in a day.
+_LANDED = pa.schema([ARTICLES_SCHEMA.field(n) for n in ("article_id", "url", "canonical_url")])
+
+
+def _carry_over(rows: pa.Table, existing: pa.Table) -> pa.Table:
+    """``rows`` with the story and duplicate assignments ``existing`` rows of the same
+    article already have: an id written once never changes."""
+    kept = {r["article_id"]: r for r in existing.select(["article_id", "story_id",
+                                                         "duplicate_of"]).to_pylist()}  # fmt: skip
+    out = rows.to_pylist()
+    for row in out:
+        if row["article_id"] in kept:
+            row["story_id"] = kept[row["article_id"]]["story_id"]
+            row["duplicate_of"] = kept[row["article_id"]]["duplicate_of"]
+    return pa.Table.from_pylist(out, schema=ARTICLES_SCHEMA)
+
+
+def _order(table: pa.Table) -> pa.Table:
+    return table.sort_by([("published_at", "ascending"), ("article_id", "ascending")])
+
+
 def _commit(
     interval: Interval,
     lake: Lake,
     run_id: str,
     enricher: Enricher,
     planned: list[list[Feed]] | None,
+    replace: bool,
 ) -> CommitReport:
     dt = interval.dt
     staged = lake.list_keys(f"_staging/dt={dt}/")
@@ -175,27 +199,56 @@ def _commit(
         tables = [read_parquet(lake, k, schema) for k in staged if k.endswith(suffix)]
         return [t for t in tables if t is not None]
 
-    new_articles = staged_tables(".articles.parquet", ARTICLES_SCHEMA)
     new_rejects = staged_tables(".rejects.parquet", REJECTS_SCHEMA)
     new_pages = staged_tables(".pages.parquet", PAGES_SCHEMA)
     feed_states = [get_json(lake, k) for k in staged if k.endswith(".feeds.json")]
     feed_states.sort(key=lambda state: str(state["polled_at"]))  # the latest poll wins
+    new = pa.concat_tables(staged_tables(".articles.parquet", ARTICLES_SCHEMA) or
+                           [ARTICLES_SCHEMA.empty_table()])  # fmt: skip
+    new = _keep_last(new, new.column("article_id").to_pylist())
 
     seen = SeenIndex.load(lake)
-    existing = read_day(lake, "articles", dt, ARTICLES_SCHEMA)
-    existing_offtopic = read_day(lake, "offtopic", dt, OFFTOPIC_SCHEMA)
-    every = pa.concat_tables([existing, existing_offtopic.cast(ARTICLES_SCHEMA), *new_articles])
-    every = _keep_last(every, every.column("article_id").to_pylist())
-    keep = [
-        not seen.landed_elsewhere(dt, article=a) for a in every.column("article_id").to_pylist()
-    ]
-    every = every.filter(pa.array(keep, pa.bool_()))
-    articles, offtopic = _score(every, enricher)
-    articles = articles.sort_by([("published_at", "ascending"), ("article_id", "ascending")])
-    offtopic = offtopic.sort_by([("published_at", "ascending"), ("article_id", "ascending")])
-    new_count = articles.num_rows - existing.num_rows
     dedup, story_index = load_dedup(lake), load_stories(lake)
-    articles = _group(articles, dedup, story_index)
+    versions: dict[str, int] = {}
+    if replace:
+        existing = read_day(lake, "articles", dt, ARTICLES_SCHEMA)
+        before = existing.num_rows
+        existing = pa.concat_tables([existing, read_day(lake, "offtopic", dt, ARTICLES_SCHEMA)])
+        every = pa.concat_tables([existing, new])
+        every = _carry_over(_keep_last(every, every.column("article_id").to_pylist()), existing)
+        keep = [seen.landed(a) in (None, dt) for a in every.column("article_id").to_pylist()]
+        every = every.filter(pa.array(keep, pa.bool_()))
+        articles, offtopic = _score(every, enricher)
+        articles = _order(_group(articles, dedup, story_index))
+        day_articles, day_offtopic = articles.num_rows, offtopic.num_rows
+        new_count = day_articles - before
+        counts = {"articles": day_articles, "new_articles": new_count, "replaced": True}
+        versions["offtopic"] = replace_day(lake, "offtopic", dt, _order(offtopic), run_id)
+        versions["articles"] = replace_day(lake, "articles", dt, articles, run_id, counts)
+        landed = every.select(_LANDED.names)
+        seen.replace_partition(dt, _seen_rows(every))
+    else:
+        in_articles = read_day(lake, "articles", dt, _LANDED)
+        in_offtopic = read_day(lake, "offtopic", dt, _LANDED)
+        in_day = pa.concat_tables([in_articles, in_offtopic])
+        here = set(in_day.column("article_id").to_pylist())
+        ids = new.column("article_id").to_pylist()
+        fresh = new.filter(
+            pa.array([a not in here and seen.landed(a) is None for a in ids], pa.bool_())
+        )
+        articles, offtopic = _score(fresh, enricher)
+        articles = _order(_group(articles, dedup, story_index))
+        day_offtopic = in_offtopic.num_rows + offtopic.num_rows
+        day_articles = in_articles.num_rows + articles.num_rows
+        new_count = articles.num_rows
+        counts = {"articles": day_articles, "new_articles": new_count}
+        inserted = {
+            "offtopic": insert_new(lake, "offtopic", dt, _order(offtopic), "article_id", run_id),
+            "articles": insert_new(lake, "articles", dt, articles, "article_id", run_id, counts),
+        }
+        versions.update({name: v for name, v in inserted.items() if v is not None})
+        landed = pa.concat_tables([in_day, fresh.select(_LANDED.names)])
+        seen.add(dt, _seen_rows(landed))  # the day as its tables hold it, whatever came before
     story_index.close_stale(interval.start)
 
     previous = load_day_record(lake, dt)
@@ -205,36 +258,27 @@ def _commit(
     for batch in missing:
         log.error("commit of %s: batch %s staged nothing (its task failed)", dt, batch)
 
-    landed = set(every.column("url").to_pylist()) | set(every.column("canonical_url").to_pylist())
+    urls = set(landed.column("url").to_pylist()) | set(landed.column("canonical_url").to_pylist())
     rejects = pa.concat_tables([read_day(lake, "rejects", dt, REJECTS_SCHEMA), *new_rejects])
     rejects = rejects.filter(pc.not_equal(rejects.column("stage"), "batch"))  # as of now:
     rejects = pa.concat_tables([rejects, to_table([r.to_row() for r in batch_rejects],
                                                   REJECTS_SCHEMA)])  # fmt: skip
-    urls = rejects.column("url").to_pylist()
-    rejects = _keep_last(rejects, list(zip(urls, rejects.column("stage").to_pylist(), strict=True)))
+    reject_urls = rejects.column("url").to_pylist()
+    rejects = _keep_last(rejects, list(zip(reject_urls, rejects.column("stage").to_pylist(),
+                                           strict=True)))  # fmt: skip
     rejects = rejects.filter(
-        pa.array([u not in landed for u in rejects.column("url").to_pylist()], pa.bool_())
+        pa.array([u not in urls for u in rejects.column("url").to_pylist()], pa.bool_())
     )
-
-    counts = {"articles": articles.num_rows, "new_articles": articles.num_rows - existing.num_rows}
-    versions = {
-        "offtopic": replace_day(lake, "offtopic", dt, offtopic.cast(OFFTOPIC_SCHEMA), run_id),
-        "rejects": replace_day(lake, "rejects", dt, rejects, run_id),
-    }
+    versions["rejects"] = replace_day(lake, "rejects", dt, rejects, run_id)
     pages, outlets = commit_day(lake, dt, new_pages)
     versions["extraction"] = replace_day(lake, "extraction", dt, outlets, run_id)
     save_pages(lake, dt, pages)
-    versions["articles"] = replace_day(lake, "articles", dt, articles, run_id, counts)
     alerts = [
         f"{row['source_domain']}: {alert}" for row in outlets.to_pylist() for alert in row["alerts"]
     ]
     for alert in alerts:
         log.warning("extraction on %s fell: %s", dt, alert)
 
-    urls, ids = every.column("url").to_pylist(), every.column("article_id").to_pylist()
-    seen.replace_partition(
-        dt, [(url_key(canonicalize(u)), a) for u, a in zip(urls, ids, strict=True)]
-    )
     seen.save(lake)
     save_dedup(lake, dedup)
     save_stories(lake, story_index)
@@ -268,18 +312,13 @@ def _commit(
     by_reason = dict(Counter(rejects.column("reason").to_pylist()).most_common())
     log.info(
         "committed %s: %d articles (%d new), %d off-topic, %d rejects %s",
-        dt,
-        articles.num_rows,
-        new_count,
-        offtopic.num_rows,
-        rejects.num_rows,
-        json.dumps(by_reason),
-    )
+        dt, day_articles, new_count, day_offtopic, rejects.num_rows, json.dumps(by_reason),
+    )  # fmt: skip
     return CommitReport(
         dt=dt,
-        articles=articles.num_rows,
+        articles=day_articles,
         new_articles=new_count,
-        offtopic=offtopic.num_rows,
+        offtopic=day_offtopic,
         rejects=rejects.num_rows,
         rejects_by_reason=by_reason,
         versions=versions,
@@ -288,6 +327,12 @@ def _commit(
         missing_batches=missing,
         feeds_failed=sum(int(b.get("feeds_failed", 0)) for b in batches) + len(batch_rejects),
     )
+
+
+def _seen_rows(table: pa.Table) -> list[tuple[str, str]]:
+    """(url_key, article_id) pairs of landed articles, as the seen index keeps them."""
+    urls, ids = table.column("url").to_pylist(), table.column("article_id").to_pylist()
+    return [(url_key(canonicalize(u)), a) for u, a in zip(urls, ids, strict=True)]
 
 
 @dataclass
