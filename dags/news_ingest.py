@@ -98,10 +98,11 @@ def news_ingest() -> None:
         from pipeline.sources.feeds import Feed
 
         context = get_current_context()
-        enricher = enricher_for(load_settings())
+        settings = load_settings()
         batches = [[Feed.from_dict(f) for f in batch] for batch in planned]
         lake = lake_from_airflow()
-        result = commit_day(_interval(), lake, context["run_id"], enricher, batches)
+        result = commit_day(_interval(), lake, context["run_id"], enricher_for(settings), batches,
+                            window_days=settings.dedup_window_days)  # fmt: skip
         partition = f"dt={result.dt}"
         articles: dict[str, Any] = {
             "partition": partition,

@@ -678,7 +678,8 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
             ids = pa.schema([ARTICLES_SCHEMA.field("article_id")])
             before = read_day(lake, "articles", dt, ids).num_rows
             try:
-                result = commit(Interval.day(day), lake, run_id, enricher, replace=True)
+                result = commit(Interval.day(day), lake, run_id, enricher, replace=True,
+                                window_days=settings.dedup_window_days)  # fmt: skip
                 stories = build_stories(lake, dt, run_id)
             except _config_errors() as exc:
                 raise UsageError(str(exc)) from None

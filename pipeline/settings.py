@@ -85,6 +85,7 @@ class Settings:
     batch_deadline: int = 1800  # seconds a batch may spend polling and fetching
     commit_timeout: int = 3600  # seconds a day's commit (or its stories, or quality) may take
     lookback_days: int = 3  # items older than this before the interval are left out
+    dedup_window_days: int = 30  # near copies are looked for among this many days' articles
     retire_after_gone: int = 3  # a feed answering 410 Gone this many polls in a row is retired
     min_words: int = MIN_WORDS
     workers: int = 8  # concurrent hosts within one batch
@@ -127,8 +128,8 @@ def _truthy(value: str) -> bool:
 
 
 _INGEST_KEYS = frozenset(
-    {"batch_size", "batch_deadline", "commit_timeout", "lookback_days", "retire_after_gone",
-     "min_words", "workers", "extract_workers"}
+    {"batch_size", "batch_deadline", "commit_timeout", "lookback_days", "dedup_window_days",
+     "retire_after_gone", "min_words", "workers", "extract_workers"}
 )  # fmt: skip
 _RELEVANCE = SimpleNamespace(threshold=THRESHOLD, taxonomy="topics.yaml", entities="entities.yaml")
 _TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance", "outlets", "tables"})

@@ -101,3 +101,17 @@ def test_batch_and_single_signatures_agree() -> None:
         assert (sig.digest is None) == (single.digest is None)
         if sig.digest is not None and single.digest is not None:
             assert (sig.digest == single.digest).all()
+
+
+def test_near_copies_are_looked_for_in_the_window_and_exact_copies_across_all_history() -> None:
+    repost = "WIRE | " + ORIGINAL.replace("on Tuesday", "this week") + " More on our website."
+    index = DedupIndex()
+    index.today = "2026-09-01"
+    index.add("old", signature("Netflix goes all in", ORIGINAL))
+    assert index.prune("2026-10-24") == 1  # its signature is older than the window
+    index.today = "2026-11-23"
+    assert index.add("near", signature("Netflix bets on AI", repost)) is None  # not compared
+    assert index.add("exact", signature("Netflix goes all in", ORIGINAL)) == "old"  # still caught
+    again = DedupIndex.from_parquet(index.to_parquet(), "dedup.parquet")
+    assert again.days == index.days and again.digests[0] is None
+    assert again.add("exact-2", signature("Netflix goes all in", ORIGINAL)) == "old"

@@ -228,3 +228,16 @@ def test_a_storys_topics_and_stakeholders_are_what_most_of_its_articles_have() -
     assert dominant(per_article, 5) == ["jobs", "film"]
     assert dominant(per_article, 1) == ["jobs"]
     assert dominant([["Netflix", "SAG-AFTRA", "Netflix"]], 5) == ["Netflix", "SAG-AFTRA"]
+
+
+def test_the_vocabulary_stops_growing_with_the_history() -> None:
+    from pipeline.stages.stories import StoryParams
+
+    index = StoryIndex(StoryParams(max_terms=60))
+    for n in range(40):  # every article brings words no other has
+        words = " ".join(f"word{n}x{k}" for k in range(12))
+        index.assign(StoryDoc(f"a{n}", f"Headline {n}", words,
+                              datetime(2026, 11, 1, n % 24, tzinfo=UTC)))  # fmt: skip
+    assert len(index.df) > 60
+    index.close_stale(datetime(2026, 11, 2, tzinfo=UTC))
+    assert len(index.df) <= 60

@@ -5,27 +5,43 @@
 - ``_state/seen.parquet``: every article already landed, by feed-link key and by
   ``article_id``, with the partition it landed in, so an item a feed shows for a week
   is ingested once.
-- ``_state/dedup.parquet``: duplicate-detection signatures of every article landed.
+- ``_state/dedup.parquet``: the exact hash of every article landed, and the near-copy
+  signatures of those of the window (``ingest.dedup_window_days``).
 - ``_state/stories.json.gz``: the story index (term statistics, open stories).
+- ``_state/days/dt=….json``: what the commits of a day recorded beside their tables.
 
-Only the commit step writes state, after the data it describes, so a failed run leaves
-the previous state in place and its rerun fetches again.
+The seen, dedup and story indexes are a cache of the tables: each records the versions
+of ``articles`` and ``offtopic`` it matches, and ``load_state`` rebuilds them from the
+tables (no fetching, no extraction) when they are missing, unreadable, of another
+version, or behind a table (a commit that wrote its tables and died before its state).
+Only the commit step writes state, after the tables it describes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from pipeline.stages.dedup import DedupIndex, DedupStateError
-from pipeline.sources.feeds import Validators
 from pipeline.lake.store import Lake, get_json, put_json, read_parquet, table_to_parquet
-from pipeline.stages.stories import StoryIndex, StoryStateError
+from pipeline.records import ARTICLES_SCHEMA
+from pipeline.sources.feeds import Validators
+from pipeline.stages.dedup import (
+    DedupIndex,
+    DedupStateError,
+    Signature,
+    exact_hashes,
+    signatures,
+)
+from pipeline.stages.stories import StoryDoc, StoryIndex, StoryStateError
+from pipeline.urls import canonicalize
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
@@ -39,22 +55,11 @@ SEEN_SCHEMA = pa.schema(
 
 
 class StateError(RuntimeError):
-    """A state file is unreadable or of an unknown version; the message names it and says
-    how to rebuild it."""
+    """A state file is unreadable or of an unknown version; the message names it."""
 
 
 def _refuse(lake: Lake, key: str, problem: str) -> StateError:
-    """The error for an unusable index: the state is rebuilt from the lake's raw archive,
-    in date order, by a raw backfill over every committed day (no fetching)."""
-    from pipeline.lake.tables import days as table_days
-
-    days = table_days(lake, "articles")
-    span = f"--from {days[0]} --to {days[-1]}" if days else "--from FIRST-DAY --to LAST-DAY"
-    return StateError(
-        f"{lake.url(key)}: {problem}. To rebuild the state, move "
-        f"{lake.url('_state/')} aside and run: newsflow backfill --source raw {span}"
-        f" --lake {lake.uri}"
-    )
+    return StateError(f"{lake.url(key)}: {problem}")
 
 
 def day_record_key(dt: str) -> str:
@@ -139,6 +144,7 @@ class SeenIndex:
     def __init__(self, entries: dict[str, tuple[str, str]] | None = None) -> None:
         self.entries = entries or {}
         self._by_url = {u: dt for u, dt in self.entries.values() if u}
+        self.tables: dict[str, int] = {}  # the table versions it matches
 
     @classmethod
     def load(cls, lake: Lake) -> SeenIndex:
@@ -155,7 +161,9 @@ class SeenIndex:
             )
             raise _refuse(lake, SEEN_KEY, problem)
         columns = (table.column(name).to_pylist() for name in SEEN_SCHEMA.names)
-        return cls({a: (u, dt) for u, a, dt in zip(*columns, strict=True)})
+        index = cls({a: (u, dt) for u, a, dt in zip(*columns, strict=True)})
+        index.tables = json.loads((table.schema.metadata or {}).get(b"newsflow.tables", b"{}"))
+        return index
 
     def landed_elsewhere(
         self, dt: str, *, url: str | None = None, article: str | None = None
@@ -165,6 +173,16 @@ class SeenIndex:
         if found is None and article:
             found = self.entries.get(article, ("", None))[1]
         return found is not None and found != dt
+
+    @classmethod
+    def load_or_empty(cls, lake: Lake) -> SeenIndex:
+        """The seen index, or an empty one if it cannot be read: a batch then fetches a
+        few pages again, and the commit, which rebuilds the state, lands each once."""
+        try:
+            return cls.load(lake)
+        except StateError as exc:
+            log.warning("%s; this batch goes on as if nothing had landed", exc)
+            return cls()
 
     def landed(self, article: str) -> str | None:
         """The day this article landed in, if it did."""
@@ -191,26 +209,26 @@ class SeenIndex:
         table = pa.Table.from_arrays(
             [pa.array([r[i] for r in rows], pa.string()) for i in range(3)], schema=SEEN_SCHEMA
         )
-        lake.put(SEEN_KEY, table_to_parquet(table))
+        metadata = {**(SEEN_SCHEMA.metadata or {}), b"newsflow.tables": json.dumps(self.tables)}
+        lake.put(SEEN_KEY, table_to_parquet(table.replace_schema_metadata(metadata)))
 
 
-def load_dedup(lake: Lake) -> DedupIndex:
+def _load_dedup(lake: Lake) -> DedupIndex:
     data = lake.get(DEDUP_KEY)
     if data is None:
         return DedupIndex()
     try:
-        return DedupIndex.from_parquet(data, lake.url(DEDUP_KEY))
+        index = DedupIndex.from_parquet(data, lake.url(DEDUP_KEY))
+        metadata = pq.ParquetFile(io.BytesIO(data)).schema_arrow.metadata or {}
     except DedupStateError as exc:
         raise _refuse(lake, DEDUP_KEY, str(exc).removeprefix(f"{lake.url(DEDUP_KEY)}: ")) from None
     except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
         raise _refuse(lake, DEDUP_KEY, f"unreadable dedup index ({exc})") from None
+    index.tables = json.loads(metadata.get(b"newsflow.tables", b"{}"))
+    return index
 
 
-def save_dedup(lake: Lake, index: DedupIndex) -> None:
-    lake.put(DEDUP_KEY, index.to_parquet())
-
-
-def load_stories(lake: Lake) -> StoryIndex:
+def _load_stories(lake: Lake) -> StoryIndex:
     data = lake.get(STORIES_KEY)
     if data is None:
         return StoryIndex()
@@ -224,5 +242,124 @@ def load_stories(lake: Lake) -> StoryIndex:
         raise _refuse(lake, STORIES_KEY, f"unreadable story index ({exc!r})") from None
 
 
-def save_stories(lake: Lake, index: StoryIndex) -> None:
-    lake.put(STORIES_KEY, index.to_bytes())
+# Table operations that change no row: a state that matched the table before still does.
+_ROWS_UNCHANGED = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+STATE_TABLES = ("articles", "offtopic")
+
+
+def table_versions(lake: Lake) -> dict[str, int]:
+    """The current version of each table the state describes (-1: no table yet)."""
+    from pipeline.lake.tables import open_table
+
+    versions = {}
+    for name in STATE_TABLES:
+        table = open_table(lake, name)
+        versions[name] = table.version() if table is not None else -1
+    return versions
+
+
+def _behind(lake: Lake, recorded: dict[str, int]) -> str | None:
+    """Why a state recorded at ``recorded`` no longer matches the tables, if it does not."""
+    from pipeline.lake.tables import open_table
+
+    for name in STATE_TABLES:
+        table = open_table(lake, name)
+        current, since = (table.version() if table else -1), int(recorded.get(name, -1))
+        if current == since:
+            continue
+        if table is None or current < since:
+            return f"{name} is at version {current}, the state was made at {since}"
+        changes = [entry for entry in table.history(current - since)
+                   if int(entry.get("version", -1)) > since
+                   and entry.get("operation") not in _ROWS_UNCHANGED]  # fmt: skip
+        if changes:
+            return f"{name} gained version {current} after the state was made at {since}"
+    return None
+
+
+@dataclass
+class State:
+    """The indexes a commit works with, and whether they had to be rebuilt (why)."""
+
+    seen: SeenIndex
+    dedup: DedupIndex
+    stories: StoryIndex
+    rebuilt: str | None = None
+
+
+def load_state(lake: Lake, window_days: int = 30) -> State:
+    """The seen, dedup and story indexes, rebuilt from the tables if they do not match
+    them (see the module's account)."""
+    try:
+        seen, dedup, stories = SeenIndex.load(lake), _load_dedup(lake), _load_stories(lake)
+    except StateError as exc:
+        reason: str | None = str(exc)
+    else:
+        recorded = [seen.tables, dedup.tables, stories.tables]
+        if recorded[0] != recorded[1] or recorded[0] != recorded[2]:
+            reason = "the state files were written by different commits"
+        else:
+            reason = _behind(lake, recorded[0])
+        if reason is None:
+            return State(seen, dedup, stories)
+    log.warning("rebuilding the state of %s from its tables: %s", lake.uri, reason)
+    return rebuild_state(lake, window_days, reason)
+
+
+def save_state(lake: Lake, state: State, versions: dict[str, int]) -> None:
+    """Write the indexes, recording the table versions they match."""
+    for index in (state.seen, state.dedup, state.stories):
+        index.tables = dict(versions)
+    state.seen.save(lake)
+    lake.put(DEDUP_KEY, state.dedup.to_parquet({"newsflow.tables": json.dumps(versions)}))
+    lake.put(STORIES_KEY, state.stories.to_bytes())
+
+
+# What a rebuild reads of the articles: no more than the indexes need.
+_REBUILD = pa.schema([ARTICLES_SCHEMA.field(n) for n in (
+    "article_id", "url", "title", "text", "duplicate_of", "story_id", "published_at",
+    "fetched_at", "source_name", "language")] + [pa.field("dt", pa.string())])  # fmt: skip
+
+
+def rebuild_state(lake: Lake, window_days: int, reason: str | None = None) -> State:
+    """The indexes as the tables make them: every landed article in the seen index; the
+    exact hash of every article, and the signatures of the window, in the dedup index;
+    the stories of the last two story windows in the story index. Reads the ids of every
+    day, and the text of every day once (for the exact hashes)."""
+    from pipeline.lake.tables import days, read_day
+
+    versions = table_versions(lake)
+    seen, dedup, stories = SeenIndex(), DedupIndex(), StoryIndex()
+    landed_days = sorted(set(days(lake, "articles")) | set(days(lake, "offtopic")))
+    last = date.fromisoformat(landed_days[-1]) if landed_days else date.today()
+    window = (last - timedelta(days=window_days)).isoformat()
+    horizon = (last - timedelta(days=2 * stories.params.window_days)).isoformat()
+    ids = pa.schema([ARTICLES_SCHEMA.field("article_id"), ARTICLES_SCHEMA.field("url")])
+    for dt in landed_days:
+        offtopic = read_day(lake, "offtopic", dt, ids)
+        articles = read_day(lake, "articles", dt, _REBUILD).to_pylist()
+        articles.sort(key=lambda r: (r["published_at"] or r["fetched_at"], r["article_id"]))
+        pairs = [(r["url"], r["article_id"]) for r in articles] + list(
+            zip(offtopic.column("url").to_pylist(), offtopic.column("article_id").to_pylist(),
+                strict=True))  # fmt: skip
+        seen.add(dt, [(url_key(canonicalize(u)), a) for u, a in pairs])
+        docs = [(r["title"], r["text"]) for r in articles]
+        dedup.today = dt
+        if dt >= window:
+            for row, sig in zip(articles, signatures(docs), strict=True):
+                dedup._record(row["article_id"], row["duplicate_of"] or row["article_id"], sig)
+        else:
+            for row, exact in zip(articles, exact_hashes(docs), strict=True):
+                root = row["duplicate_of"] or row["article_id"]
+                dedup._record(row["article_id"], root, Signature(exact, None, 0))
+        if dt >= horizon:
+            for row in articles:
+                if row["story_id"]:
+                    doc = StoryDoc(row["article_id"], row["title"], row["text"],
+                                   row["published_at"] or row["fetched_at"], row["source_name"],
+                                   row["language"], row["duplicate_of"])  # fmt: skip
+                    stories.restore(doc, row["story_id"])
+    dedup.today = ""
+    for index in (seen, dedup, stories):
+        index.tables = versions
+    return State(seen, dedup, stories, reason or "rebuilt on request")

@@ -92,7 +92,7 @@ def backfill(
     report = BackfillReport(job=job, source=source.name, resumed=state["position"] is not None)
     if report.resumed:
         log.info("resuming backfill %s at input %s, offset %s", job, *state["position"])
-    seen = SeenIndex.load(lake)
+    seen = SeenIndex.load_or_empty(lake)
     total = sum(i.size for i in source.inputs)
     stack = ExitStack()  # one pool of extraction processes for the whole backfill, if any
     pool: ProcessPoolExecutor | None = None
@@ -146,7 +146,8 @@ def backfill(
     for dt in sorted(state["days"]):
         day = Interval.day(date.fromisoformat(dt))
         # Pages read back from the raw archive replace their day: extracted again, not new.
-        committed = commit(day, lake, run_id, enricher, replace=not source.archives)
+        committed = commit(day, lake, run_id, enricher, replace=not source.archives,
+                           window_days=settings.dedup_window_days)  # fmt: skip
         stories = build_stories(lake, dt, run_id)
         report.articles += committed.articles
         report.offtopic += committed.offtopic

@@ -25,15 +25,13 @@ import pyarrow.compute as pc
 
 from pipeline.lake.state import (
     FeedState,
-    SeenIndex,
     load_day_record,
-    load_dedup,
     load_feed_state,
-    load_stories,
+    load_state,
     save_day_record,
-    save_dedup,
     save_feed_state,
-    save_stories,
+    save_state,
+    table_versions,
     url_key,
 )
 from pipeline.lake.store import (
@@ -134,6 +132,7 @@ def commit(
     planned: list[list[Feed]] | None = None,
     *,
     replace: bool = False,
+    window_days: int = 30,
 ) -> CommitReport:
     """Land the staged batches of ``interval`` (see the module's account), holding the
     lake's lease (state has one writer at a time).
@@ -143,7 +142,7 @@ def commit(
     a later commit of the day brings the batch in."""
     enricher = enricher or Enricher.load()
     with lease(lake, f"commit of {interval.dt} by {run_id}"):
-        return _commit(interval, lake, run_id, enricher, planned, replace)
+        return _commit(interval, lake, run_id, enricher, planned, replace, window_days)
 
 
 def _missing_batches(
@@ -191,6 +190,7 @@ def _commit(
     enricher: Enricher,
     planned: list[list[Feed]] | None,
     replace: bool,
+    window_days: int,
 ) -> CommitReport:
     dt = interval.dt
     staged = lake.list_keys(f"_staging/dt={dt}/")
@@ -207,8 +207,9 @@ def _commit(
                            [ARTICLES_SCHEMA.empty_table()])  # fmt: skip
     new = _keep_last(new, new.column("article_id").to_pylist())
 
-    seen = SeenIndex.load(lake)
-    dedup, story_index = load_dedup(lake), load_stories(lake)
+    state = load_state(lake, window_days)
+    seen, dedup, story_index = state.seen, state.dedup, state.stories
+    dedup.today = dt
     versions: dict[str, int] = {}
     if replace:
         existing = read_day(lake, "articles", dt, ARTICLES_SCHEMA)
@@ -250,6 +251,7 @@ def _commit(
         landed = pa.concat_tables([in_day, fresh.select(_LANDED.names)])
         seen.add(dt, _seen_rows(landed))  # the day as its tables hold it, whatever came before
     story_index.close_stale(interval.start)
+    dedup.prune((interval.start.date() - timedelta(days=window_days)).isoformat())
 
     previous = load_day_record(lake, dt)
     done = {str(b) for b in previous.get("batch_ids", [])}
@@ -279,9 +281,7 @@ def _commit(
     for alert in alerts:
         log.warning("extraction on %s fell: %s", dt, alert)
 
-    seen.save(lake)
-    save_dedup(lake, dedup)
-    save_stories(lake, story_index)
+    save_state(lake, state, table_versions(lake))
     for state in feed_states:
         polled_at = datetime.fromisoformat(state["polled_at"])
         for feed_url, values in state.get("feeds", {}).items():

@@ -70,5 +70,7 @@ def run(
         reports.append(report)
         if on_batch:
             on_batch(report)
-    summary = commit(interval, lake, run_id, enricher, planned)
+    summary = commit(
+        interval, lake, run_id, enricher, planned, window_days=settings.dedup_window_days
+    )
     return RunSummary(lake.uri, interval.dt, reports, summary)

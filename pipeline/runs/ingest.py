@@ -536,7 +536,7 @@ def ingest_batch(
     batch = batch_id(feeds)
     dt = interval.dt
     report = BatchReport(batch_id=batch, dt=dt, feeds=len(feeds))
-    seen = SeenIndex.load(lake)
+    seen = SeenIndex.load_or_empty(lake)
     own_fetcher = fetcher is None
     fetcher = fetcher or make_fetcher(settings, feeds)
     now = datetime.now(UTC)

@@ -217,8 +217,23 @@ def find_duplicates(
         yield from drain(0)
 
 
+def exact_hashes(docs: list[tuple[str | None, str | None]]) -> list[str]:
+    """The exact hashes ``signatures`` gives, without the MinHash work (for articles older
+    than the window, whose near copies are no longer looked for)."""
+    texts = []
+    for title, text in docs:
+        body = normalised_bytes(text or "")
+        texts.append(body if body.strip() else normalised_bytes(title or ""))
+    flat, lengths = _word_hashes(texts)
+    ends = np.cumsum(lengths)
+    return [hashlib.sha256(flat[e - n : e].tobytes()).hexdigest()[:32]
+            for n, e in zip(lengths, ends, strict=True)]  # fmt: skip
+
+
 class DedupIndex:
-    """Every article seen so far, by exact hash and by LSH band."""
+    """Every article seen so far by exact hash; those of the window also by LSH band (their
+    MinHash signatures), so that near copies are found among recent articles and exact
+    copies across all history, at a cost that follows the window, not the history."""
 
     def __init__(self) -> None:
         self.ids: list[str] = []
@@ -226,9 +241,31 @@ class DedupIndex:
         self.digests: list[np.ndarray | None] = []
         self.sizes: list[int] = []
         self.exacts: list[str] = []
+        self.days: list[str] = []  # the day each article landed on
+        self.today = ""  # the day of the articles being added
+        self.tables: dict[str, int] = {}  # the table versions it matches (kept by the lake)
         self._exact: dict[str, int] = {}
         self._bands: list[dict[int, list[int]]] = [{} for _ in range(BANDS)]
         self._by_id: dict[str, int] = {}
+
+    def prune(self, first_day: str) -> int:
+        """Forget the signatures of articles that landed before ``first_day`` (their exact
+        hashes stay); how many were forgotten."""
+        old = [i for i, day in enumerate(self.days)
+               if day < first_day and self.digests[i] is not None]  # fmt: skip
+        if not old:
+            return 0
+        for i in old:
+            self.digests[i] = None
+        gone = set(old)
+        for table in self._bands:
+            for key in list(table):
+                kept = [i for i in table[key] if i not in gone]
+                if kept:
+                    table[key] = kept
+                else:
+                    del table[key]
+        return len(old)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -273,6 +310,7 @@ class DedupIndex:
         self.digests.append(sig.digest)
         self.sizes.append(sig.shingles)
         self.exacts.append(sig.exact)
+        self.days.append(self.today)
         self._by_id[article_id] = index
         self._exact.setdefault(sig.exact, index)
         if sig.bands is not None:
@@ -281,21 +319,23 @@ class DedupIndex:
 
     # -- persistence ------------------------------------------------------------------
 
-    def to_parquet(self) -> bytes:
+    def to_parquet(self, metadata: dict[str, str] | None = None) -> bytes:
         table = pa.table(
             {
                 "article_id": pa.array(self.ids, pa.string()),
                 "root": pa.array(self.roots, pa.string()),
                 "exact": pa.array(self.exacts, pa.string()),
                 "shingles": pa.array(self.sizes, pa.int32()),
+                "day": pa.array(self.days, pa.string()),
                 "digest": pa.array(
                     [d.tolist() if d is not None else None for d in self.digests],
                     pa.list_(pa.uint64()),
                 ),
             }
         ).replace_schema_metadata(
-            {"newsflow.state_version": str(STATE_VERSION), "newsflow.algorithm": ALGORITHM}
-        )
+            {"newsflow.state_version": str(STATE_VERSION), "newsflow.algorithm": ALGORITHM,
+             **(metadata or {})}
+        )  # fmt: skip
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd")
         return sink.getvalue()
@@ -318,10 +358,15 @@ class DedupIndex:
         rows, keys = iter(matrix), iter(_band_keys(matrix).tolist())
         names = ("article_id", "root", "exact", "shingles")
         columns = [table.column(n).to_pylist() for n in names]
-        for article_id, root, exact, shingles, has in zip(*columns, present, strict=True):
+        days = (table.column("day").to_pylist() if "day" in table.column_names
+                else [""] * table.num_rows)  # fmt: skip
+        for article_id, root, exact, shingles, day, has in zip(*columns, days, present,
+                                                                strict=True):  # fmt: skip
             if has:
                 sig = Signature(exact, next(rows), shingles, next(keys))
             else:
                 sig = Signature(exact, None, shingles)
+            index.today = day
             index._record(article_id, root, sig)
+        index.today = ""
         return index

@@ -45,6 +45,7 @@ class StoryParams:
     short_terms: int = 12
     long_terms: int = 40
     window_days: float = 7.0  # a story with no article for this long is closed
+    max_terms: int = 200_000  # the vocabulary kept for document frequencies, most frequent
     title_weight: float = 3.0
     name_weight: float = 3.0  # weight of names (people, companies, works) over other words
     lead_words: int = 600  # words of the text after the title that count
@@ -116,6 +117,7 @@ class StoryIndex:
         self._clock = datetime(1970, 1, 1, tzinfo=UTC)
         self._swept = self._clock
         self._new: set[str] = set()  # stories opened by this index, not loaded from state
+        self.tables: dict[str, int] = {}  # the table versions it matches (kept by the lake)
 
     # -- assignment -------------------------------------------------------------------
 
@@ -289,8 +291,33 @@ class StoryIndex:
             posting[story.story_id] = None
         self.story_of[doc.id] = story.story_id
 
+    def restore(self, doc: StoryDoc, story_id: str) -> None:
+        """Record ``doc`` as an article of ``story_id`` (as the tables say it is): how the
+        index is rebuilt from the articles table, in publication order."""
+        if doc.id in self.story_of:
+            return
+        now = doc.published_at or self._clock
+        self._clock = max(self._clock, now)
+        vector = self._weights(doc)
+        strongest = sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]
+        story = self.stories.get(story_id)
+        if story is None:
+            story = Story(story_id, doc.title, now, now, None, None, None)
+            self.stories[story_id] = story
+        self._add(story, doc, vector, strongest, now)
+
+    def _prune_terms(self) -> None:
+        """Keep the document frequencies of the ``max_terms`` most frequent terms: the
+        vocabulary stops growing with the history (a term forgotten counts as rare)."""
+        if len(self.df) <= self.params.max_terms:
+            return
+        keep = self.df.most_common(int(self.params.max_terms * 0.8))
+        self.df = Counter(dict(keep))
+
     def close_stale(self, now: datetime) -> list[str]:
-        """Forget stories closed for a whole window (they are in the stories table)."""
+        """Forget stories closed for a whole window (they are in the stories table), and
+        the rarest terms once the vocabulary is full."""
+        self._prune_terms()
         horizon = now - timedelta(days=2 * self.params.window_days)
         stale = [sid for sid, s in self.stories.items() if s.last_seen < horizon]
         for story_id in stale:
@@ -314,6 +341,7 @@ class StoryIndex:
             "version": STATE_VERSION,
             "params": self.params.__dict__,
             "docs": self.docs,
+            "tables": self.tables,
             "clock": _ts(self._clock),
             "df": self.df,
             "stories": [
@@ -344,6 +372,7 @@ class StoryIndex:
             raise StoryStateError(f"{where}: not a story index of version {STATE_VERSION}")
         index = cls(params)
         index.docs = int(document["docs"])
+        index.tables = dict(document.get("tables") or {})
         index.df = Counter(document["df"])
         index._clock = _dt(document["clock"]) or index._clock
         for item in document["stories"]:
