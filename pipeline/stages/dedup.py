@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -140,9 +141,9 @@ def _word_hashes(texts: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return hashes, counts
 
 
-def signatures(docs: list[tuple[str | None, str | None]]) -> list[Signature]:
-    """Signatures of many (title, text) pairs: of the body, or of the title when there is
-    no body. All hashing is done for the whole batch at once."""
+def _hashed(docs: list[tuple[str | None, str | None]]) -> tuple[Any, Any, Any, list[str]]:
+    """The word hashes of many (title, text) pairs (of the body, or of the title when
+    there is no body), their lengths and ends, and each one's exact hash."""
     texts = []
     for title, text in docs:
         body = normalised_bytes(text or "")
@@ -153,6 +154,13 @@ def signatures(docs: list[tuple[str | None, str | None]]) -> list[Signature]:
         hashlib.sha256(flat[e - n : e].tobytes()).hexdigest()[:32]
         for n, e in zip(lengths, ends, strict=True)
     ]
+    return flat, lengths, ends, exact
+
+
+def signatures(docs: list[tuple[str | None, str | None]]) -> list[Signature]:
+    """Signatures of many (title, text) pairs: of the body, or of the title when there is
+    no body. All hashing is done for the whole batch at once."""
+    flat, lengths, ends, exact = _hashed(docs)
     counts = np.maximum(lengths - SHINGLE + 1, 0)
     total = int(lengths.sum())
     long_enough = counts >= MIN_SHINGLES
@@ -220,14 +228,7 @@ def find_duplicates(
 def exact_hashes(docs: list[tuple[str | None, str | None]]) -> list[str]:
     """The exact hashes ``signatures`` gives, without the MinHash work (for articles older
     than the window, whose near copies are no longer looked for)."""
-    texts = []
-    for title, text in docs:
-        body = normalised_bytes(text or "")
-        texts.append(body if body.strip() else normalised_bytes(title or ""))
-    flat, lengths = _word_hashes(texts)
-    ends = np.cumsum(lengths)
-    return [hashlib.sha256(flat[e - n : e].tobytes()).hexdigest()[:32]
-            for n, e in zip(lengths, ends, strict=True)]  # fmt: skip
+    return _hashed(docs)[3]
 
 
 class DedupIndex:
