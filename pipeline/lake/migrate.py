@@ -1,0 +1,91 @@
+"""``newsflow migrate``: a lake of the earlier layout turned into Delta tables, in place.
+
+The earlier layout kept each table as hive-partitioned Parquet files (``{table}/dt=…/
+part-NNNNN-{digest}.parquet``) and committed a day by writing ``_manifests/dt=….json``,
+which listed the files of each table's day. Migration writes each listed day into the
+Delta table of the same folder (one commit per table and day, its metadata naming the
+manifest it came from), records the day's runs in ``_state/days/``, then removes the
+earlier files (the listed ones and any a killed commit left) and the manifest. A day
+already in its Delta table is not written again, so a migration that was stopped is
+finished by running it again; the raw archive and the state stay as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from pipeline.lake.state import load_day_record, save_day_record
+from pipeline.lake.store import MARKER, Lake, get_json, put_json, read_parquet
+from pipeline.lake.tables import days, open_table, replace_day
+
+log = logging.getLogger(__name__)
+MANIFESTS = "_manifests/"
+
+
+@dataclass
+class Migration:
+    days: list[str] = field(default_factory=list)  # days whose manifest was migrated
+    tables: dict[str, int] = field(default_factory=dict)  # table -> days written
+    files_removed: int = 0
+
+
+def needs_migration(lake: Lake) -> bool:
+    return bool(lake.list_keys(MANIFESTS)[:1])
+
+
+def _tracked(lake: Lake, name: str) -> set[str]:
+    """The keys of the files the Delta table ``name`` uses."""
+    table = open_table(lake, name)
+    if table is None:
+        return set()
+    root = lake.table_uri(name).rstrip("/") + "/"
+    return {f"{name}/{uri.removeprefix(root)}" for uri in table.file_uris()}
+
+
+def migrate(lake: Lake, run_id: str) -> Migration:
+    """Migrate every day a manifest commits; see the module's account."""
+    done = Migration()
+    for key in lake.list_keys(MANIFESTS):
+        manifest = get_json(lake, key)
+        dt = str(manifest["dt"])
+        for name, entry in sorted(manifest.get("tables", {}).items()):
+            if dt in days(lake, name):
+                continue  # a migration stopped after this table's day: it is there
+            parts = [read_parquet(lake, part) for part in entry.get("files", [])]
+            present = [part for part in parts if part is not None]
+            if len(present) != len(parts):
+                raise FileNotFoundError(f"{lake.url(key)} lists files that are missing")
+            if not present:
+                continue
+            rows = pa.concat_tables(present, promote_options="default")
+            replace_day(lake, name, dt, rows, run_id, {"migrated_from": key})
+            done.tables[name] = done.tables.get(name, 0) + 1
+        if not load_day_record(lake, dt):
+            batches = manifest.get("batches", [])
+            save_day_record(
+                lake,
+                dt,
+                {
+                    "run_id": manifest.get("run_id"),
+                    "relevance_threshold": manifest.get("relevance_threshold"),
+                    "interval": manifest.get("interval"),
+                    "batch_ids": sorted({str(b.get("batch_id")) for b in batches}),
+                    "batches": batches,
+                    "migrated_from": key,
+                },
+            )
+        for name in manifest.get("tables", {}):
+            tracked = _tracked(lake, name)
+            for part in lake.list_keys(f"{name}/dt={dt}/"):
+                if part.endswith(".parquet") and part not in tracked:
+                    lake.delete(part)
+                    done.files_removed += 1
+        lake.delete(key)
+        done.days.append(dt)
+        log.info("migrated dt=%s from %s", dt, lake.url(key))
+    if lake.get(MARKER) is None:
+        put_json(lake, MARKER, {"created_by": f"newsflow migrate ({run_id})"})
+    return done
