@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, dag, get_current_context, task
-from newsflow_airflow import ARTICLES, execution_timeouts, lake_from_airflow
+from newsflow_airflow import ARTICLES, LAKE_POOL, execution_timeouts, lake_from_airflow
 from newsflow_alerts import DayNotifier, deliver
 from newsflow_inbox import InboxTrigger
 
@@ -45,7 +45,7 @@ INBOX = Asset(
     doc_md=__doc__,
 )
 def news_inbox() -> None:
-    @task(outlets=[ARTICLES], execution_timeout=TIMEOUTS["inbox"])
+    @task(outlets=[ARTICLES], pool=LAKE_POOL, execution_timeout=TIMEOUTS["inbox"])
     def ingest() -> list[dict[str, Any]]:
         from pipeline.runs.alerts import Alert
         from pipeline.runs.inbox import process

@@ -25,7 +25,7 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
-from newsflow_airflow import ARTICLES, REJECTS, execution_timeouts, lake_from_airflow
+from newsflow_airflow import ARTICLES, LAKE_POOL, REJECTS, execution_timeouts, lake_from_airflow
 from newsflow_alerts import DayNotifier, deliver
 from newsflow_timetable import UtcDayTimetable
 
@@ -83,11 +83,12 @@ def news_ingest() -> None:
         feeds = [Feed.from_dict(f) for f in batch]
         return ingest_batch(feeds, _interval(), lake_from_airflow(), load_settings()).to_dict()
 
-    # One commit at a time across runs (a backfill's and the schedule's): each reads and
-    # writes the lake's state (seen articles, duplicates, stories).
+    # One writer of the lake at a time, across runs (a backfill's and the schedule's) and
+    # DAGs: each commit reads and writes the lake's state (seen articles, duplicates,
+    # stories).
     @task(
         outlets=[ARTICLES, REJECTS],
-        max_active_tis_per_dag=1,
+        pool=LAKE_POOL,
         execution_timeout=TIMEOUTS["commit"],
         trigger_rule="all_done_min_one_success",  # a failed batch does not hold the day
     )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
-from newsflow_airflow import execution_timeouts, lake_from_airflow
+from newsflow_airflow import LAKE_POOL, execution_timeouts, lake_from_airflow
 from newsflow_alerts import DayNotifier
 
 TIMEOUTS = execution_timeouts()
@@ -29,7 +29,7 @@ TIMEOUTS = execution_timeouts()
     doc_md=__doc__,
 )
 def news_maintenance() -> None:
-    @task(execution_timeout=TIMEOUTS["commit"])
+    @task(pool=LAKE_POOL, execution_timeout=TIMEOUTS["commit"])
     def maintain() -> list[dict[str, Any]]:
         from pipeline.lake.tables import maintain_lake
         from pipeline.settings import load_settings

@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 from newsflow_airflow import (
+    LAKE_POOL,
     QUALITY,
     STORIES,
     execution_timeouts,
@@ -38,7 +39,7 @@ TIMEOUTS = execution_timeouts()
     doc_md=__doc__,
 )
 def news_quality() -> None:
-    @task(outlets=[QUALITY], execution_timeout=TIMEOUTS["quality"])
+    @task(outlets=[QUALITY], pool=LAKE_POOL, execution_timeout=TIMEOUTS["quality"])
     def report() -> list[dict[str, Any]]:
         from pipeline.stages.quality import write_quality
 

@@ -15,6 +15,7 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 from newsflow_airflow import (
     ARTICLES,
+    LAKE_POOL,
     STORIES,
     execution_timeouts,
     lake_from_airflow,
@@ -36,7 +37,7 @@ TIMEOUTS = execution_timeouts()
     doc_md=__doc__,
 )
 def news_stories() -> None:
-    @task(outlets=[STORIES], execution_timeout=TIMEOUTS["stories"])
+    @task(outlets=[STORIES], pool=LAKE_POOL, execution_timeout=TIMEOUTS["stories"])
     def build() -> list[dict[str, Any]]:
         from pipeline.runs.commit import build_stories
 

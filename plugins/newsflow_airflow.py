@@ -15,6 +15,13 @@ REJECTS = Asset("newsflow_rejects")
 STORIES = Asset("newsflow_stories")
 QUALITY = Asset("newsflow_quality")
 
+# Every task that writes the lake runs in this pool of one slot, so the writers of all
+# DAGs take turns in Airflow's queue instead of holding worker slots while they wait for
+# the lake's lease. Airflow does not schedule a task whose pool is missing: make it once,
+# ``airflow pools set newsflow_lake 1 "..."`` (docker-compose's airflow-init does).
+LAKE_POOL = "newsflow_lake"
+LAKE_POOL_DESCRIPTION = "One writer of the newsflow lake at a time"
+
 
 def execution_timeouts() -> dict[str, timedelta]:
     """Each kind of task's ``execution_timeout``, from the settings (``NEWSFLOW_SETTINGS``

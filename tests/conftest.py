@@ -81,17 +81,25 @@ def bucket(session_bucket: str) -> str:
     return f"{session_bucket}/{uuid.uuid4().hex[:10]}"
 
 
+LAKE_POOL = "newsflow_lake"  # plugins/newsflow_airflow.py
+
+
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A temporary AIRFLOW_HOME with a migrated SQLite metadata database."""
+    """A temporary AIRFLOW_HOME with a migrated SQLite metadata database and the lake's
+    writer pool, as a deployment makes them."""
     home = tmp_path_factory.mktemp("airflow-home")
-    subprocess.run(
-        [str(BIN / "airflow"), "db", "migrate"],
-        env=airflow_env(home),
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    for command in (
+        ["db", "migrate"],
+        ["pools", "set", LAKE_POOL, "1", "One writer of the newsflow lake at a time"],
+    ):
+        subprocess.run(
+            [str(BIN / "airflow"), *command],
+            env=airflow_env(home),
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return home
 
 

@@ -21,7 +21,7 @@ from pipeline.stages.quality import QUALITY_SCHEMA
 from sample.s3server import SECRET_KEY, SeaweedS3
 from sample.site import SampleWeb
 from tests.alert_sink import recorded
-from tests.conftest import BIN, DAY, ROOT, SAMPLE_SETTINGS, airflow_env
+from tests.conftest import BIN, DAY, LAKE_POOL, ROOT, SAMPLE_SETTINGS, airflow_env
 
 pytestmark = pytest.mark.airflow
 
@@ -33,7 +33,9 @@ def test_dag_folder_imports_with_zero_errors(airflow_home: Path) -> None:
         "print(json.dumps({'errors': {k: str(v) for k, v in bag.import_errors.items()},"
         " 'dags': sorted(bag.dag_ids),"
         " 'timeouts': {f'{d.dag_id}.{t.task_id}': t.execution_timeout and"
-        " t.execution_timeout.total_seconds() for d in bag.dags.values() for t in d.tasks}}))"
+        " t.execution_timeout.total_seconds() for d in bag.dags.values() for t in d.tasks},"
+        " 'pools': {f'{d.dag_id}.{t.task_id}': t.pool"
+        " for d in bag.dags.values() for t in d.tasks}}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
@@ -52,6 +54,17 @@ def test_dag_folder_imports_with_zero_errors(airflow_home: Path) -> None:
     assert all(report["timeouts"].values()), report["timeouts"]
     assert timedelta(seconds=report["timeouts"]["news_ingest.ingest"]) == limits["ingest"]
     assert limits["ingest"] > timedelta(seconds=settings.batch_deadline)
+    # Every writer of the lake takes its turn in one pool of one slot, which the
+    # deployment makes (the fixture here, airflow-init in docker-compose).
+    writers = {"news_ingest.commit", "news_inbox.ingest", "news_stories.build",
+               "news_quality.report", "news_maintenance.maintain"}  # fmt: skip
+    in_pool = {task for task, pool in report["pools"].items() if pool == LAKE_POOL}
+    assert in_pool == writers
+    pools = subprocess.run(
+        [str(BIN / "airflow"), "pools", "get", LAKE_POOL, "--output", "json"],
+        env=airflow_env(airflow_home), capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert json.loads(pools.stdout)[0]["slots"] in (1, "1")
 
 
 def _env(airflow_home: Path, feeds_file: Path, s3: SeaweedS3, bucket: str) -> dict[str, str]:

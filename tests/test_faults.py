@@ -304,10 +304,13 @@ class SlowState(LocalLake):
 
 
 def test_two_commits_at_once_both_keep_their_state(
-    web: SampleWeb, settings: Settings, tmp_path: Path
+    web: SampleWeb, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two days committed at the same moment (a backfill beside the schedule, an inbox file
-    beside both): each reads and writes the same state, so they take turns."""
+    beside both): each reads and writes the same state, so they take turns. The lease
+    lasts a second here, far less than a commit on this slow storage: its holder renews
+    it, so the waiting commit never takes it over mid-way."""
+    monkeypatch.setattr("pipeline.lake.store.LEASE_TTL", 1.0)
     lake = SlowState(tmp_path / "slow-lake")
     everything = yaml.safe_load(settings.feeds_path.read_text())["feeds"]
     for number, (part, day) in enumerate([(everything[:6], DAY), (everything[6:], NEXT_DAY)]):

@@ -231,3 +231,31 @@ def test_maintenance_compacts_and_vacuums_what_time_travel_no_longer_needs(
     for d, rows in current.items():
         assert read_day(any_lake, "articles", d, SCHEMA).equals(rows)
     assert history(any_lake, "articles")[0].run_id == "maintenance"
+
+
+def test_a_held_lease_is_renewed_and_a_lost_one_fences_its_writer(any_lake: Lake) -> None:
+    """The lease lasts half a second here: held for two, it is renewed, so a second
+    writer waits for it; taken from its holder, the holder's check refuses to go on."""
+    held_until, taken_at = [0.0], [0.0]
+
+    def first() -> None:
+        with lease(any_lake, "long commit", ttl=0.5) as held:
+            time.sleep(2.0)
+            assert held is not None
+            held.check()  # still ours after four lease periods
+            held_until[0] = time.monotonic()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    time.sleep(0.2)
+    with lease(any_lake, "second writer", ttl=0.5, poll=0.05):
+        taken_at[0] = time.monotonic()
+    thread.join()
+    assert taken_at[0] >= held_until[0]  # never both
+
+    with lease(any_lake, "stalled", ttl=60) as held:
+        assert held is not None
+        any_lake.put(LEASE_KEY, b'{"holder": "a writer that took it over", "token": "other"}')
+        with pytest.raises(LakeError, match=r"lost the lease .* \(now held by a writer that took"):
+            held.check()
+    assert any_lake.get(LEASE_KEY) is not None  # and the holder did not delete the other's

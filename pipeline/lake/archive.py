@@ -28,10 +28,10 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from pipeline.lake.store import Lake
+from pipeline.records import parse_timestamp
 from pipeline.sources.feeds import FeedItem
 from pipeline.sources.http import Page
-from pipeline.records import parse_timestamp
-from pipeline.lake.store import Lake
 
 # Headers that describe the transfer, not the payload we keep.
 _TRANSFER_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})

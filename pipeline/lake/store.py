@@ -16,9 +16,9 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
@@ -203,8 +203,6 @@ class LocalLake:
             raise LakeError(f"{self.url(key)} does not exist") from None
         handle.seek(start)
         return handle
-
-
 
 
 def make_s3_client(settings: S3Settings | None = None) -> S3Client:
@@ -531,22 +529,82 @@ def _abandoned(lake: Lake, current: dict[str, Any], now: str) -> bool:
     return False
 
 
+LEASE_TTL = 600.0  # seconds a lease lasts unless its holder renews it (every third of it)
+
+
+class Lease:
+    """A held lease: renewed in the background while its holder works; ``check`` before a
+    final write says whether it is still ours (fencing)."""
+
+    def __init__(self, lake: Lake, token: str, ttl: float) -> None:
+        self.lake, self.token, self.ttl = lake, token, ttl
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="lease renewal", daemon=True)
+
+    def _current(self) -> dict[str, Any] | None:
+        try:
+            document = get_json(self.lake, LEASE_KEY)
+        except ValueError:
+            return None
+        return document if isinstance(document, dict) else None
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                current = self._current()
+                if current is None or current.get("token") != self.token:
+                    self.lost = f"now held by {(current or {}).get('holder', 'nobody')}"
+                    return
+                expires = datetime.now(UTC) + timedelta(seconds=self.ttl)
+                current["expires"] = expires.isoformat()
+                self.lake.put(LEASE_KEY, json.dumps(current, indent=2).encode())
+            except LakeError as exc:  # the next renewal may get through
+                log.warning("could not renew the lease %s: %s", self.lake.url(LEASE_KEY), exc)
+
+    def check(self) -> None:
+        """Raise :class:`LakeError` unless the lease is still ours: a writer that lost it
+        (it expired while the holder was stalled, and another took it) writes nothing more."""
+        current = self._current()
+        if self.lost or current is None or current.get("token") != self.token:
+            holder = (current or {}).get("holder", "nobody")
+            raise LakeError(
+                f"lost the lease {self.lake.url(LEASE_KEY)} (now held by {holder}): "
+                "nothing more is written; run it again"
+            )
+
+    def release(self) -> None:
+        self._stop.set()
+        current = self._current()
+        if current is not None and current.get("token") == self.token:
+            self.lake.delete(LEASE_KEY)
+
+
 @contextmanager
 def lease(
-    lake: Lake, holder: str, *, wait: float = 2100.0, ttl: float = 1800.0, poll: float = 2.0
-) -> Iterator[None]:
-    """Hold the lake's write lease: one writer of state and manifests at a time, across
-    threads, processes, DAGs and machines (a conditional PUT of ``_state/lease.json``).
-    Re-entrant within a thread. An abandoned lease is taken over: at once if its holder
-    ran on this host and is gone, else when it expires after ``ttl`` seconds. After
-    ``wait`` seconds without it, :class:`LakeError` says who holds it."""
+    lake: Lake,
+    holder: str,
+    *,
+    wait: float = 2100.0,
+    ttl: float | None = None,
+    poll: float = 2.0,
+) -> Iterator[Lease | None]:
+    """Hold the lake's write lease: one writer of state at a time, across threads,
+    processes, DAGs and machines (a conditional PUT of ``_state/lease.json``). The lease
+    is renewed while it is held, so it does not expire under a long commit; a writer
+    checks it (``Lease.check``) before its final writes. Re-entrant within a thread (the
+    inner holder gets None). An abandoned lease is taken over: at once if its holder ran
+    on this host and is gone, else when it expires (``ttl`` seconds after its last
+    renewal). After ``wait`` seconds without it, :class:`LakeError` says who holds it."""
+    ttl = LEASE_TTL if ttl is None else ttl
     me = threading.get_ident()
     with _active_lock:
         reentrant = _active.get(lake.uri) == me
     if reentrant:
-        yield
+        yield None
         return
     deadline = time.monotonic() + wait
+    token = uuid.uuid4().hex
     while True:
         now = datetime.now(UTC)
         with _active_lock:
@@ -554,7 +612,7 @@ def lease(
         if free_here:
             expires = (now + timedelta(seconds=ttl)).isoformat()
             document = {"holder": holder, "host": socket.gethostname(), "pid": os.getpid(),
-                        "since": now.isoformat(), "expires": expires}  # fmt: skip
+                        "since": now.isoformat(), "expires": expires, "token": token}  # fmt: skip
             with _active_lock:
                 if lake.uri not in _active and lake.put_if_absent(
                     LEASE_KEY, json.dumps(document, indent=2).encode()
@@ -581,12 +639,14 @@ def lease(
                 f" until {current.get('expires')}; if that process is gone, delete the file"
             )
         time.sleep(poll)
+    held = Lease(lake, token, ttl)
+    held._thread.start()
     try:
-        yield
+        yield held
     finally:
         with _active_lock:
             _active.pop(lake.uri, None)
         try:
-            lake.delete(LEASE_KEY)
+            held.release()
         except LakeError as exc:  # the run's own error, if any, is the one to report
             log.warning("could not release the lease: %s", exc)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -141,8 +142,9 @@ def commit(
     rest is committed, and each of its feeds gets a ``batch-failed`` reject, removed when
     a later commit of the day brings the batch in."""
     enricher = enricher or Enricher.load()
-    with lease(lake, f"commit of {interval.dt} by {run_id}"):
-        return _commit(interval, lake, run_id, enricher, planned, replace, window_days)
+    with lease(lake, f"commit of {interval.dt} by {run_id}") as held:
+        fence = held.check if held else (lambda: None)
+        return _commit(interval, lake, run_id, enricher, planned, replace, window_days, fence)
 
 
 def _missing_batches(
@@ -191,6 +193,7 @@ def _commit(
     planned: list[list[Feed]] | None,
     replace: bool,
     window_days: int,
+    fence: Callable[[], None],
 ) -> CommitReport:
     dt = interval.dt
     staged = lake.list_keys(f"_staging/dt={dt}/")
@@ -224,6 +227,7 @@ def _commit(
         day_articles, day_offtopic = articles.num_rows, offtopic.num_rows
         new_count = day_articles - before
         counts = {"articles": day_articles, "new_articles": new_count, "replaced": True}
+        fence()  # still the one writer: nothing below may race another commit
         versions["offtopic"] = replace_day(lake, "offtopic", dt, _order(offtopic), run_id)
         versions["articles"] = replace_day(lake, "articles", dt, articles, run_id, counts)
         landed = every.select(_LANDED.names)
@@ -243,6 +247,7 @@ def _commit(
         day_articles = in_articles.num_rows + articles.num_rows
         new_count = articles.num_rows
         counts = {"articles": day_articles, "new_articles": new_count}
+        fence()  # still the one writer: nothing below may race another commit
         inserted = {
             "offtopic": insert_new(lake, "offtopic", dt, _order(offtopic), "article_id", run_id),
             "articles": insert_new(lake, "articles", dt, articles, "article_id", run_id, counts),
@@ -281,6 +286,7 @@ def _commit(
     for alert in alerts:
         log.warning("extraction on %s fell: %s", dt, alert)
 
+    fence()
     save_state(lake, state, table_versions(lake))
     for state in feed_states:
         polled_at = datetime.fromisoformat(state["polled_at"])
