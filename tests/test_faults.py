@@ -4,6 +4,7 @@ Each test asserts the clear failure and that the rerun lands every article exact
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -18,14 +19,15 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from pipeline.lake import state as state_module
 from pipeline.lake import tables
 from pipeline.lake.state import (
     DEDUP_KEY,
+    FEED_STATES_KEY,
     SEEN_KEY,
     STORIES_KEY,
     SeenIndex,
-    feed_state_key,
-    load_feed_state,
+    load_feed_states,
 )
 from pipeline.lake.store import LEASE_KEY, Lake, LakeError, LocalLake, S3Lake
 from pipeline.lake.tables import history, read_day
@@ -142,6 +144,7 @@ def test_s3_stopping_mid_run_fails_clearly_and_the_rerun_lands_every_article_onc
 DIE_AT_ARTICLES = """
 import os, signal, sys
 from datetime import date
+from pipeline.lake import state as state_module
 from pipeline.lake import tables
 from pipeline.lake.store import LocalLake
 from pipeline.runs import commit
@@ -250,7 +253,7 @@ def test_a_state_lost_or_behind_its_tables_is_rebuilt_and_the_stories_go_on(
     for day in days:
         run(settings, lake, Interval.day(day), f"run-{day}")
     for key in lake.list_keys("_state/"):
-        if not key.startswith("_state/feeds/"):
+        if key != FEED_STATES_KEY:
             lake.delete(key)  # the indexes are gone; the feeds' validators stay
 
     def dies(*args: object) -> None:
@@ -281,12 +284,38 @@ def test_an_unreadable_feed_state_is_reported_and_replaced(
 ) -> None:
     run(settings, lake, Interval.day(DAY), "first")
     feed = yaml.safe_load(settings.feeds_path.read_text())["feeds"][0]["url"]
-    lake.put(feed_state_key(feed), b"{ not json")
+    lake.put(FEED_STATES_KEY, b"{ not json")
     with caplog.at_level(logging.WARNING, logger="pipeline.lake.state"):
         run(settings, lake, Interval.day(DAY), "second")
-    assert f"{lake.url(feed_state_key(feed))} is not a feed state file" in caplog.text
-    assert load_feed_state(lake, feed).validators.content_hash  # written afresh
+    assert f"{lake.url(FEED_STATES_KEY)} is not a feed state file" in caplog.text
+    assert load_feed_states(lake, [feed])[feed].validators.content_hash  # written afresh
     assert_landed_once(lake)
+
+
+def test_feed_states_are_one_file_written_once_a_commit(
+    web: SampleWeb, settings: Settings, tmp_path: Path
+) -> None:
+    """Every feed's state lives in ``_state/feeds.json``, written once by each commit
+    however many feeds it polled; a feed's state kept by an earlier lake in a file of its
+    own is still read, and folded into the one file."""
+    writes: list[str] = []
+
+    class Counting(LocalLake):
+        def put(self, key: str, data: bytes) -> None:
+            writes.append(key)
+            super().put(key, data)
+
+    lake = Counting(tmp_path / "lake")
+    feeds = [f["url"] for f in yaml.safe_load(settings.feeds_path.read_text())["feeds"]]
+    legacy = state_module._legacy_feed_state_key(feeds[0])
+    lake.put(legacy, json.dumps({"feed_url": feeds[0], "etag": '"from-before"'}).encode())
+    assert load_feed_states(lake, feeds[:1])[feeds[0]].validators.etag == '"from-before"'
+    writes.clear()
+    run(settings, lake, Interval.day(DAY), "first")
+    assert len(feeds) > 10 and writes.count(FEED_STATES_KEY) == 1
+    assert not [key for key in writes if key.startswith("_state/feeds/")]
+    document = json.loads(lake.get(FEED_STATES_KEY) or b"")
+    assert set(document["feeds"]) == set(feeds)
 
 
 # -- two runs at once -----------------------------------------------------------------------

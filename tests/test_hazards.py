@@ -341,7 +341,7 @@ def after(path: str, seconds: float) -> Check:
 def retired(outcome: Outcome) -> None:
     assert outcome.summary.total("feeds_retired") == 1
     (detail,) = outcome.details
-    assert "410 Gone 3 times in a row" in detail and "_state/feeds/" in detail
+    assert "410 Gone 3 times in a row" in detail and "_state/feeds.json" in detail
 
 
 SCRIPTS_ONLY = (b"<html><head><script>var a = 1;</script></head>"

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline.lake.archive import read_raw
-from pipeline.lake.state import load_feed_state
+from pipeline.lake.state import FEED_STATES_KEY, load_feed_states
 from pipeline.lake.store import LocalLake
 from pipeline.lake.tables import read_day
 from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA
@@ -169,8 +169,7 @@ def test_articles_landed_on_an_earlier_day_are_not_fetched_or_landed_again(
     run_day(settings, lake)
     offtopic = read_day(lake, "offtopic", DT, OFFTOPIC_SCHEMA).cast(ARTICLES_SCHEMA)
     landed = pa.concat_tables([articles(lake), offtopic])  # off-topic pages count as seen
-    for key in lake.list_keys("_state/feeds/"):  # as if every feed had changed overnight
-        lake.delete(key)
+    lake.delete(FEED_STATES_KEY)  # as if every feed had changed overnight
     web.requests.clear()
     summary = run_day(settings, lake, date(2026, 11, 24))
     assert summary.total("items_already_landed") == landed.num_rows
@@ -352,9 +351,10 @@ def test_feed_validators_are_kept_only_from_polls_made_after_the_day_was_over(
     today = datetime.now(UTC).date()
     run(settings, lake, Interval.day(today), "test__today")
     feeds = load_feeds(settings.feeds_path)
-    assert all(load_feed_state(lake, f.url).validators == Validators() for f in feeds)
+    urls = [f.url for f in feeds]
+    assert all(s.validators == Validators() for s in load_feed_states(lake, urls).values())
     run_day(settings, lake)  # a past day: its feeds' validators are kept
-    assert any(load_feed_state(lake, f.url).validators.etag for f in feeds)
+    assert any(s.validators.etag for s in load_feed_states(lake, urls).values())
 
 
 def test_a_same_day_rerun_never_overwrites_a_page_a_row_points_at(

@@ -1,7 +1,8 @@
 """What the pipeline remembers between runs, kept in the lake under ``_state/``.
 
-- ``_state/feeds/<hash>.json``: each feed's validators (ETag, Last-Modified, body hash),
-  how many polls in a row it answered 410 Gone, and when it was retired for that.
+- ``_state/feeds.json``: each feed's validators (ETag, Last-Modified, body hash), how
+  many polls in a row it answered 410 Gone, and when it was retired for that; one file
+  for all feeds, written once by each commit.
 - ``_state/seen.parquet``: every article already landed, by feed-link key and by
   ``article_id``, with the partition it landed in, so an item a feed shows for a week
   is ingested once.
@@ -81,7 +82,11 @@ def url_key(canonical_url: str) -> str:
     return hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()[:20]
 
 
-def feed_state_key(feed_url: str) -> str:
+FEED_STATES_KEY = "_state/feeds.json"
+
+
+def _legacy_feed_state_key(feed_url: str) -> str:
+    """Where lakes before ``_state/feeds.json`` kept a feed's state, one file a feed."""
     return f"_state/feeds/{hashlib.sha256(feed_url.encode('utf-8')).hexdigest()[:24]}.json"
 
 
@@ -94,26 +99,9 @@ class FeedState:
     retired_at: str | None = None  # when ``gone`` reached the limit: no longer polled
 
 
-def load_feed_state(lake: Lake, feed_url: str) -> FeedState:
-    """The feed's state; a fresh one if there is none. A state file that cannot be read
-    is reported and replaced at the next commit: it only saves requests."""
-    key = feed_state_key(feed_url)
-    try:
-        document = get_json(lake, key)
-    except ValueError as exc:
-        document = {"unreadable": str(exc)}
-    if document is None:
-        return FeedState()
-    if (
-        not isinstance(document, dict)
-        or document.get("version") != STATE_VERSION
-        or document.get("feed_url") != feed_url
-    ):
-        log.warning(
-            "%s is not a feed state file of version %d for %s; polling the feed afresh",
-            lake.url(key), STATE_VERSION, feed_url,
-        )  # fmt: skip
-        return FeedState()
+def _feed_state(document: Any) -> FeedState | None:
+    if not isinstance(document, dict):
+        return None
     return FeedState(
         Validators(
             document.get("etag"), document.get("last_modified"), document.get("content_hash")
@@ -123,19 +111,68 @@ def load_feed_state(lake: Lake, feed_url: str) -> FeedState:
     )
 
 
-def save_feed_state(lake: Lake, feed_url: str, state: FeedState, polled_at: datetime) -> None:
-    put_json(
-        lake,
-        feed_state_key(feed_url),
-        {
-            "version": STATE_VERSION,
-            "feed_url": feed_url,
+def _feed_states_document(lake: Lake) -> dict[str, Any]:
+    """The feeds' entries of ``_state/feeds.json``; none if there is no such file. One
+    that cannot be read is reported and replaced at the next commit: it only saves
+    requests."""
+    try:
+        document = get_json(lake, FEED_STATES_KEY)
+    except ValueError as exc:
+        document = {"unreadable": str(exc)}
+    if document is None:
+        return {}
+    if (
+        not isinstance(document, dict)
+        or document.get("version") != STATE_VERSION
+        or not isinstance(document.get("feeds"), dict)
+    ):
+        log.warning(
+            "%s is not a feed state file of version %d; polling the feeds afresh",
+            lake.url(FEED_STATES_KEY), STATE_VERSION,
+        )  # fmt: skip
+        return {}
+    return dict(document["feeds"])
+
+
+def load_feed_states(lake: Lake, feed_urls: list[str]) -> dict[str, FeedState]:
+    """Each feed's state (a fresh one for a feed never polled), from the one file of all
+    feeds' states. A feed it does not know yet is looked for where earlier lakes kept it
+    (``_state/feeds/<hash>.json``), read once and superseded by the next commit."""
+    entries = _feed_states_document(lake)
+    states: dict[str, FeedState] = {}
+    for url in feed_urls:
+        entry = entries.get(url)
+        if entry is None:
+            try:
+                legacy = get_json(lake, _legacy_feed_state_key(url))
+            except ValueError:
+                legacy = None
+            if isinstance(legacy, dict) and legacy.get("feed_url") == url:
+                entry = legacy
+        states[url] = _feed_state(entry) or FeedState()
+    return states
+
+
+def save_feed_states(lake: Lake, updates: dict[str, tuple[FeedState, datetime]]) -> None:
+    """Record the feeds' new states (each with when it was polled) in one write of
+    ``_state/feeds.json``, keeping the entries of the feeds not polled. Called by the
+    commit, the one writer of state."""
+    if not updates:
+        return
+    entries = _feed_states_document(lake)
+    for url, (state, polled_at) in updates.items():
+        entries[url] = {
             **asdict(state.validators),
             "gone": state.gone,
             "retired_at": state.retired_at,
             "polled_at": polled_at.isoformat(),
-        },
-    )
+        }
+    put_json(lake, FEED_STATES_KEY, {"version": STATE_VERSION, "feeds": entries})
+
+
+def feed_state_where(lake: Lake, feed_url: str) -> str:
+    """How to tell the pipeline to forget a feed's state (to poll a retired feed again)."""
+    return f"the entry {json.dumps(feed_url)} of {lake.url(FEED_STATES_KEY)}"
 
 
 class SeenIndex:

@@ -27,10 +27,10 @@ import pyarrow.compute as pc
 from pipeline.lake.state import (
     FeedState,
     load_day_record,
-    load_feed_state,
+    load_feed_states,
     load_state,
     save_day_record,
-    save_feed_state,
+    save_feed_states,
     save_state,
     table_versions,
     url_key,
@@ -288,17 +288,22 @@ def _commit(
 
     fence()
     save_state(lake, state, table_versions(lake))
-    for state in feed_states:
-        polled_at = datetime.fromisoformat(state["polled_at"])
-        for feed_url, values in state.get("feeds", {}).items():
+    polled = [url for batch in feed_states for url in batch.get("feeds", {})]
+    early = any(datetime.fromisoformat(b["polled_at"]) < interval.end for b in feed_states)
+    earlier = load_feed_states(lake, polled) if early else {}
+    updates: dict[str, tuple[FeedState, datetime]] = {}
+    for batch in feed_states:
+        polled_at = datetime.fromisoformat(batch["polled_at"])
+        for feed_url, values in batch.get("feeds", {}).items():
             validators = Validators(**values.pop("validators"))
             if polled_at < interval.end:
                 # Polled before its day was over: what the feed says later still belongs
                 # to that day, so the next poll must not be told "nothing new".
-                validators = load_feed_state(lake, feed_url).validators
-            save_feed_state(lake, feed_url, FeedState(validators, **values), polled_at)
-        for feed_url, values in state.get("validators", {}).items():  # staged before feed states
-            save_feed_state(lake, feed_url, FeedState(Validators(**values)), polled_at)
+                validators = earlier[feed_url].validators
+            updates[feed_url] = (FeedState(validators, **values), polled_at)
+        for feed_url, values in batch.get("validators", {}).items():  # staged before feed states
+            updates[feed_url] = (FeedState(Validators(**values)), polled_at)
+    save_feed_states(lake, updates)
 
     batches = [state["report"] for state in feed_states]
     save_day_record(

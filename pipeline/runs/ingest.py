@@ -31,8 +31,8 @@ from pipeline.lake.archive import RawSlot, WarcBuffer
 from pipeline.lake.state import (
     FeedState,
     SeenIndex,
-    feed_state_key,
-    load_feed_state,
+    feed_state_where,
+    load_feed_states,
     url_key,
 )
 from pipeline.lake.store import (
@@ -190,16 +190,16 @@ def _poll_all(
     next states, and the rejects that say which feeds are gone or retired. Feeds not
     started by ``deadline`` (monotonic) are not polled, and fail with reason deadline."""
     retire_after = settings.retire_after_gone
-    states = {feed.url: load_feed_state(lake, feed.url) for feed in feeds}
+    states = load_feed_states(lake, [feed.url for feed in feeds])
     rejects = []
     for feed in feeds:
         state = states[feed.url]
         if state.retired_at:
             report.feeds_retired += 1
-            where = lake.url(feed_state_key(feed.url))
+            where = feed_state_where(lake, feed.url)
             detail = (f"retired on {state.retired_at[:10]} after answering 410 Gone "
-                      f"{state.gone} times in a row; not polled (delete {where} to poll it again, "
-                      "or remove it from the feeds file)")  # fmt: skip
+                      f"{state.gone} times in a row; not polled (delete {where} to poll it "
+                      "again, or remove it from the feeds file)")  # fmt: skip
             log.warning("feed %s: %s", feed.url, detail)
             rejects.append(feed_reject(feed, "feed-retired", detail, now, 410))
             del states[feed.url]
@@ -231,7 +231,7 @@ def _poll_all(
             state.gone += 1
             if state.gone >= retire_after:
                 state.retired_at = now.isoformat()
-                where = lake.url(feed_state_key(result.feed.url))
+                where = feed_state_where(lake, result.feed.url)
                 detail = (f"answered 410 Gone {state.gone} times in a row: retired, no longer "
                           f"polled (delete {where} to poll it again)")  # fmt: skip
                 log.warning("feed %s: %s", result.feed.url, detail)
