@@ -115,3 +115,26 @@ def test_near_copies_are_looked_for_in_the_window_and_exact_copies_across_all_hi
     again = DedupIndex.from_parquet(index.to_parquet(), "dedup.parquet")
     assert again.days == index.days and again.digests[0] is None
     assert again.add("exact-2", signature("Netflix goes all in", ORIGINAL)) == "old"
+
+
+def test_signatures_loaded_from_the_state_are_pruned_like_those_added_since() -> None:
+    """The window's signatures read back from the state and those added after are found
+    alike, and pruning forgets both."""
+    repost = "WIRE | " + ORIGINAL.replace("on Tuesday", "this week") + " More on our website."
+    index = DedupIndex()
+    index.today = "2026-10-01"
+    index.add("loaded", signature(None, ORIGINAL))
+    again = DedupIndex.from_parquet(index.to_parquet(), "dedup.parquet")
+    again.today = "2026-10-20"
+    again.add("added", signature(None, OTHER_OUTLET_SAME_EVENT))
+    again.today = "2026-10-21"
+    edited = OTHER_OUTLET_SAME_EVENT.replace("quarterly results", "latest earnings call")
+    assert again.add("near-loaded", signature(None, repost)) == "loaded"
+    assert again.add("near-added", signature(None, edited)) == "added"
+    assert again.prune("2026-10-21") == 2  # both older than the window; today's stay
+    assert again.digests[0] is None and again.digests[1] is None
+    # Found through today's copies, which name the first copy (the roots stay).
+    assert again.add("late-1", signature("x", repost + " Updated.")) == "loaded"
+    assert again.add("late-2", signature("y", edited + " Updated.")) == "added"
+    assert again.prune("2026-10-22") == 4
+    assert again.add("late-3", signature("z", repost + " Corrected.")) is None

@@ -242,9 +242,10 @@ class SeenIndex:
         self._by_url = {u: d for u, d in self.entries.values() if u}
 
     def save(self, lake: Lake) -> None:
-        rows = sorted((u, a, dt) for a, (u, dt) in self.entries.items())
+        urls, days = zip(*self.entries.values(), strict=True) if self.entries else ((), ())
+        columns = (urls, list(self.entries), days)  # in SEEN_SCHEMA's order
         table = pa.Table.from_arrays(
-            [pa.array([r[i] for r in rows], pa.string()) for i in range(3)], schema=SEEN_SCHEMA
+            [pa.array(c, pa.string()) for c in columns], schema=SEEN_SCHEMA
         )
         metadata = {**(SEEN_SCHEMA.metadata or {}), b"newsflow.tables": json.dumps(self.tables)}
         lake.put(SEEN_KEY, table_to_parquet(table.replace_schema_metadata(metadata)))

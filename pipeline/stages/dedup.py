@@ -65,6 +65,61 @@ def _band_keys(digests: np.ndarray) -> np.ndarray:
     return keys
 
 
+# Each band's keys are salted with a constant of its own, so that all bands share one
+# lookup structure and a key of one band never meets the same key of another.
+_BAND_SALT = (np.arange(1, BANDS + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)).astype(
+    np.uint64
+)
+
+
+class _Bands:
+    """LSH band key → the rows that have it. Rows loaded in bulk (the window's, from the
+    state) sit in two sorted numpy arrays, searched with ``searchsorted``; rows added
+    since, in a dict. A few bytes a key instead of a Python list and int apiece."""
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=np.uint64)
+        self._rows = np.empty(0, dtype=np.int64)
+        self._recent: dict[int, list[int]] = {}
+
+    def load(self, rows: np.ndarray, keys: np.ndarray) -> None:
+        """Index ``rows`` by their band keys (a (len(rows), BANDS) matrix)."""
+        salted = (keys ^ _BAND_SALT).ravel()
+        owners = np.repeat(rows.astype(np.int64), BANDS)
+        order = np.argsort(salted, kind="stable")
+        self._keys, self._rows = salted[order], owners[order]
+
+    def add(self, row: int, keys: list[int]) -> None:
+        salted = np.array(keys, dtype=np.uint64) ^ _BAND_SALT
+        for key in salted.tolist():
+            self._recent.setdefault(key, []).append(row)
+
+    def candidates(self, keys: list[int]) -> set[int]:
+        salted = np.array(keys, dtype=np.uint64) ^ _BAND_SALT
+        found: set[int] = set()
+        if len(self._keys):
+            lo = np.searchsorted(self._keys, salted, "left")
+            hi = np.searchsorted(self._keys, salted, "right")
+            for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+                if a < b:
+                    found.update(self._rows[a:b].tolist())
+        for key in salted.tolist():
+            found.update(self._recent.get(key, ()))
+        return found
+
+    def drop(self, rows: list[int]) -> None:
+        gone = np.array(rows, dtype=np.int64)
+        keep = ~np.isin(self._rows, gone)
+        self._keys, self._rows = self._keys[keep], self._rows[keep]
+        forgotten = set(rows)
+        for key in list(self._recent):
+            kept = [r for r in self._recent[key] if r not in forgotten]
+            if kept:
+                self._recent[key] = kept
+            else:
+                del self._recent[key]
+
+
 # Odd multipliers (mod 2**64) that make a shingle hash depend on word order.
 _ROLL = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
@@ -246,26 +301,19 @@ class DedupIndex:
         self.today = ""  # the day of the articles being added
         self.tables: dict[str, int] = {}  # the table versions it matches (kept by the lake)
         self._exact: dict[str, int] = {}
-        self._bands: list[dict[int, list[int]]] = [{} for _ in range(BANDS)]
+        self._bands = _Bands()
+        self._signed: dict[str, list[int]] = {}  # day → its rows that have a signature
         self._by_id: dict[str, int] = {}
 
     def prune(self, first_day: str) -> int:
         """Forget the signatures of articles that landed before ``first_day`` (their exact
         hashes stay); how many were forgotten."""
-        old = [i for i, day in enumerate(self.days)
-               if day < first_day and self.digests[i] is not None]  # fmt: skip
+        old = [i for day in sorted(self._signed) if day < first_day for i in self._signed.pop(day)]
         if not old:
             return 0
         for i in old:
             self.digests[i] = None
-        gone = set(old)
-        for table in self._bands:
-            for key in list(table):
-                kept = [i for i in table[key] if i not in gone]
-                if kept:
-                    table[key] = kept
-                else:
-                    del table[key]
+        self._bands.drop(old)
         return len(old)
 
     def __len__(self) -> int:
@@ -276,11 +324,8 @@ class DedupIndex:
         if found is not None or sig.digest is None or sig.bands is None:
             return found
         digest = sig.digest
-        candidates: set[int] = set()
-        for table, key in zip(self._bands, sig.bands, strict=True):
-            candidates.update(table.get(key, ()))
         best, best_score = None, 0.0
-        for other in candidates:
+        for other in self._bands.candidates(sig.bands):
             theirs = self.digests[other]
             assert theirs is not None
             jaccard = int(np.count_nonzero(digest == theirs)) / NUM_PERM
@@ -315,10 +360,20 @@ class DedupIndex:
         self._by_id[article_id] = index
         self._exact.setdefault(sig.exact, index)
         if sig.bands is not None:
-            for table, key in zip(self._bands, sig.bands, strict=True):
-                table.setdefault(key, []).append(index)
+            self._bands.add(index, sig.bands)
+            self._signed.setdefault(self.today, []).append(index)
 
     # -- persistence ------------------------------------------------------------------
+
+    def _digest_column(self) -> pa.Array:
+        present = np.array([d is not None for d in self.digests], dtype=bool)
+        offsets = np.zeros(len(self.digests) + 1, dtype=np.int32)
+        np.cumsum(np.where(present, NUM_PERM, 0), out=offsets[1:])
+        signed = [d for d in self.digests if d is not None]
+        values = np.concatenate(signed) if signed else np.empty(0, dtype=np.uint64)
+        return pa.ListArray.from_arrays(
+            pa.array(offsets), pa.array(values, pa.uint64()), mask=pa.array(~present)
+        )
 
     def to_parquet(self, metadata: dict[str, str] | None = None) -> bytes:
         table = pa.table(
@@ -328,10 +383,7 @@ class DedupIndex:
                 "exact": pa.array(self.exacts, pa.string()),
                 "shingles": pa.array(self.sizes, pa.int32()),
                 "day": pa.array(self.days, pa.string()),
-                "digest": pa.array(
-                    [d.tolist() if d is not None else None for d in self.digests],
-                    pa.list_(pa.uint64()),
-                ),
+                "digest": self._digest_column(),
             }
         ).replace_schema_metadata(
             {"newsflow.state_version": str(STATE_VERSION), "newsflow.algorithm": ALGORITHM,
@@ -356,18 +408,20 @@ class DedupIndex:
         column = table.column("digest").combine_chunks()
         present = column.is_valid().to_numpy(zero_copy_only=False)
         matrix = column.flatten().to_numpy().astype(np.uint64).reshape(-1, NUM_PERM)
-        rows, keys = iter(matrix), iter(_band_keys(matrix).tolist())
-        names = ("article_id", "root", "exact", "shingles")
-        columns = [table.column(n).to_pylist() for n in names]
-        days = (table.column("day").to_pylist() if "day" in table.column_names
-                else [""] * table.num_rows)  # fmt: skip
-        for article_id, root, exact, shingles, day, has in zip(*columns, days, present,
-                                                                strict=True):  # fmt: skip
-            if has:
-                sig = Signature(exact, next(rows), shingles, next(keys))
-            else:
-                sig = Signature(exact, None, shingles)
-            index.today = day
-            index._record(article_id, root, sig)
-        index.today = ""
+        index.ids = table.column("article_id").to_pylist()
+        index.roots = table.column("root").to_pylist()
+        index.exacts = table.column("exact").to_pylist()
+        index.sizes = table.column("shingles").to_pylist()
+        index.days = (table.column("day").to_pylist() if "day" in table.column_names
+                      else [""] * table.num_rows)  # fmt: skip
+        count = len(index.ids)
+        index.digests = [None] * count
+        signed = np.flatnonzero(present)
+        for i, row in zip(signed.tolist(), matrix, strict=True):
+            index.digests[i] = row
+            index._signed.setdefault(index.days[i], []).append(i)
+        index._bands.load(signed, _band_keys(matrix))
+        index._by_id = dict(zip(index.ids, range(count), strict=True))
+        # The first row of each exact hash: later rows are written first, earlier over them.
+        index._exact = dict(zip(reversed(index.exacts), range(count - 1, -1, -1), strict=True))
         return index
