@@ -233,6 +233,25 @@ def test_maintenance_compacts_and_vacuums_what_time_travel_no_longer_needs(
     assert history(any_lake, "articles")[0].run_id == "maintenance"
 
 
+def test_a_table_log_is_checkpointed_every_ten_commits(any_lake: Lake) -> None:
+    """Opening a table reads its last checkpoint and the few commits after it, not its
+    whole history; a table made without that property gets it from maintenance."""
+    for n in range(12):  # versions 0 to 11: the tenth commit writes a checkpoint
+        rows = pa.table({"id": [f"a{n}"], "n": [n]}, schema=SCHEMA)
+        replace_day(any_lake, "articles", f"2026-11-{n + 1:02d}", rows, f"run-{n}")
+    log_keys = any_lake.list_keys("articles/_delta_log/")
+    assert any(k.endswith("00000000000000000009.checkpoint.parquet") for k in log_keys)
+
+    from deltalake import write_deltalake
+
+    write_deltalake(any_lake.table_uri("offtopic"), pa.table({"id": ["x"], "dt": ["2026-11-01"]}),
+                    partition_by=["dt"], storage_options=any_lake.storage_options())  # fmt: skip
+    maintain(any_lake, "offtopic", timedelta(days=30), "maintenance")
+    table = open_table(any_lake, "offtopic")
+    assert table is not None
+    assert table.metadata().configuration.get("delta.checkpointInterval") == "10"
+
+
 def test_a_held_lease_is_renewed_and_a_lost_one_fences_its_writer(any_lake: Lake) -> None:
     """The lease lasts half a second here: held for two, it is renewed, so a second
     writer waits for it; taken from its holder, the holder's check refuses to go on."""

@@ -281,7 +281,7 @@ def _load_stories(lake: Lake) -> StoryIndex:
 
 
 # Table operations that change no row: a state that matched the table before still does.
-_ROWS_UNCHANGED = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+_ROWS_UNCHANGED = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"})
 STATE_TABLES = ("articles", "offtopic")
 
 

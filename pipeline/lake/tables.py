@@ -110,6 +110,12 @@ def _arrow_schema(rows: pa.Table) -> pa.Table:
     return rows.cast(pa.schema(fields))
 
 
+# Table properties set when a table is made (and by maintenance on older tables): a
+# checkpoint every ten commits, so opening a table reads its last checkpoint and at most
+# nine commit files after it, however long its history (delta-rs's default is 100).
+TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
+
+
 def replace_day(
     lake: Lake,
     name: str,
@@ -132,6 +138,7 @@ def replace_day(
             schema_mode="merge",
             storage_options=lake.storage_options(),
             commit_properties=properties,
+            configuration=TABLE_PROPERTIES,  # a new table's; an existing one keeps its own
         )
     table = open_table(lake, name)
     assert table is not None
@@ -161,6 +168,7 @@ def insert_new(
             write_deltalake(
                 lake.table_uri(name), data, partition_by=[PARTITION],
                 storage_options=lake.storage_options(), commit_properties=properties,
+                configuration=TABLE_PROPERTIES,
             )  # fmt: skip
         else:
             predicate = f"t.{PARTITION} = '{dt}' AND t.{key} = s.{key}"
@@ -254,6 +262,10 @@ def maintain(
         return {"table": name, "skipped": "no table"}
     compacted: dict[str, Any] = {}
     if not dry_run:
+        configuration = table.metadata().configuration
+        missing = {k: v for k, v in TABLE_PROPERTIES.items() if configuration.get(k) != v}
+        if missing:  # a table made before these properties
+            table.alter.set_table_properties(missing, commit_properties=_properties(run_id, {}))
         compacted = dict(table.optimize.compact(commit_properties=_properties(run_id, {})))
     hours = max(0, int(retention.total_seconds() // 3600))
     removed = table.vacuum(
