@@ -1,10 +1,10 @@
 """news_stories: the day's stories, built when ingestion lands an articles partition.
 
 Scheduled on the ``newsflow_articles`` asset: each event's metadata names the partition
-(``dt=…``) that landed, and this DAG writes ``stories/dt=…`` from that day's articles
-and the days before it, then emits ``newsflow_stories``. Run by hand (``airflow dags
-test news_stories 2026-11-23``), it builds the day of its logical date. Rebuilding a day
-gives the same rows.
+(``dt=…``) that landed, and this DAG updates the current rows of the stories that day's
+articles joined (``stories``) and writes the day's ``story_days``, then emits
+``newsflow_stories``. Run by hand (``airflow dags test news_stories 2026-11-23``), it
+builds the day of its logical date. Building a day again changes nothing.
 """
 
 from __future__ import annotations

@@ -421,6 +421,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from pipeline.lake.migrate import migrate, needs_migration
     from pipeline.lake.store import lake_exists, open_lake
+    from pipeline.runs.commit import build_stories
     from pipeline.settings import load_settings
 
     try:
@@ -432,7 +433,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             print(f"newsflow migrate: {lake.uri} is already made of Delta tables")
             return 0
         run_id = f"migrate__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
-        done = migrate(lake, run_id)
+        done = migrate(lake, run_id, lambda dt: build_stories(lake, dt, run_id))
     except _config_errors() as exc:
         raise UsageError(str(exc)) from None
     tables = ", ".join(f"{name} {n}" for name, n in sorted(done.tables.items()))

@@ -16,8 +16,8 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3  # 2: articles.rights, stories.topics and stories.stakeholders; offtopic
-# 3: articles.flags
+SCHEMA_VERSION = 4  # 2: articles.rights, stories.topics and stories.stakeholders; offtopic
+# 3: articles.flags; 4: stories one current row per story (with its counts), story_days
 
 # The most one field may hold, in characters (and in entries, for lists): nothing a
 # hostile feed or page sends lands bigger. Bodies are capped in bytes before parsing and
@@ -190,6 +190,11 @@ REJECTS_SCHEMA = pa.schema(
 )
 
 
+_COUNTS = pa.list_(pa.struct([("name", pa.string()), ("articles", pa.int32())]))
+
+# One current row per story, in the partition of the last day it gained articles (``dt``):
+# a story that goes on moves to the newer day. Its counts are kept on the row, so that a
+# day's new articles update it without reading the story's earlier days.
 STORIES_SCHEMA = pa.schema(
     [
         pa.field("story_id", pa.string(), nullable=False),
@@ -205,11 +210,27 @@ STORIES_SCHEMA = pa.schema(
             ),
         ),
         pa.field("article_ids", pa.list_(pa.string())),
-        pa.field("articles_today", pa.int32(), nullable=False),
         pa.field("topics", pa.list_(pa.string())),
         pa.field("stakeholders", pa.list_(pa.string())),
+        # When the first report appeared (its publication time, else when it was fetched).
+        pa.field("first_reported_at", _TS),
+        pa.field("original_count", pa.int32(), nullable=False),  # articles not duplicates
+        pa.field("outlet_counts", _COUNTS),  # articles by outlet, most first
+        pa.field("topic_counts", _COUNTS),  # of the originals (of all, if none), by topic
+        pa.field("stakeholder_counts", _COUNTS),  # likewise, by organisation or person named
     ],
     metadata={"newsflow.table": "stories", "newsflow.schema_version": str(SCHEMA_VERSION)},
+)
+
+# What each story gained on a day: one row per story and day (``dt``).
+STORY_DAYS_SCHEMA = pa.schema(
+    [
+        pa.field("story_id", pa.string(), nullable=False),
+        pa.field("articles_today", pa.int32(), nullable=False),
+        pa.field("article_ids", pa.list_(pa.string())),  # the day's, earliest first
+        pa.field("outlets", pa.list_(pa.string())),  # the day's, most articles first
+    ],
+    metadata={"newsflow.table": "story_days", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )
 
 

@@ -86,9 +86,15 @@ LAKE_POOL = "newsflow_lake"  # plugins/newsflow_airflow.py
 
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A temporary AIRFLOW_HOME with a migrated SQLite metadata database and the lake's
-    writer pool, as a deployment makes them."""
+    """A temporary AIRFLOW_HOME, prepared as a deployment is (``prepare_airflow``)."""
     home = tmp_path_factory.mktemp("airflow-home")
+    prepare_airflow(home)
+    return home
+
+
+def prepare_airflow(home: Path) -> None:
+    """Migrate the SQLite metadata database of ``home`` and make the lake's writer pool,
+    as a deployment does (docker-compose's airflow-init)."""
     for command in (
         ["db", "migrate"],
         ["pools", "set", LAKE_POOL, "1", "One writer of the newsflow lake at a time"],
@@ -100,7 +106,6 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
             capture_output=True,
             timeout=300,
         )
-    return home
 
 
 def airflow_env(home: Path, **extra: str) -> dict[str, str]:

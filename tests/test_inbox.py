@@ -26,7 +26,7 @@ from pipeline.runs.inbox import MAX_ATTEMPTS, STALE_AFTER, claim_next, process
 from pipeline.runs.ingest import POOL_MIN_PAGES
 from pipeline.settings import Settings
 from sample.site import SampleWeb
-from tests.conftest import BIN, SAMPLE_SETTINGS, airflow_env
+from tests.conftest import BIN, SAMPLE_SETTINGS, airflow_env, prepare_airflow
 from tests.test_backfill import cc_news_warc
 
 
@@ -220,6 +220,7 @@ def standalone(tmp_path: Path, feeds_file: Path) -> Iterator[tuple[dict[str, str
         NEWSFLOW_ALLOW_PRIVATE_NETWORK="1",
         NEWSFLOW_SETTINGS=str(SAMPLE_SETTINGS),
     )
+    prepare_airflow(home)
     log = (tmp_path / "standalone.log").open("wb")
     server = subprocess.Popen(
         [str(BIN / "airflow"), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -1,16 +1,28 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from pipeline.lake.store import Lake, open_lake, put_json, table_to_parquet
-from pipeline.lake.tables import read_day
-from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA, to_table
-from pipeline.runs.commit import build_stories, commit
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.lake.store import Lake, LocalLake, open_lake, put_json, table_to_parquet
+from pipeline.lake.tables import read_day, read_where, replace_day
+from pipeline.records import (
+    ARTICLES_SCHEMA,
+    REJECTS_SCHEMA,
+    STORIES_SCHEMA,
+    STORY_DAYS_SCHEMA,
+    to_table,
+)
+from pipeline.runs.commit import STORY_LOOKBACK_DAYS, build_stories, commit
 from pipeline.runs.ingest import Interval, _staging
 from pipeline.stages.dedup import DedupIndex
-from pipeline.stages.stories import StoryDoc, StoryIndex, dominant, group
+from pipeline.stages.stories import StoryDoc, StoryIndex, advance_story, dominant, group
 from sample.s3server import SeaweedS3
+
+DT = pa.field("dt", pa.string())
 
 NETFLIX_TECHBEAT = (
     "Netflix goes all in on generative AI",
@@ -115,7 +127,12 @@ def test_closed_stories_take_no_new_articles() -> None:
 def _article(
     article_id: str, story: tuple[str, str], day: int, hour: int, source: str
 ) -> dict[str, Any]:
-    when = datetime(2026, 11, day, hour, tzinfo=UTC)
+    return _published(article_id, story, datetime(2026, 11, day, hour, tzinfo=UTC), source)
+
+
+def _published(
+    article_id: str, story: tuple[str, str], when: datetime, source: str
+) -> dict[str, Any]:
     return {
         "article_id": article_id, "url": f"https://{source}.example/{article_id}",
         "canonical_url": f"https://{source}.example/{article_id}",
@@ -172,15 +189,16 @@ def test_follow_up_on_day_two_joins_day_ones_story_across_runs_on_s3(
     assert first["lionsgate"]["story_id"] != netflix_story
     assert second[0]["story_id"] == netflix_story
 
-    [story] = [
-        s
-        for s in read_day(lake, "stories", "2026-11-23", STORIES_SCHEMA).to_pylist()
-        if s["story_id"] == netflix_story
-    ]
-    assert story["article_count"] == 4 and story["articles_today"] == 1
+    # The story's current row moved to the last day it gained articles.
+    assert netflix_story not in stories_of(lake, "2026-11-22")
+    story = stories_of(lake, "2026-11-23")[netflix_story]
+    [today] = [r for r in story_days_of(lake, "2026-11-23") if r["story_id"] == netflix_story]
+    assert story["article_count"] == 4 and today["articles_today"] == 1
+    assert today["article_ids"] == ["fu"] and story["original_count"] == 3
     assert story["first_reported_by"]["article_id"] == "tb"
     assert story["first_reported_by"]["source_name"] == "TechBeat"
-    assert story["outlets"][0] == "TechBeat" or set(story["outlets"]) == {
+    assert story["first_reported_at"] == datetime(2026, 11, 22, 15, tzinfo=UTC)
+    assert set(story["outlets"]) == {
         "TechBeat",
         "Screen Trade Daily",
         "The Reel Post",
@@ -192,13 +210,105 @@ def test_follow_up_on_day_two_joins_day_ones_story_across_runs_on_s3(
 
     # Rerunning day 2 changes nothing.
     before_articles = read_day(lake, "articles", "2026-11-23", ARTICLES_SCHEMA)
-    before_stories = read_day(lake, "stories", "2026-11-23", STORIES_SCHEMA)
+    schemas = {"stories": STORIES_SCHEMA.append(DT), "story_days": STORY_DAYS_SCHEMA.append(DT)}
+    before = {name: read_where(lake, name, schema).sort_by("story_id")
+              for name, schema in schemas.items()}  # fmt: skip
     _commit_day(lake, day2, [_article("fu", NETFLIX_FOLLOW_UP, 23, 9, "StreamWire")])
     after_articles = read_day(lake, "articles", "2026-11-23", ARTICLES_SCHEMA)
     assert after_articles.drop_columns(["fetched_at"]).equals(
         before_articles.drop_columns(["fetched_at"])
     )
-    assert read_day(lake, "stories", "2026-11-23", STORIES_SCHEMA).equals(before_stories)
+    for name, rows in before.items():
+        assert read_where(lake, name, schemas[name]).sort_by("story_id").equals(rows)
+
+
+def stories_of(lake: Lake, dt: str) -> dict[str, dict[str, Any]]:
+    return {s["story_id"]: s for s in read_day(lake, "stories", dt, STORIES_SCHEMA).to_pylist()}
+
+
+def story_days_of(lake: Lake, dt: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = read_day(lake, "story_days", dt, STORY_DAYS_SCHEMA).to_pylist()
+    return rows
+
+
+def test_a_story_of_any_length_keeps_its_whole_count_and_first_report(tmp_path: Path) -> None:
+    """Reposted every six days for ten weeks, far longer than the stories looked back
+    for: each day's build updates the story's one row from that row and the day."""
+    lake = LocalLake(tmp_path / "lake")
+    first = date(2026, 9, 1)
+    days = [first + timedelta(days=6 * n) for n in range(12)]
+    for n, day in enumerate(days):
+        when = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+        _commit_day(lake, day, [_published(f"a{n}", NETFLIX_TECHBEAT, when, f"Outlet{n % 3}")])
+    current = read_where(lake, "stories", STORIES_SCHEMA.append(DT)).to_pylist()
+    [story] = current
+    assert story["dt"] == days[-1].isoformat() and story["article_count"] == 12
+    assert story["article_ids"] == [f"a{n}" for n in range(12)]
+    assert story["first_reported_by"]["article_id"] == "a0" and story["original_count"] == 1
+    assert story["outlet_counts"] == [{"name": f"Outlet{n}", "articles": 4} for n in range(3)]
+    assert (days[-1] - days[0]).days > STORY_LOOKBACK_DAYS
+
+
+def test_a_day_that_lost_articles_has_its_stories_built_again(tmp_path: Path) -> None:
+    """A day reclassified after its stories were built: its stories are made again from
+    all their articles, and a story left with none has no row."""
+    lake = LocalLake(tmp_path / "lake")
+    day1, day2 = date(2026, 11, 22), date(2026, 11, 23)
+    tb = _article("tb", NETFLIX_TECHBEAT, 22, 15, "TechBeat")
+    _commit_day(lake, day1, [tb, _article("lionsgate", LIONSGATE_DEAL, 22, 9, "GamesDesk")])
+    _commit_day(lake, day2, [_article("st", NETFLIX_SCREENTRADE, 23, 9, "Screen Trade Daily")])
+    netflix = stories_of(lake, "2026-11-23")
+    [netflix_story] = netflix
+    lionsgate_story = next(iter(stories_of(lake, "2026-11-22")))
+    assert netflix[netflix_story]["article_count"] == 2
+    articles = read_day(lake, "articles", "2026-11-22", ARTICLES_SCHEMA)
+    kept = articles.filter(pc.equal(articles.column("article_id"), "tb"))
+    replace_day(lake, "articles", "2026-11-22", kept, "reclassified")  # lionsgate is gone
+    build_stories(lake, "2026-11-22", "rebuild")
+    assert lionsgate_story not in stories_of(lake, "2026-11-22")
+    assert [r["story_id"] for r in story_days_of(lake, "2026-11-22")] == [netflix_story]
+    assert stories_of(lake, "2026-11-23")[netflix_story]["article_count"] == 2  # unchanged
+    empty = read_day(lake, "articles", "2026-11-23", ARTICLES_SCHEMA).slice(0, 0)
+    replace_day(lake, "articles", "2026-11-23", empty, "reclassified")  # so is "st"
+    report = build_stories(lake, "2026-11-23", "rebuild")
+    assert report.rebuilt == 1 and report.stories == 0
+    story = read_where(lake, "stories", STORIES_SCHEMA.append(DT)).to_pylist()
+    assert [(s["story_id"], s["article_ids"], s["dt"]) for s in story] == [
+        (netflix_story, ["tb"], "2026-11-22")
+    ]
+
+
+def test_a_story_row_grown_day_by_day_is_the_row_made_at_once() -> None:
+    """``advance_story`` over each day's articles in turn gives the row made from all of
+    them at once, whatever the order of the days; copies that came before the first
+    original give way to it."""
+    when = [datetime(2026, 11, 20 + n, 9, tzinfo=UTC) for n in range(4)]
+    articles = [
+        {**_published("copy", NETFLIX_TECHBEAT, when[0], "Aggregator"), "duplicate_of": "x",
+         "topics": ["jobs"], "entities": [{"name": "Aggregator Inc", "kind": "organisation"}]},
+        {**_published("tb", NETFLIX_TECHBEAT, when[1], "TechBeat"), "duplicate_of": None,
+         "topics": ["film", "jobs"], "entities": [{"name": "Netflix", "kind": "organisation"}]},
+        {**_published("st", NETFLIX_SCREENTRADE, when[2], "Screen"), "duplicate_of": None,
+         "topics": ["film"], "entities": [{"name": "Netflix", "kind": "organisation"}]},
+        {**_published("fu", NETFLIX_FOLLOW_UP, when[3], "TechBeat"), "duplicate_of": None,
+         "topics": ["vfx"], "entities": []},
+    ]  # fmt: skip
+    at_once = advance_story("st_x", None, articles, "2026-11-23")
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2]):
+        row = None
+        for i in order:
+            row = advance_story(
+                "st_x", row, [articles[i]], articles[i]["fetched_at"].date().isoformat()
+            )
+        assert row is not None
+        assert {k: v for k, v in row.items() if k not in ("article_ids", "topic_counts")} == {
+            k: v for k, v in at_once.items() if k not in ("article_ids", "topic_counts")
+        }
+        assert sorted(row["article_ids"]) == sorted(at_once["article_ids"])
+    assert at_once["first_reported_by"]["article_id"] == "tb" and at_once["original_count"] == 3
+    assert at_once["topics"] == ["film"] and at_once["stakeholders"] == ["Netflix"]
+    assert at_once["headline"] == NETFLIX_TECHBEAT[0] and at_once["article_count"] == 4
+    assert advance_story("st_x", at_once, articles, "2026-11-23") == at_once  # nothing new
 
 
 def headline(doc_id: str, title: str, day: int, hour: int, source: str) -> StoryDoc:

@@ -8,12 +8,19 @@ manifest it came from), records the day's runs in ``_state/days/``, then removes
 earlier files (the listed ones and any a killed commit left) and the manifest. A day
 already in its Delta table is not written again, so a migration that was stopped is
 finished by running it again; the raw archive and the state stay as they are.
+
+The earlier ``stories`` table held a row per story and day; its successors (one current
+row per story in ``stories``, a row per story and day in ``story_days``) are built from
+the migrated articles instead, day after day in date order, before each day's manifest
+goes.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -45,14 +52,18 @@ def _tracked(lake: Lake, name: str) -> set[str]:
     return {f"{name}/{uri.removeprefix(root)}" for uri in table.file_uris()}
 
 
-def migrate(lake: Lake, run_id: str) -> Migration:
-    """Migrate every day a manifest commits; see the module's account."""
+REBUILT = frozenset({"stories"})  # tables of the earlier layout built anew, not copied
+
+
+def migrate(lake: Lake, run_id: str, build_stories: Callable[[str], Any]) -> Migration:
+    """Migrate every day a manifest commits, calling ``build_stories(dt)`` for each day
+    once its articles are in; see the module's account."""
     done = Migration()
-    for key in lake.list_keys(MANIFESTS):
+    for key in sorted(lake.list_keys(MANIFESTS)):  # dt=YYYY-MM-DD: in date order
         manifest = get_json(lake, key)
         dt = str(manifest["dt"])
         for name, entry in sorted(manifest.get("tables", {}).items()):
-            if dt in days(lake, name):
+            if name in REBUILT or dt in days(lake, name):
                 continue  # a migration stopped after this table's day: it is there
             parts = [read_parquet(lake, part) for part in entry.get("files", [])]
             present = [part for part in parts if part is not None]
@@ -63,6 +74,7 @@ def migrate(lake: Lake, run_id: str) -> Migration:
             rows = pa.concat_tables(present, promote_options="default")
             replace_day(lake, name, dt, rows, run_id, {"migrated_from": key})
             done.tables[name] = done.tables.get(name, 0) + 1
+        build_stories(dt)
         if not load_day_record(lake, dt):
             batches = manifest.get("batches", [])
             save_day_record(

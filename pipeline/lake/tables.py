@@ -38,7 +38,9 @@ from pipeline.records import SCHEMA_VERSION
 log = logging.getLogger(__name__)
 
 PARTITION = "dt"
-TABLE_NAMES = ("articles", "offtopic", "stories", "rejects", "extraction", "quality")
+TABLE_NAMES = (
+    "articles", "offtopic", "stories", "story_days", "rejects", "extraction", "quality",
+)  # fmt: skip
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -160,8 +162,48 @@ def insert_new(
     None when there was nothing to write. Only the day's files are read."""
     if rows.num_rows == 0:
         return None
-    data = _arrow_schema(_with_day(rows, dt))
     properties = _properties(run_id, {"dt": dt, "rows": rows.num_rows, **(counts or {})})
+    predicate = f"t.{PARTITION} = '{dt}' AND t.{key} = s.{key}"
+    version = _merge(lake, name, _with_day(rows, dt), predicate, properties, update=False)
+    log.info("%s: dt=%s gained up to %d rows (version %d)", name, dt, rows.num_rows, version)
+    return version
+
+
+def upsert(
+    lake: Lake,
+    name: str,
+    rows: pa.Table,
+    key: str,
+    oldest: str,
+    run_id: str,
+    counts: Mapping[str, Any] | None = None,
+) -> int | None:
+    """Make ``rows`` (each with its ``dt``) the current rows of their ``key``s, in one
+    commit: a row replaces the one of its key, which may sit in any partition from
+    ``oldest`` on and moves to the row's day, or is added. The table's new version, or
+    None when there was nothing to write."""
+    if rows.num_rows == 0:
+        return None
+    properties = _properties(run_id, {"rows": rows.num_rows, **(counts or {})})
+    predicate = f"t.{key} = s.{key} AND t.{PARTITION} >= '{oldest}'"
+    version = _merge(lake, name, rows, predicate, properties, update=True)
+    log.info("%s: %d rows made current (version %d)", name, rows.num_rows, version)
+    return version
+
+
+def _merge(
+    lake: Lake,
+    name: str,
+    rows: pa.Table,
+    predicate: str,
+    properties: CommitProperties,
+    *,
+    update: bool,
+) -> int:
+    """Merge ``rows`` (source ``s``) into table ``name`` (target ``t``) on ``predicate``:
+    rows that match nothing are inserted, and with ``update`` those that match replace
+    their match. Makes the table if there is none. Its new version."""
+    data = _arrow_schema(rows)
     table = open_table(lake, name, to="write")
     with _lake_errors("write", lake, name):
         if table is None:
@@ -171,17 +213,51 @@ def insert_new(
                 configuration=TABLE_PROPERTIES,
             )  # fmt: skip
         else:
-            predicate = f"t.{PARTITION} = '{dt}' AND t.{key} = s.{key}"
             merger = table.merge(
                 data, predicate, source_alias="s", target_alias="t", merge_schema=True,
                 commit_properties=properties,
             )  # fmt: skip
+            if update:
+                merger = merger.when_matched_update_all()
             merger.when_not_matched_insert_all().execute()
     table = open_table(lake, name)
     assert table is not None
-    log.info("%s: dt=%s gained up to %d rows (version %d)", name, dt, rows.num_rows,
-             table.version())  # fmt: skip
     return table.version()
+
+
+def delete_keys(lake: Lake, name: str, key: str, values: Sequence[str], run_id: str) -> None:
+    """Remove the rows of these ``key``s, in one commit."""
+    table = open_table(lake, name, to="write")
+    if table is None or not values:
+        return
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    with _lake_errors("write", lake, name):
+        table.delete(f"{key} IN ({quoted})", commit_properties=_properties(run_id, {}))
+
+
+def read_where(
+    lake: Lake,
+    name: str,
+    schema: pa.Schema,
+    where: pc.Expression | None = None,
+    version: int | None = None,
+    *,
+    days: Sequence[str] | None = None,
+) -> pa.Table:
+    """The rows of table ``name`` (at ``version``, else its latest) of the ``days`` (all
+    of them if None) that ``where`` keeps (all if None), in ``schema``'s columns. Only
+    the partitions of the days are read; ``where`` may name only columns of ``schema``."""
+    table = open_table(lake, name, version)
+    if table is None or (days is not None and not days):
+        return schema.remove_metadata().empty_table()
+    present = {field.name for field in table.schema().fields}
+    columns = [c for c in schema.names if c in present]
+    partitions = None if days is None else pc.field(PARTITION).isin(list(days))
+    with _lake_errors("read", lake, name):
+        rows = table.to_pyarrow_dataset().to_table(columns=columns, filter=partitions)
+    # Filtered here, not in the scan: the scan checks a filter against each file's column
+    # statistics, which delta-rs gives as string views that pyarrow cannot compare.
+    return _fit(rows.filter(where) if where is not None else rows, schema)
 
 
 def read_day(
@@ -200,15 +276,7 @@ def read_days(
     version: int | None = None,
 ) -> pa.Table:
     """The rows of the ``days`` of table ``name``, in ``schema``'s columns."""
-    table = open_table(lake, name, version)
-    if table is None or not days:
-        return schema.remove_metadata().empty_table()
-    present = {field.name for field in table.schema().fields}
-    columns = [c for c in schema.names if c in present]
-    with _lake_errors("read", lake, name):
-        dataset = table.to_pyarrow_dataset()
-        rows = dataset.to_table(columns=columns, filter=pc.field(PARTITION).isin(list(days)))
-    return _fit(rows, schema)
+    return read_where(lake, name, schema, version=version, days=days)
 
 
 def days(lake: Lake, name: str) -> list[str]:

@@ -8,7 +8,7 @@ nothing). Its cost follows the day's new pages, not the day's or the lake's size
 extracted again from the raw archive): every article of the day scored again, those
 already in a story keeping it, and the day replaced in one commit per table. The state
 and the day's record are written after the tables, holding the lake's lease (one writer
-at a time). ``build_stories`` writes the day's stories table.
+at a time). ``build_stories`` brings the stories tables up to a committed day.
 """
 
 from __future__ import annotations
@@ -41,11 +41,20 @@ from pipeline.lake.store import (
     lease,
     read_parquet,
 )
-from pipeline.lake.tables import insert_new, read_day, read_days, replace_day
+from pipeline.lake.tables import (
+    days,
+    delete_keys,
+    insert_new,
+    read_day,
+    read_where,
+    replace_day,
+    upsert,
+)
 from pipeline.records import (
     ARTICLES_SCHEMA,
     REJECTS_SCHEMA,
     STORIES_SCHEMA,
+    STORY_DAYS_SCHEMA,
     Reject,
     to_table,
 )
@@ -54,7 +63,14 @@ from pipeline.sources.feeds import Feed, Validators
 from pipeline.stages.dedup import DedupIndex
 from pipeline.stages.enrich import Enricher
 from pipeline.stages.monitor import PAGES_SCHEMA, commit_day, save_pages
-from pipeline.stages.stories import StoryDoc, StoryIndex, group, story_rows
+from pipeline.stages.stories import (
+    StoryDoc,
+    StoryIndex,
+    advance_story,
+    group,
+    story_day_rows,
+    story_id_for,
+)
 from pipeline.urls import canonicalize
 
 log = logging.getLogger(__name__)
@@ -349,15 +365,16 @@ def _seen_rows(table: pa.Table) -> list[tuple[str, str]]:
 @dataclass
 class StoriesReport:
     dt: str
-    stories: int
-    version: int
+    stories: int  # the stories that gained articles on the day
+    version: int | None  # of the stories table
+    rebuilt: int = 0  # stories built again from all their articles (a day lost some)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 _DT = pa.field("dt", pa.string())
-# What the stories table needs of an article (the text stays unread).
+# What the stories tables need of an article (the text stays unread).
 _STORY_COLUMNS = pa.schema(
     [
         ARTICLES_SCHEMA.field(name)
@@ -365,19 +382,92 @@ _STORY_COLUMNS = pa.schema(
                      "duplicate_of", "story_id", "topics", "entities")
     ]
 )  # fmt: skip
+# How far back a continued story's current row is looked for first: it gained articles
+# within the story window (a week) before the day, so it sits in a partition since then.
+STORY_LOOKBACK_DAYS = 30
 
 
-def build_stories(lake: Lake, dt: str, run_id: str, lookback_days: int = 30) -> StoriesReport:
-    """Write ``stories/dt=…`` for the stories that gained articles on ``dt``, from the
-    committed articles of ``dt`` and the days before it (stories stay open for a week)."""
-    day = date.fromisoformat(dt)
-    span = [(day - timedelta(days=back)).isoformat() for back in range(lookback_days, -1, -1)]
-    articles = read_days(lake, "articles", span, _STORY_COLUMNS.append(_DT)).to_pylist()
-    for row in articles:
-        row["_today"] = row["dt"] == dt
-    articles.sort(key=lambda row: str(row["dt"]))
-    today = {a["story_id"] for a in articles if a["_today"] and a["story_id"]}
-    table = to_table(story_rows(articles, today), STORIES_SCHEMA)
-    version = replace_day(lake, "stories", dt, table, run_id)
-    log.info("stories %s: %d stories", dt, table.num_rows)
-    return StoriesReport(dt=dt, stories=table.num_rows, version=version)
+def build_stories(lake: Lake, dt: str, run_id: str) -> StoriesReport:
+    """See ``_build_stories``; holding the lake's lease, as a day's commit does: a story's
+    row is read, then written back with the day's articles added."""
+    with lease(lake, f"stories of {dt} by {run_id}") as held:
+        return _build_stories(lake, dt, run_id, held.check if held else (lambda: None))
+
+
+def _build_stories(lake: Lake, dt: str, run_id: str, fence: Callable[[], None]) -> StoriesReport:
+    """Bring the stories tables up to the committed articles of ``dt``: each story that
+    gained articles on it has its current row in ``stories`` updated from that row and
+    the day's articles alone (reading the stories of the last few weeks, not the
+    history), and ``story_days`` gets the day's row of each. Building a day again changes
+    nothing; a day that lost articles since it was built (reclassified) has the stories
+    it held built again from all their articles."""
+    day_rows = read_day(lake, "articles", dt, _STORY_COLUMNS).to_pylist()
+    members: dict[str, list[dict[str, Any]]] = {}
+    for row in day_rows:
+        if row["story_id"]:
+            members.setdefault(row["story_id"], []).append(row)
+    # The day as it was last built: a story that held an article the day no longer has
+    # cannot be updated by adding, and is built again.
+    kept = {row["article_id"] for row in day_rows}
+    built = read_day(lake, "story_days", dt, STORY_DAYS_SCHEMA).to_pylist()
+    shrunk = {r["story_id"] for r in built if not set(r["article_ids"] or []) <= kept}
+    since = (date.fromisoformat(dt) - timedelta(days=STORY_LOOKBACK_DAYS)).isoformat()
+    growing = {story_id: members[story_id] for story_id in members.keys() - shrunk}
+    previous = _current_stories(lake, growing, since)
+    rows = [advance_story(story_id, previous.get(story_id), articles, dt)
+            for story_id, articles in sorted(growing.items())]  # fmt: skip
+    rows += _stories_from_all_their_articles(lake, shrunk)
+    emptied = sorted(shrunk - {row["story_id"] for row in rows})
+    # Written in this order so that a build cut short is finished by building the day
+    # again: ``story_days`` last, since it is what tells that a day lost articles.
+    fence()
+    delete_keys(lake, "stories", "story_id", emptied, run_id)
+    oldest = min([since, *(row["dt"] for row in previous.values())])
+    current = to_table(rows, STORIES_SCHEMA.append(_DT))
+    version = upsert(lake, "stories", current, "story_id", oldest, run_id, {"dt": dt})
+    by_story = to_table(story_day_rows(day_rows), STORY_DAYS_SCHEMA)
+    replace_day(lake, "story_days", dt, by_story, run_id)
+    log.info("stories %s: %d gained articles, %d built again from all their articles",
+             dt, len(members), len(shrunk))  # fmt: skip
+    return StoriesReport(dt=dt, stories=len(members), version=version, rebuilt=len(shrunk))
+
+
+def _current_stories(
+    lake: Lake, members: dict[str, list[dict[str, Any]]], since: str
+) -> dict[str, dict[str, Any]]:
+    """The current rows of the stories of ``members`` (story → its articles of the day)
+    that have one: looked for in the partitions from ``since`` on, then, for a story the
+    day did not open (quiet for longer, or a day built out of order), in the whole
+    table."""
+    if not members:
+        return {}
+    schema = STORIES_SCHEMA.append(_DT)
+    wanted = pc.field("story_id").isin(sorted(members))
+    partitions = [d for d in days(lake, "stories") if d >= since]
+    recent = read_where(lake, "stories", schema, wanted, days=partitions)
+    rows = {row["story_id"]: row for row in recent.to_pylist()}
+    older = sorted(
+        story_id
+        for story_id, articles in members.items()
+        if story_id not in rows
+        and story_id not in {story_id_for(a["article_id"]) for a in articles}
+    )
+    if older:
+        log.info("looking through the whole stories table for %d older stories", len(older))
+        rest = read_where(lake, "stories", schema, pc.field("story_id").isin(older))
+        rows.update({row["story_id"]: row for row in rest.to_pylist()})
+    return rows
+
+
+def _stories_from_all_their_articles(lake: Lake, story_ids: set[str]) -> list[dict[str, Any]]:
+    """The current rows of ``story_ids`` made from all their committed articles (those
+    left with none have no row)."""
+    if not story_ids:
+        return []
+    wanted = pc.field("story_id").isin(sorted(story_ids))
+    articles = read_where(lake, "articles", _STORY_COLUMNS.append(_DT), wanted).to_pylist()
+    members: dict[str, list[dict[str, Any]]] = {}
+    for article in articles:
+        members.setdefault(article["story_id"], []).append(article)
+    return [advance_story(story_id, None, group_, max(a["dt"] for a in group_))
+            for story_id, group_ in sorted(members.items())]  # fmt: skip

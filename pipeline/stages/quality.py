@@ -15,16 +15,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline import __version__
 from pipeline.lake.store import Lake
-from pipeline.lake.tables import days, read_day, replace_day
+from pipeline.lake.tables import days, read_day, read_where, replace_day
 from pipeline.records import (
     ARTICLES_SCHEMA,
     OFFTOPIC_SCHEMA,
     REJECTS_SCHEMA,
     SCHEMA_VERSION,
     STORIES_SCHEMA,
+    STORY_DAYS_SCHEMA,
 )
 from pipeline.stages.monitor import EXTRACTION_SCHEMA
 
@@ -67,7 +69,12 @@ def quality_row(lake: Lake, dt: str) -> dict[str, Any]:
     articles = read_day(lake, "articles", dt, ARTICLES_SCHEMA).to_pylist()
     offtopic = read_day(lake, "offtopic", dt, OFFTOPIC_SCHEMA).num_rows
     rejects = read_day(lake, "rejects", dt, REJECTS_SCHEMA).column("reason").to_pylist()
-    stories = read_day(lake, "stories", dt, STORIES_SCHEMA).to_pylist()
+    # The stories that gained articles on the day, as they stand now (the current row of
+    # a story that gained articles on the day sits in that day's partition or a later one).
+    ids = read_day(lake, "story_days", dt, STORY_DAYS_SCHEMA).column("story_id").to_pylist()
+    since = [d for d in days(lake, "stories") if d >= dt]
+    wanted = pc.field("story_id").isin(ids)
+    stories = read_where(lake, "stories", STORIES_SCHEMA, wanted, days=since).to_pylist()
     alerts = [
         f"{row['source_domain']}: {alert}"
         for row in read_day(lake, "extraction", dt, EXTRACTION_SCHEMA).to_pylist()
@@ -84,7 +91,7 @@ def quality_row(lake: Lake, dt: str) -> dict[str, Any]:
         "rejects_by_reason": [
             {"reason": reason, "rows": rows} for reason, rows in sorted(Counter(rejects).items())
         ],
-        "stories": len(stories),
+        "stories": len(ids),
         "stories_several_outlets": sum(1 for s in stories if len(s["outlets"] or []) > 1),
         "median_words": float(statistics.median(words)) if words else None,
         "with_authors": _share(articles, lambda r: r["authors"]),

@@ -427,56 +427,124 @@ _PARTIES = ("organisation", "person")  # the entities that are a story's stakeho
 def dominant(per_article: list[list[str]], limit: int) -> list[str]:
     """What at least half of the articles have, most common first (ties: first mentioned),
     at most ``limit``."""
-    counts: Counter[str] = Counter()
+    counts: dict[str, int] = {}
     for values in per_article:
         for value in dict.fromkeys(values):  # once per article, in order of first mention
-            counts[value] += 1
-    needed = (len(per_article) + 1) // 2
+            counts[value] = counts.get(value, 0) + 1
+    return _most(counts, len(per_article), limit)
+
+
+def _time(article: dict[str, Any]) -> datetime:
+    return article["published_at"] or article["fetched_at"]  # type: ignore[no-any-return]
+
+
+def _counts(entries: list[dict[str, Any]] | None) -> dict[str, int]:
+    return {entry["name"]: entry["articles"] for entry in entries or []}
+
+
+def _entries(counts: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"name": name, "articles": count} for name, count in counts.items()]
+
+
+def _most(counts: dict[str, int], among: int, limit: int) -> list[str]:
+    """What at least half of ``among`` articles have, most common first (ties: first
+    mentioned), at most ``limit``: ``dominant`` from the counts it would make."""
+    needed = (among + 1) // 2
     ranked = sorted(counts, key=lambda v: -counts[v])  # stable: ties keep their first mention
     return [v for v in ranked if counts[v] >= needed][:limit]
 
 
-def story_rows(articles: list[dict[str, Any]], today: set[str]) -> list[dict[str, Any]]:
-    """Rows of the stories table for the stories in ``today``, from their articles (every
-    committed article of those stories up to and including the day). A pure function of
-    the articles, so rebuilding a day gives the same rows."""
+def advance_story(
+    story_id: str, previous: dict[str, Any] | None, articles: list[dict[str, Any]], dt: str
+) -> dict[str, Any]:
+    """The current row of a story (a row of ``STORIES_SCHEMA`` with its ``dt``) once
+    ``articles``, its articles of day ``dt``, joined its row ``previous`` (None: a story
+    new to the table). An article the row holds already changes nothing, so building a
+    day again gives the same row; the row carries the counts its lists are made from, so
+    a story of any length is updated from its row and the day alone.
+
+    The story's first report is its earliest original (not a duplicate), else its
+    earliest copy; topics and stakeholders are those at least half its originals (all its
+    articles, while it has no original) have."""
+    ids = list(previous["article_ids"]) if previous else []
+    known = set(ids)
+    new = sorted((a for a in articles if a["article_id"] not in known),
+                 key=lambda a: (_time(a), a["article_id"]))  # fmt: skip
+    outlets = _counts(previous["outlet_counts"]) if previous else {}
+    topics = _counts(previous["topic_counts"]) if previous else {}
+    parties = _counts(previous["stakeholder_counts"]) if previous else {}
+    originals = previous["original_count"] if previous else 0
+    first: dict[str, Any] | None = None
+    if previous and previous["first_reported_by"]:
+        first = {**previous["first_reported_by"], "at": previous["first_reported_at"],
+                 "title": previous["headline"]}  # fmt: skip
+    first_seen = previous["first_seen"] if previous else None
+    last_seen = previous["last_seen"] if previous else None
+    for article in new:
+        at = _time(article)
+        ids.append(article["article_id"])
+        outlets[article["source_name"]] = outlets.get(article["source_name"], 0) + 1
+        first_seen = at if first_seen is None else min(first_seen, at)
+        last_seen = at if last_seen is None else max(last_seen, at)
+        original = article["duplicate_of"] is None
+        if original and originals == 0:  # the first original: what copies said gives way
+            topics, parties, first = {}, {}, None
+        if original or originals == 0:
+            for name in dict.fromkeys(article.get("topics") or []):
+                topics[name] = topics.get(name, 0) + 1
+            named = [e["name"] for e in article.get("entities") or [] if e["kind"] in _PARTIES]
+            for name in dict.fromkeys(named):
+                parties[name] = parties.get(name, 0) + 1
+            if first is None or (at, article["article_id"]) < (first["at"], first["article_id"]):
+                first = {
+                    "article_id": article["article_id"],
+                    "at": at,
+                    "source_name": article["source_name"],
+                    "published_at": article["published_at"],
+                    "title": article["title"],
+                }
+        originals += original
+    assert first is not None and first_seen is not None and last_seen is not None, story_id
+    among = originals or len(ids)
+    by_count = sorted(outlets, key=lambda o: (-outlets[o], o))
+    return {
+        "story_id": story_id,
+        "headline": first["title"],
+        "first_seen": first_seen,
+        "last_seen": last_seen,
+        "article_count": len(ids),
+        "outlets": by_count,
+        "first_reported_by": {
+            "article_id": first["article_id"],
+            "source_name": first["source_name"],
+            "published_at": first["published_at"],
+        },
+        "article_ids": ids,
+        "topics": _most(topics, among, STORY_TOPICS),
+        "stakeholders": _most(parties, among, STORY_STAKEHOLDERS),
+        "first_reported_at": first["at"],
+        "original_count": originals,
+        "outlet_counts": [{"name": o, "articles": outlets[o]} for o in by_count],
+        "topic_counts": _entries(topics),  # in order of first mention
+        "stakeholder_counts": _entries(parties),
+        "dt": max(previous["dt"], dt) if previous else dt,
+    }
+
+
+def story_day_rows(articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of ``STORY_DAYS_SCHEMA``: what each story gained among ``articles`` (a day's)."""
     members: dict[str, list[dict[str, Any]]] = {}
     for article in articles:
-        if article["story_id"] in today:
+        if article["story_id"]:
             members.setdefault(article["story_id"], []).append(article)
     rows = []
     for story_id in sorted(members):
-        group_ = sorted(
-            members[story_id],
-            key=lambda a: (a["published_at"] or a["fetched_at"], a["article_id"]),
-        )
-        times = [a["published_at"] or a["fetched_at"] for a in group_]
-        originals = [a for a in group_ if a["duplicate_of"] is None] or group_
-        first = originals[0]
-        outlets: Counter[str] = Counter(a["source_name"] for a in group_)
-        rows.append(
-            {
-                "story_id": story_id,
-                "headline": first["title"],
-                "first_seen": times[0],
-                "last_seen": times[-1],
-                "article_count": len(group_),
-                "outlets": sorted(outlets, key=lambda o: (-outlets[o], o)),
-                "first_reported_by": {
-                    "article_id": first["article_id"],
-                    "source_name": first["source_name"],
-                    "published_at": first["published_at"],
-                },
-                "article_ids": [a["article_id"] for a in group_],
-                "articles_today": sum(1 for a in group_ if a["_today"]),
-                "topics": dominant([a.get("topics") or [] for a in originals], STORY_TOPICS),
-                "stakeholders": dominant(
-                    [
-                        [e["name"] for e in a.get("entities") or [] if e["kind"] in _PARTIES]
-                        for a in originals
-                    ],
-                    STORY_STAKEHOLDERS,
-                ),
-            }
-        )
+        group_ = sorted(members[story_id], key=lambda a: (_time(a), a["article_id"]))
+        outlets = Counter(a["source_name"] for a in group_)
+        rows.append({
+            "story_id": story_id,
+            "articles_today": len(group_),
+            "article_ids": [a["article_id"] for a in group_],
+            "outlets": sorted(outlets, key=lambda o: (-outlets[o], o)),
+        })  # fmt: skip
     return rows
