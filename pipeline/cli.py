@@ -502,7 +502,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             feeds=args.feeds, lake=args.lake, allow_private_network=args.allow_private_network
         )
         enricher_for(settings)  # every configuration file is read before the lake is touched
-        load_hints(settings.outlets_path)
+        load_hints(*settings.hint_files())
         load_feeds(settings.feeds_path)
         lake = require_lake(open_lake(settings.lake, settings.s3), create=args.create)
     except _config_errors() as exc:
@@ -592,7 +592,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         lake = require_lake(open_lake(settings.lake, settings.s3), create=create)
         source: Source
         if args.source == "sitemap":
-            urls = [feed.url for feed in feeds] + args.input
+            urls = [f.url for f in feeds] + [u for f in feeds for u in f.sitemaps] + args.input
             network = NetworkPolicy.for_urls(urls, settings.allow_private_network)
             fetcher = stack.enter_context(Fetcher(settings.fetch, network))
             source = SitemapSource(args.input, feeds, fetcher, args.start)

@@ -23,7 +23,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG = PROJECT_ROOT / "config"
 TAXONOMY = CONFIG / "topics.yaml"  # the AI-in-entertainment taxonomy
 ENTITIES = CONFIG / "entities.yaml"  # the gazetteer of names
-OUTLETS = CONFIG / "outlets.yaml"  # extraction hints by outlet
 MIN_WORDS = 80  # pages with less main text are rejected as too short
 THRESHOLD = 0.5  # the relevance an article needs to land in articles/
 USER_AGENT = (
@@ -90,11 +89,17 @@ class Settings:
     min_words: int = MIN_WORDS
     workers: int = 8  # concurrent hosts within one batch
     extract_workers: int = 0  # processes extracting pages within one batch; 0: one per core
-    outlets_path: Path = OUTLETS  # extraction hints by outlet
+    # A file of extraction hints by domain, besides those of the outlets registry (the
+    # feeds file): the settings file's ``outlets`` key, relative to it.
+    outlets_path: Path | None = None
     relevance_threshold: float = THRESHOLD
     taxonomy_path: Path = TAXONOMY
     entities_path: Path = ENTITIES
     retention_days: int = 30  # table versions stay readable (time travel) this long
+
+    def hint_files(self) -> list[Path]:
+        """Where the outlets' extraction hints are: the registry, then any hints file."""
+        return [self.feeds_path, *([self.outlets_path] if self.outlets_path else [])]
 
     def task_timeouts(self) -> dict[str, timedelta]:
         """How long each kind of Airflow task may run (its ``execution_timeout``), so that

@@ -13,6 +13,7 @@ from pipeline.sources.feeds import (
     FeedItem,
     FeedsFileError,
     load_feeds,
+    load_outlets,
     parse_feed,
     poll,
     without_declarations,
@@ -144,11 +145,54 @@ def test_feeds_file_name_defaults_to_the_domain(tmp_path: Path) -> None:
     assert [f.name for f in load_feeds(path)] == ["outlet.example", "B News"]
 
 
+def test_the_outlets_registry_makes_one_outlet_of_several_feeds(tmp_path: Path) -> None:
+    """An outlet lists its feeds, sitemaps and extraction hints once; each feed's articles
+    carry the outlet's name. In the shorter form, feeds of one name are one outlet."""
+    from pipeline.stages.extract import HintsError, load_hints
+
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "outlets:\n"
+        "  - name: Trade Wire\n"
+        "    sectors: [film]\n"
+        "    feeds: [https://tradewire.example/feed, https://tradewire.example/tv/feed]\n"
+        "    sitemaps: [https://tradewire.example/news-sitemap.xml]\n"
+        "    extraction:\n"
+        "      drop: [\"//aside[@class='key-facts']\"]\n"
+        "feeds:\n"
+        "  - url: https://b.example/rss\n    name: B News\n    sectors: [tv]\n"
+        "  - url: https://b.example/games/rss\n    name: B News\n    sectors: [games]\n"
+    )
+    outlets = load_outlets(path)
+    assert [(o.name, o.domain, len(o.feeds)) for o in outlets] == [
+        ("Trade Wire", "tradewire.example", 2),
+        ("B News", "b.example", 2),
+    ]
+    assert outlets[1].sectors == ("tv", "games")
+    feeds = load_feeds(path)
+    assert [f.name for f in feeds] == ["Trade Wire", "Trade Wire", "B News", "B News"]
+    assert feeds[1].sitemaps == ("https://tradewire.example/news-sitemap.xml",)
+    assert Feed.from_dict(feeds[1].to_dict()) == feeds[1]
+    assert load_hints(path)["tradewire.example"].drop == ("//aside[@class='key-facts']",)
+
+    path.write_text(
+        "outlets:\n  - name: Trade Wire\n    feeds: [https://tradewire.example/feed]\n"
+        '    extraction:\n      content: ["//div[@class="]\n'
+    )
+    with pytest.raises(HintsError, match=r"feeds\.yaml:5: .* is not an XPath"):
+        load_hints(path)
+    path.write_text("outlets:\n  - name: Trade Wire\n")
+    with pytest.raises(FeedsFileError, match="outlet 'Trade Wire': 'feeds' must be"):
+        load_outlets(path)
+
+
 def test_production_feeds_file_is_valid_and_broad() -> None:
     feeds = load_feeds(Path(__file__).resolve().parent.parent / "config" / "feeds.yaml")
     assert len(feeds) >= 30
     names = {f.name for f in feeds}
     assert {"TechCrunch", "Rude Baguette"} <= names
+    outlets = load_outlets(Path(__file__).resolve().parent.parent / "config" / "feeds.yaml")
+    assert len(outlets) == len(names) < len(feeds)  # TechCrunch has two feeds
     sectors = {s for f in feeds for s in f.sectors}
     assert {"film", "tv", "music", "games", "publishing", "tech"} <= sectors
 

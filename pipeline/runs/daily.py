@@ -53,7 +53,7 @@ def run(
 ) -> RunSummary:
     """A whole run in one process: the same steps the DAG runs as tasks."""
     enricher = enricher_for(settings)  # a broken config file stops the run before any fetch
-    load_hints(settings.outlets_path)
+    load_hints(*settings.hint_files())
     feeds = load_feeds(settings.feeds_path)
     reports = []
     planned = plan_batches(feeds, settings.batch_size)

@@ -421,7 +421,7 @@ class Landing:
         self.lake, self.dt, self.batch, self.settings = lake, dt, batch, settings
         self.seen, self.rights = seen, rights
         self.warc = WarcBuffer(f"raw/dt={dt}/{archive}") if archive else None
-        self.hints = load_hints(settings.outlets_path)
+        self.hints = load_hints(*settings.hint_files())
         self.rejects: list[Reject] = []
         self.already_landed = 0
         self._stack = ExitStack()

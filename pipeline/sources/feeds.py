@@ -12,7 +12,7 @@ import calendar
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,22 +32,39 @@ class FeedsFileError(ValueError):
 
 @dataclass(frozen=True)
 class Feed:
-    """One outlet's feed, as listed in the feeds file."""
+    """One feed of an outlet, as the outlets registry (the feeds file) lists it: the
+    outlet's name, sectors and news sitemaps come with it."""
 
     url: str
-    name: str
+    name: str  # the outlet's
     sectors: tuple[str, ...] = ()
+    sitemaps: tuple[str, ...] = ()  # the outlet's news sitemaps, for backfills
 
     @property
     def domain(self) -> str:
         return source_domain(self.url)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "name": self.name, "sectors": list(self.sectors)}
+        return {"url": self.url, "name": self.name, "sectors": list(self.sectors),
+                "sitemaps": list(self.sitemaps)}  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Feed:
-        return cls(url=data["url"], name=data["name"], sectors=tuple(data.get("sectors", ())))
+        return cls(url=data["url"], name=data["name"], sectors=tuple(data.get("sectors", ())),
+                   sitemaps=tuple(data.get("sitemaps", ())))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Outlet:
+    """One outlet of the registry: however many feeds it has, its articles carry its name
+    and it counts once."""
+
+    name: str
+    domain: str
+    feeds: tuple[str, ...]
+    sectors: tuple[str, ...] = ()
+    sitemaps: tuple[str, ...] = ()
+    extraction: dict[str, Any] = field(default_factory=dict)  # hints, see extract.load_hints
 
 
 def _url_problem(url: str) -> str | None:
@@ -68,7 +85,22 @@ def _url_problem(url: str) -> str | None:
 
 
 def load_feeds(path: str | Path) -> list[Feed]:
-    """Read and validate a feeds file (``feeds: [{url, name?, sectors?}, …]``)."""
+    """The feeds of the outlets registry at ``path``, each with its outlet's name, sectors
+    and sitemaps; see ``load_outlets``."""
+    return [
+        Feed(url=url, name=outlet.name, sectors=outlet.sectors, sitemaps=outlet.sitemaps)
+        for outlet in load_outlets(path)
+        for url in outlet.feeds
+    ]
+
+
+def load_outlets(path: str | Path) -> list[Outlet]:
+    """Read and validate the outlets registry (the feeds file). Outlets are listed under
+    ``outlets:``, each with ``name``, ``feeds`` (a list of feed URLs) and optionally
+    ``domain`` (default: its first feed's), ``sectors``, ``sitemaps`` (news sitemap URLs)
+    and ``extraction`` (hints: ``content`` and ``drop`` XPaths). The shorter ``feeds:``
+    form (``[{url, name?, sectors?}, …]``) is read too: feeds that give the same name are
+    one outlet; a feed without a name is the outlet of its domain."""
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -78,30 +110,75 @@ def load_feeds(path: str | Path) -> list[Feed]:
         ) from None
     except yaml.YAMLError as exc:
         raise FeedsFileError(f"{path}: not valid YAML: {exc}") from None
-    entries = document.get("feeds") if isinstance(document, dict) else None
-    if not isinstance(entries, list) or not entries:
-        raise FeedsFileError(f"{path}: expected a non-empty list under 'feeds:'")
-    feeds: list[Feed] = []
+    document = document if isinstance(document, dict) else {}
+    listed, feeds = document.get("outlets") or [], document.get("feeds") or []
+    if not isinstance(listed, list) or not isinstance(feeds, list) or not (listed or feeds):
+        raise FeedsFileError(f"{path}: expected a non-empty list under 'outlets:' or 'feeds:'")
     seen: set[str] = set()
-    for number, entry in enumerate(entries, start=1):
-        where = f"{path}: feed #{number}"
-        if isinstance(entry, str):
-            entry = {"url": entry}
-        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+
+    def checked(given: Any, where: str) -> str:
+        if not isinstance(given, str):
             raise FeedsFileError(f"{where}: each feed needs a 'url' string")
-        url = entry["url"].strip()
+        url = given.strip()
         problem = _url_problem(url)
         if problem:
             raise FeedsFileError(f"{where}: {problem}")
         if url in seen:
             raise FeedsFileError(f"{where}: {url} is listed twice")
         seen.add(url)
+        return url
+
+    def strings(value: Any, key: str, where: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise FeedsFileError(f"{where}: '{key}' must be a list of strings")
+        return tuple(v.strip() for v in value)
+
+    outlets: dict[str, Outlet] = {}
+    for number, entry in enumerate(listed, start=1):
+        where = f"{path}: outlet #{number}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise FeedsFileError(f"{where}: each outlet needs a 'name'")
+        where = f"{path}: outlet {entry['name']!r}"
+        urls = entry.get("feeds")
+        if not isinstance(urls, list) or not urls:
+            raise FeedsFileError(f"{where}: 'feeds' must be a non-empty list of feed URLs")
+        own = tuple(checked(url, where) for url in urls)
+        sitemaps = strings(entry.get("sitemaps"), "sitemaps", where)
+        for sitemap in sitemaps:
+            if problem := _url_problem(sitemap):
+                raise FeedsFileError(f"{where}: sitemap {problem}")
+        extraction = entry.get("extraction") or {}
+        if not isinstance(extraction, dict):
+            raise FeedsFileError(f"{where}: 'extraction' must map 'content' and 'drop'")
+        if entry["name"] in outlets:
+            raise FeedsFileError(f"{where}: the outlet is listed twice")
+        outlets[entry["name"]] = Outlet(
+            name=entry["name"], domain=str(entry.get("domain") or source_domain(own[0])).lower(),
+            feeds=own, sectors=strings(entry.get("sectors"), "sectors", where),
+            sitemaps=sitemaps, extraction=extraction,
+        )  # fmt: skip
+    for number, entry in enumerate(feeds, start=1):
+        where = f"{path}: feed #{number}"
+        entry = {"url": entry} if isinstance(entry, str) else entry
+        if not isinstance(entry, dict):
+            raise FeedsFileError(f"{where}: each feed needs a 'url' string")
+        url = checked(entry.get("url"), where)
         name = entry.get("name") or source_domain(url)
-        sectors = entry.get("sectors") or []
-        if not isinstance(name, str) or not isinstance(sectors, list):
+        if not isinstance(name, str):
             raise FeedsFileError(f"{where}: 'name' must be a string and 'sectors' a list")
-        feeds.append(Feed(url=url, name=name, sectors=tuple(str(s) for s in sectors)))
-    return feeds
+        sectors = entry.get("sectors") or []
+        if not isinstance(sectors, list):
+            raise FeedsFileError(f"{where}: 'name' must be a string and 'sectors' a list")
+        known = outlets.get(name)
+        if known is None:
+            outlets[name] = Outlet(name=name, domain=source_domain(url), feeds=(url,),
+                                   sectors=tuple(str(s) for s in sectors))  # fmt: skip
+        else:  # another feed of the same outlet
+            merged = tuple(dict.fromkeys([*known.sectors, *(str(s) for s in sectors)]))
+            outlets[name] = replace(known, feeds=(*known.feeds, url), sectors=merged)
+    return list(outlets.values())
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ def _entry_date(entry: Any) -> datetime | None:
 
 
 class SitemapSource(FetchingSource):
-    """News sitemaps and sitemap indexes, given or found in the outlets' robots.txt.
+    """News sitemaps and sitemap indexes: given, else those the outlets registry lists
+    for an outlet, else those its robots.txt declares.
 
     An index's child sitemaps whose ``lastmod`` is before the first day are not read. An
     entry's day is its ``news:publication_date``, else its ``lastmod``; entries of other
@@ -75,12 +76,15 @@ class SitemapSource(FetchingSource):
         self, sitemaps: list[str], feeds: list[Feed], fetcher: Fetcher, first: date
     ) -> None:
         self.fetcher = fetcher
-        if not sitemaps:
+        if not sitemaps:  # those of the registry, else those robots.txt declares
             sitemaps = sorted(
-                {url for feed in feeds for url in self._declared(feed.url)},
+                {url for feed in feeds for url in feed.sitemaps or self._declared(feed.url)},
             )
             if not sitemaps:
-                raise BackfillError("no sitemap given, and the outlets' robots.txt declare none")
+                raise BackfillError(
+                    "no sitemap given, and neither the outlets registry nor the outlets' "
+                    "robots.txt name one"
+                )
         urlsets: list[tuple[str, bytes]] = []
         queue, visited = list(sitemaps), set()
         while queue:

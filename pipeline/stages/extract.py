@@ -40,6 +40,7 @@ from lxml import etree
 from trafilatura.external import try_readability
 from trafilatura.metadata import examine_meta, extract_author, extract_meta_json, extract_title
 from trafilatura.settings import Document, set_date_params
+from yaml.nodes import SequenceNode
 
 from pipeline.records import (
     MAX_SUMMARY,
@@ -51,7 +52,8 @@ from pipeline.records import (
     clip_names,
     parse_timestamp,
 )
-from pipeline.settings import MIN_WORDS, OUTLETS
+from pipeline.settings import MIN_WORDS
+from pipeline.urls import source_domain
 from pipeline.yamlfile import YamlFile
 
 EXTRACTOR = f"trafilatura/{trafilatura.__version__}"
@@ -350,7 +352,7 @@ def _looks_binary(data: bytes) -> str | None:
 class Hints:
     """What an outlet's pages need beyond the generic method: XPath expressions of the
     element(s) holding the article text (``content``) and of boxes that are not the article
-    (``drop``). From ``config/outlets.yaml``, by domain."""
+    (``drop``). From the ``extraction`` of the outlet in the outlets registry, by domain."""
 
     content: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
@@ -360,25 +362,51 @@ class HintsError(ValueError):
     pass
 
 
-def load_hints(path: Path | str = OUTLETS) -> dict[str, Hints]:
-    """The hints file: a mapping of domains to their ``content`` and ``drop`` XPaths. Each
-    expression is compiled here, so that a mistake names its file and line at start-up."""
-    doc = YamlFile(path, HintsError)
-    root = doc.mapping(doc.root, "the hints file", ("outlets",))
-    hints = {}
-    for domain, node in doc.mapping(root.get("outlets"), "outlets").items():
-        entry = doc.mapping(node, f"outlets.{domain}", ("content", "drop"))
-        for key, listed in entry.items():
-            for expression in doc.strings(listed, f"outlets.{domain}.{key}"):
-                try:
-                    etree.XPath(expression)
-                except etree.XPathSyntaxError as exc:
-                    raise doc.fail(listed, f"{expression!r} is not an XPath: {exc}") from None
-        hints[domain.lower()] = Hints(
-            content=tuple(doc.strings(entry.get("content"), "content")),
-            drop=tuple(doc.strings(entry.get("drop"), "drop")),
-        )
+def load_hints(*paths: Path | str) -> dict[str, Hints]:
+    """The extraction hints of the outlets, by domain, from each file of ``paths`` (later
+    ones win): the outlets registry (``outlets:`` a list, each outlet's ``extraction:``
+    with ``content`` and ``drop``), or a hints file (``outlets:`` a mapping of domains to
+    their ``content`` and ``drop``). Each expression is compiled here, so that a mistake
+    names its file and line at start-up."""
+    hints: dict[str, Hints] = {}
+    for path in paths:
+        doc = YamlFile(path, HintsError)
+        root = doc.mapping(doc.root, "the file", None)
+        listed = root.get("outlets")
+        if isinstance(listed, SequenceNode):  # the registry
+            for item in listed.value:
+                entry = doc.mapping(item, "an outlet", None)
+                if "extraction" in entry:
+                    name = getattr(entry.get("name"), "value", "?")
+                    hints[_outlet_domain(doc, entry)] = _hints(doc, entry["extraction"], name)
+        else:
+            for domain, node in doc.mapping(listed, "outlets").items():
+                hints[domain.lower()] = _hints(doc, node, domain)
     return hints
+
+
+def _outlet_domain(doc: YamlFile, entry: dict[str, Any]) -> str:
+    """The domain an outlet of the registry gives, else its first feed's."""
+    if "domain" in entry:
+        return str(entry["domain"].value).lower()
+    feeds = doc.strings(entry.get("feeds"), "feeds")
+    if not feeds:
+        raise doc.fail(next(iter(entry.values())), "an outlet with hints needs 'feeds' or 'domain'")
+    return source_domain(feeds[0])
+
+
+def _hints(doc: YamlFile, node: Any, name: str) -> Hints:
+    entry = doc.mapping(node, f"outlets.{name}", ("content", "drop"))
+    for key, listed in entry.items():
+        for expression in doc.strings(listed, f"outlets.{name}.{key}"):
+            try:
+                etree.XPath(expression)
+            except etree.XPathSyntaxError as exc:
+                raise doc.fail(listed, f"{expression!r} is not an XPath: {exc}") from None
+    return Hints(
+        content=tuple(doc.strings(entry.get("content"), "content")),
+        drop=tuple(doc.strings(entry.get("drop"), "drop")),
+    )
 
 
 @functools.lru_cache(maxsize=256)
