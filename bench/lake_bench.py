@@ -20,6 +20,7 @@ Usage: ``python bench/lake_bench.py [--days 180] [--per-day 1000] [--lake DIR]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib
 import random
@@ -117,8 +118,8 @@ def _layout() -> dict[str, Any]:
     return found
 
 
-def _state_bytes(root: Path) -> int:
-    return sum(p.stat().st_size for p in (root / "_state").rglob("*") if p.is_file())
+def _state_bytes(lake: Any) -> int:
+    return sum(len(lake.get(key) or b"") for key in lake.list_keys("_state/"))
 
 
 def main() -> None:
@@ -127,8 +128,13 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=1000)
     parser.add_argument("--report", default="1,30,90,180,365", help="days to report on")
     parser.add_argument("--lake", help="a local folder (default: a temporary one)")
+    parser.add_argument(
+        "--s3", action="store_true", help="commit into a lake on a SeaweedFS server started here"
+    )
     parser.add_argument("--pipeline-root", help="another newsflow checkout to measure")
     args = parser.parse_args()
+    if args.s3 and (args.lake or args.pipeline_root):
+        parser.error("--s3 measures this checkout in a lake of its own")
     sys.path.insert(0, args.pipeline_root or str(ROOT))
     from pipeline.records import ARTICLES_SCHEMA, to_table
 
@@ -138,12 +144,20 @@ def main() -> None:
 
     report = {int(d) for d in args.report.split(",")}
     enricher = code["Enricher"].load()
-    with tempfile.TemporaryDirectory(prefix="newsflow-lake-bench-") as tmp:
-        root = Path(args.lake or tmp)
-        lake = code["LocalLake"](root)
+    with contextlib.ExitStack() as stack:
+        if args.s3:
+            from pipeline.lake.store import open_lake
+            from sample.s3server import SeaweedS3
+
+            s3 = stack.enter_context(SeaweedS3())
+            s3.create_bucket("bench")
+            lake = open_lake("s3://bench/lake", s3.settings())
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="newsflow-lake-bench-"))
+            lake = code["LocalLake"](Path(args.lake or tmp))
         code["create_lake"](lake)
         print(f"newsflow at {Path(pipeline.__file__).parent}: {args.days} days of "
-              f"{args.per_day} articles into {root}", flush=True)  # fmt: skip
+              f"{args.per_day} articles into {lake.url('')}", flush=True)  # fmt: skip
         print("day   commit s   stories s   peak RSS MiB   state MiB   articles", flush=True)
         seconds: dict[int, float] = {}
         for number in range(1, args.days + 1):
@@ -162,7 +176,7 @@ def main() -> None:
             if number in report or number == args.days:
                 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 print(f"{number:>4} {committed:>9.2f} {stories:>11.2f} {peak:>14.0f} "
-                      f"{_state_bytes(root) / 2**20:>11.1f} {result.articles:>10}",
+                      f"{_state_bytes(lake) / 2**20:>11.1f} {result.articles:>10}",
                       flush=True)  # fmt: skip
         last = max(n for n in seconds if n in report or n == args.days)
         if 30 in seconds:

