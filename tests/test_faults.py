@@ -28,6 +28,7 @@ from pipeline.lake.state import (
     STORIES_KEY,
     SeenIndex,
     load_feed_states,
+    load_state,
 )
 from pipeline.lake.store import LEASE_KEY, Lake, LakeError, LocalLake, S3Lake
 from pipeline.lake.tables import history, read_day
@@ -212,9 +213,16 @@ def _old_seen_index() -> bytes:
         (SEEN_KEY, b"PAR1 not really parquet", "unreadable seen index"),
         (SEEN_KEY, _old_seen_index(), "a seen index of version 0, this version reads 1"),
         (DEDUP_KEY, b"\x00" * 64, "unreadable dedup index"),
+        (f"_state/dedup/dt={DT}.parquet", b"PAR1 not really parquet", "unreadable dedup index"),
         (STORIES_KEY, b"\x1f\x8b not gzip", "unreadable story index"),
     ],
-    ids=["seen-corrupt", "seen-old-version", "dedup-corrupt", "stories-corrupt"],
+    ids=[
+        "seen-corrupt",
+        "seen-old-version",
+        "dedup-corrupt",
+        "dedup-day-corrupt",
+        "stories-corrupt",
+    ],
 )
 def test_an_unusable_state_file_is_rebuilt_from_the_tables(
     key: str,
@@ -277,6 +285,33 @@ def test_a_state_lost_or_behind_its_tables_is_rebuilt_and_the_stories_go_on(
     assert netflix[days[1]] and netflix[days[1]] == {
         r["story_id"] for r in landed.to_pylist() if "netflix" in r["url"]
     }
+
+
+def test_a_commit_writes_the_dedup_rows_of_its_own_day_alone(
+    web: SampleWeb, settings: Settings, tmp_path: Path
+) -> None:
+    """The dedup index is kept a file a day: a commit reads the window's signatures and
+    the other days' exact hashes, and writes back its day alone, whatever the history."""
+    writes: list[str] = []
+
+    class Counting(LocalLake):
+        def put(self, key: str, data: bytes) -> None:
+            writes.append(key)
+            super().put(key, data)
+
+    lake = Counting(tmp_path / "lake")
+    days = [DAY - timedelta(days=2), DAY - timedelta(days=1), DAY]
+    for day in days:
+        writes.clear()
+        run(settings, lake, Interval.day(day), f"run-{day}")
+    assert [k for k in writes if k.startswith("_state/dedup")] == [
+        f"_state/dedup/dt={DT}.parquet",
+        DEDUP_KEY,
+    ]
+    assert len(lake.list_keys("_state/dedup/")) == len(days)
+    lake.delete(f"_state/dedup/dt={days[0].isoformat()}.parquet")
+    state = load_state(lake, around=DT)
+    assert state.rebuilt and "a day file of the dedup index went missing" in state.rebuilt
 
 
 def test_an_unreadable_feed_state_is_reported_and_replaced(

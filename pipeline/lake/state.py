@@ -6,8 +6,11 @@
 - ``_state/seen.parquet``: every article already landed, by feed-link key and by
   ``article_id``, with the partition it landed in, so an item a feed shows for a week
   is ingested once.
-- ``_state/dedup.parquet``: the exact hash of every article landed, and the near-copy
-  signatures of those of the window (``ingest.dedup_window_days``).
+- ``_state/dedup/dt=….parquet``: the exact hash of every article landed on that day, and
+  its near-copy signature; a commit reads the signatures of the days within
+  ``ingest.dedup_window_days`` of its own and the exact hashes of the others, and writes
+  back its day alone. ``_state/dedup.json`` says which days there are and which table
+  versions they match.
 - ``_state/stories.json.gz``: the story index (term statistics, open stories).
 - ``_state/days/dt=….json``: what the commits of a day recorded beside their tables.
 
@@ -47,7 +50,9 @@ from pipeline.urls import canonicalize
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
 SEEN_KEY = "_state/seen.parquet"
-DEDUP_KEY = "_state/dedup.parquet"
+DEDUP_KEY = "_state/dedup.json"  # what the day files below match (table versions)
+DEDUP_DAYS = "_state/dedup/"  # dt=YYYY-MM-DD.parquet: the dedup rows of the articles of a day
+LEGACY_DEDUP_KEY = "_state/dedup.parquet"  # the whole index in one file, as it once was
 STORIES_KEY = "_state/stories.json.gz"
 SEEN_SCHEMA = pa.schema(
     [("url_key", pa.string()), ("article_id", pa.string()), ("dt", pa.string())],
@@ -251,19 +256,66 @@ class SeenIndex:
         lake.put(SEEN_KEY, table_to_parquet(table.replace_schema_metadata(metadata)))
 
 
-def _load_dedup(lake: Lake) -> DedupIndex:
-    data = lake.get(DEDUP_KEY)
+def _dedup_day_key(day: str) -> str:
+    return f"{DEDUP_DAYS}dt={day}.parquet"
+
+
+def _load_dedup(lake: Lake, around: str | None, window_days: int) -> DedupIndex:
+    """The dedup index: the exact hashes of every day, and the signatures of the days
+    within ``window_days`` of ``around`` (the day being committed; the last day held, if
+    None). Each day is a file of its own, so a commit reads the window's signatures and
+    the history's hashes, and writes back only the days it changed."""
+    try:
+        stamp = get_json(lake, DEDUP_KEY)
+    except ValueError as exc:
+        raise _refuse(lake, DEDUP_KEY, f"unreadable dedup index ({exc})") from None
+    if stamp is None:
+        return _load_legacy_dedup(lake)
+    if not isinstance(stamp, dict) or stamp.get("version") != STATE_VERSION:
+        raise _refuse(lake, DEDUP_KEY, f"not a dedup index of version {STATE_VERSION}")
+    days = sorted(stamp.get("days") or [])
+    keys = [_dedup_day_key(day) for day in days]
+    centre = date.fromisoformat(around or max(days, default=date.today().isoformat()))
+    first = (centre - timedelta(days=window_days)).isoformat()
+    last = (centre + timedelta(days=window_days)).isoformat()
+    parts = []
+    for key, day in zip(keys, days, strict=True):
+        data = lake.get(key)
+        if data is None:
+            raise _refuse(lake, key, "a day file of the dedup index went missing")
+        parts.append((data, first <= day <= last, lake.url(key)))
+    try:
+        index = DedupIndex.from_parts(parts)
+    except DedupStateError as exc:
+        raise StateError(str(exc)) from None
+    index.tables = dict(stamp.get("tables") or {})
+    return index
+
+
+def _load_legacy_dedup(lake: Lake) -> DedupIndex:
+    data = lake.get(LEGACY_DEDUP_KEY)
     if data is None:
         return DedupIndex()
     try:
-        index = DedupIndex.from_parquet(data, lake.url(DEDUP_KEY))
+        index = DedupIndex.from_parquet(data, lake.url(LEGACY_DEDUP_KEY))
         metadata = pq.ParquetFile(io.BytesIO(data)).schema_arrow.metadata or {}
     except DedupStateError as exc:
-        raise _refuse(lake, DEDUP_KEY, str(exc).removeprefix(f"{lake.url(DEDUP_KEY)}: ")) from None
-    except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
-        raise _refuse(lake, DEDUP_KEY, f"unreadable dedup index ({exc})") from None
+        raise StateError(str(exc)) from None
     index.tables = json.loads(metadata.get(b"newsflow.tables", b"{}"))
+    index.changed = set(index.days)  # all of it is written in day files at the next save
     return index
+
+
+def _save_dedup(lake: Lake, index: DedupIndex, versions: dict[str, int]) -> None:
+    """The days the index changed, then what they match: a commit that dies between the
+    two leaves a stamp behind the tables, so the next one rebuilds the index."""
+    for day in sorted(index.changed):
+        lake.put(_dedup_day_key(day), index.to_parquet(day=day))
+    days = sorted(set(index.days))
+    put_json(lake, DEDUP_KEY, {"version": STATE_VERSION, "tables": versions, "days": days})
+    if lake.get(LEGACY_DEDUP_KEY) is not None:
+        lake.delete(LEGACY_DEDUP_KEY)
+    index.changed = set()
 
 
 def _load_stories(lake: Lake) -> StoryIndex:
@@ -325,11 +377,13 @@ class State:
     rebuilt: str | None = None
 
 
-def load_state(lake: Lake, window_days: int = 30) -> State:
+def load_state(lake: Lake, window_days: int = 30, around: str | None = None) -> State:
     """The seen, dedup and story indexes, rebuilt from the tables if they do not match
-    them (see the module's account)."""
+    them (see the module's account); the near-copy signatures of the days within
+    ``window_days`` of ``around`` (the day to commit)."""
     try:
-        seen, dedup, stories = SeenIndex.load(lake), _load_dedup(lake), _load_stories(lake)
+        seen, stories = SeenIndex.load(lake), _load_stories(lake)
+        dedup = _load_dedup(lake, around, window_days)
     except StateError as exc:
         reason: str | None = str(exc)
     else:
@@ -349,7 +403,7 @@ def save_state(lake: Lake, state: State, versions: dict[str, int]) -> None:
     for index in (state.seen, state.dedup, state.stories):
         index.tables = dict(versions)
     state.seen.save(lake)
-    lake.put(DEDUP_KEY, state.dedup.to_parquet({"newsflow.tables": json.dumps(versions)}))
+    _save_dedup(lake, state.dedup, versions)
     lake.put(STORIES_KEY, state.stories.to_bytes())
 
 

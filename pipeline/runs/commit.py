@@ -226,7 +226,7 @@ def _commit(
                            [ARTICLES_SCHEMA.empty_table()])  # fmt: skip
     new = _keep_last(new, new.column("article_id").to_pylist())
 
-    state = load_state(lake, window_days)
+    state = load_state(lake, window_days, dt)
     seen, dedup, story_index = state.seen, state.dedup, state.stories
     dedup.today = dt
     versions: dict[str, int] = {}

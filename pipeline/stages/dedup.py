@@ -304,6 +304,7 @@ class DedupIndex:
         self._bands = _Bands()
         self._signed: dict[str, list[int]] = {}  # day → its rows that have a signature
         self._by_id: dict[str, int] = {}
+        self.changed: set[str] = set()  # the days that gained rows since the index was made
 
     def prune(self, first_day: str) -> int:
         """Forget the signatures of articles that landed before ``first_day`` (their exact
@@ -359,31 +360,42 @@ class DedupIndex:
         self.days.append(self.today)
         self._by_id[article_id] = index
         self._exact.setdefault(sig.exact, index)
+        self.changed.add(self.today)
         if sig.bands is not None:
             self._bands.add(index, sig.bands)
             self._signed.setdefault(self.today, []).append(index)
 
     # -- persistence ------------------------------------------------------------------
 
-    def _digest_column(self) -> pa.Array:
-        present = np.array([d is not None for d in self.digests], dtype=bool)
-        offsets = np.zeros(len(self.digests) + 1, dtype=np.int32)
+    def _digest_column(self, rows: list[int]) -> pa.Array:
+        digests = [self.digests[i] for i in rows]
+        present = np.array([d is not None for d in digests], dtype=bool)
+        offsets = np.zeros(len(digests) + 1, dtype=np.int32)
         np.cumsum(np.where(present, NUM_PERM, 0), out=offsets[1:])
-        signed = [d for d in self.digests if d is not None]
+        signed = [d for d in digests if d is not None]
         values = np.concatenate(signed) if signed else np.empty(0, dtype=np.uint64)
         return pa.ListArray.from_arrays(
             pa.array(offsets), pa.array(values, pa.uint64()), mask=pa.array(~present)
         )
 
-    def to_parquet(self, metadata: dict[str, str] | None = None) -> bytes:
+    def to_parquet(self, metadata: dict[str, str] | None = None, day: str | None = None) -> bytes:
+        """The index (only the rows that landed on ``day``, if given) as Parquet."""
+        if day is None:
+            rows = list(range(len(self.ids)))
+        else:
+            rows = [i for i, d in enumerate(self.days) if d == day]
+
+        def strings(values: list[str]) -> pa.Array:
+            return pa.array([values[i] for i in rows], pa.string())
+
         table = pa.table(
             {
-                "article_id": pa.array(self.ids, pa.string()),
-                "root": pa.array(self.roots, pa.string()),
-                "exact": pa.array(self.exacts, pa.string()),
-                "shingles": pa.array(self.sizes, pa.int32()),
-                "day": pa.array(self.days, pa.string()),
-                "digest": self._digest_column(),
+                "article_id": strings(self.ids),
+                "root": strings(self.roots),
+                "exact": strings(self.exacts),
+                "shingles": pa.array([self.sizes[i] for i in rows], pa.int32()),
+                "day": strings(self.days),
+                "digest": self._digest_column(rows),
             }
         ).replace_schema_metadata(
             {"newsflow.state_version": str(STATE_VERSION), "newsflow.algorithm": ALGORITHM,
@@ -395,8 +407,24 @@ class DedupIndex:
 
     @classmethod
     def from_parquet(cls, data: bytes, where: str) -> DedupIndex:
-        table = pq.read_table(io.BytesIO(data))
-        meta = table.schema.metadata or {}
+        return cls.from_parts([(data, True, where)])
+
+    @classmethod
+    def from_parts(cls, parts: list[tuple[bytes, bool, str]]) -> DedupIndex:
+        """The index made of Parquet ``parts`` (as ``to_parquet`` writes them: the bytes,
+        whether to read its signatures or its exact hashes alone, where it was read)."""
+        tables = []
+        for data, signed, where in parts:
+            try:
+                tables.append(cls._part(data, signed, where))
+            except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
+                raise DedupStateError(f"{where}: unreadable dedup index ({exc})") from None
+        return cls._from_table(pa.concat_tables(tables)) if tables else cls()
+
+    @staticmethod
+    def _part(data: bytes, signed: bool, where: str) -> pa.Table:
+        source = pq.ParquetFile(io.BytesIO(data))
+        meta = source.schema_arrow.metadata or {}
         if meta.get(b"newsflow.state_version") != str(STATE_VERSION).encode():
             raise DedupStateError(f"{where}: not a dedup index of version {STATE_VERSION}")
         if meta.get(b"newsflow.algorithm") != ALGORITHM.encode():
@@ -404,6 +432,17 @@ class DedupIndex:
                 f"{where}: signatures were made by {meta.get(b'newsflow.algorithm')!r}, "
                 f"this version makes {ALGORITHM!r}; rebuild the index from the articles table"
             )
+        names = [n for n in source.schema_arrow.names if signed or n != "digest"]
+        table = source.read(columns=names).replace_schema_metadata(None)
+        if "day" not in table.column_names:
+            table = table.append_column("day", pa.array([""] * table.num_rows, pa.string()))
+        if not signed:
+            nulls = pa.nulls(table.num_rows, pa.list_(pa.uint64()))
+            table = table.append_column("digest", nulls)
+        return table.select(["article_id", "root", "exact", "shingles", "day", "digest"])
+
+    @classmethod
+    def _from_table(cls, table: pa.Table) -> DedupIndex:
         index = cls()
         column = table.column("digest").combine_chunks()
         present = column.is_valid().to_numpy(zero_copy_only=False)
@@ -412,15 +451,14 @@ class DedupIndex:
         index.roots = table.column("root").to_pylist()
         index.exacts = table.column("exact").to_pylist()
         index.sizes = table.column("shingles").to_pylist()
-        index.days = (table.column("day").to_pylist() if "day" in table.column_names
-                      else [""] * table.num_rows)  # fmt: skip
+        index.days = table.column("day").to_pylist()
         count = len(index.ids)
         index.digests = [None] * count
-        signed = np.flatnonzero(present)
-        for i, row in zip(signed.tolist(), matrix, strict=True):
+        signed_rows = np.flatnonzero(present)
+        for i, row in zip(signed_rows.tolist(), matrix, strict=True):
             index.digests[i] = row
             index._signed.setdefault(index.days[i], []).append(i)
-        index._bands.load(signed, _band_keys(matrix))
+        index._bands.load(signed_rows, _band_keys(matrix))
         index._by_id = dict(zip(index.ids, range(count), strict=True))
         # The first row of each exact hash: later rows are written first, earlier over them.
         index._exact = dict(zip(reversed(index.exacts), range(count - 1, -1, -1), strict=True))
