@@ -287,19 +287,25 @@ def test_a_state_lost_or_behind_its_tables_is_rebuilt_and_the_stories_go_on(
     }
 
 
+class CountingLake(LocalLake):
+    """A local lake that records the keys it writes."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.writes: list[str] = []
+
+    def put(self, key: str, data: bytes) -> None:
+        self.writes.append(key)
+        super().put(key, data)
+
+
 def test_a_commit_writes_the_dedup_rows_of_its_own_day_alone(
     web: SampleWeb, settings: Settings, tmp_path: Path
 ) -> None:
     """The dedup index is kept a file a day: a commit reads the window's signatures and
     the other days' exact hashes, and writes back its day alone, whatever the history."""
-    writes: list[str] = []
-
-    class Counting(LocalLake):
-        def put(self, key: str, data: bytes) -> None:
-            writes.append(key)
-            super().put(key, data)
-
-    lake = Counting(tmp_path / "lake")
+    lake = CountingLake(tmp_path / "lake")
+    writes = lake.writes
     days = [DAY - timedelta(days=2), DAY - timedelta(days=1), DAY]
     for day in days:
         writes.clear()
@@ -333,14 +339,8 @@ def test_feed_states_are_one_file_written_once_a_commit(
     """Every feed's state lives in ``_state/feeds.json``, written once by each commit
     however many feeds it polled; a feed's state kept by an earlier lake in a file of its
     own is still read, and folded into the one file."""
-    writes: list[str] = []
-
-    class Counting(LocalLake):
-        def put(self, key: str, data: bytes) -> None:
-            writes.append(key)
-            super().put(key, data)
-
-    lake = Counting(tmp_path / "lake")
+    lake = CountingLake(tmp_path / "lake")
+    writes = lake.writes
     feeds = [f["url"] for f in yaml.safe_load(settings.feeds_path.read_text())["feeds"]]
     legacy = state_module._legacy_feed_state_key(feeds[0])
     lake.put(legacy, json.dumps({"feed_url": feeds[0], "etag": '"from-before"'}).encode())
