@@ -2,6 +2,10 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from pipeline.memory import limit_arenas
+
+limit_arenas()  # before any thread allocates: see pipeline.memory
+
 try:
     __version__ = version("newsflow")
 except PackageNotFoundError:  # running from a source tree that was not installed
