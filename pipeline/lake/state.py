@@ -275,7 +275,8 @@ def _load_dedup(lake: Lake, around: str | None, window_days: int) -> DedupIndex:
         raise _refuse(lake, DEDUP_KEY, f"not a dedup index of version {STATE_VERSION}")
     days = sorted(stamp.get("days") or [])
     keys = [_dedup_day_key(day) for day in days]
-    centre = date.fromisoformat(around or max(days, default=date.today().isoformat()))
+    dated = [date.fromisoformat(day) for day in days if day]  # "": rows of unknown day
+    centre = date.fromisoformat(around) if around else max(dated, default=date.today())
     first = (centre - timedelta(days=window_days)).isoformat()
     last = (centre + timedelta(days=window_days)).isoformat()
     parts = []
