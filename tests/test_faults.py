@@ -312,9 +312,13 @@ def test_a_commit_writes_the_dedup_rows_of_its_own_day_alone(
         run(settings, lake, Interval.day(day), f"run-{day}")
     assert [k for k in writes if k.startswith("_state/dedup")] == [
         f"_state/dedup/dt={DT}.parquet",
+        f"_state/dedup/signatures/dt={DT}.parquet",
         DEDUP_KEY,
     ]
-    assert len(lake.list_keys("_state/dedup/")) == len(days)
+    assert len(lake.list_keys("_state/dedup/dt=")) == len(days)
+    near = load_state(lake, window_days=1, around=DT).dedup  # the window: DT and the day before
+    signed = {near.days[i] for i, digest in enumerate(near.digests) if digest is not None}
+    assert signed == {days[1].isoformat(), DT} and len(set(near.days)) == len(days)
     lake.delete(f"_state/dedup/dt={days[0].isoformat()}.parquet")
     state = load_state(lake, around=DT)
     assert state.rebuilt and "a day file of the dedup index went missing" in state.rebuilt

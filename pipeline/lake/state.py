@@ -6,11 +6,11 @@
 - ``_state/seen.parquet``: every article already landed, by feed-link key and by
   ``article_id``, with the partition it landed in, so an item a feed shows for a week
   is ingested once.
-- ``_state/dedup/dt=….parquet``: the exact hash of every article landed on that day, and
-  its near-copy signature; a commit reads the signatures of the days within
-  ``ingest.dedup_window_days`` of its own and the exact hashes of the others, and writes
-  back its day alone. ``_state/dedup.json`` says which days there are and which table
-  versions they match.
+- ``_state/dedup/dt=….parquet`` and ``_state/dedup/signatures/dt=….parquet``: the exact
+  hash of every article landed on that day, and the near-copy signatures; a commit reads
+  the signatures of the days within ``ingest.dedup_window_days`` of its own and the
+  exact hashes of every day, and writes back its day alone. ``_state/dedup.json`` says
+  which days there are and which table versions they match.
 - ``_state/stories.json.gz``: the story index (term statistics, open stories).
 - ``_state/days/dt=….json``: what the commits of a day recorded beside their tables.
 
@@ -256,15 +256,17 @@ class SeenIndex:
         lake.put(SEEN_KEY, table_to_parquet(table.replace_schema_metadata(metadata)))
 
 
-def _dedup_day_key(day: str) -> str:
-    return f"{DEDUP_DAYS}dt={day}.parquet"
+def _dedup_day_key(day: str, part: str = "hashes") -> str:
+    folder = "signatures/" if part == "signatures" else ""
+    return f"{DEDUP_DAYS}{folder}dt={day}.parquet"
 
 
 def _load_dedup(lake: Lake, around: str | None, window_days: int) -> DedupIndex:
     """The dedup index: the exact hashes of every day, and the signatures of the days
     within ``window_days`` of ``around`` (the day being committed; the last day held, if
-    None). Each day is a file of its own, so a commit reads the window's signatures and
-    the history's hashes, and writes back only the days it changed."""
+    None). Each day's hashes and signatures are files of their own, so a commit reads the
+    window's signatures and the history's hashes, and writes back only the days it
+    changed."""
     try:
         stamp = get_json(lake, DEDUP_KEY)
     except ValueError as exc:
@@ -273,23 +275,30 @@ def _load_dedup(lake: Lake, around: str | None, window_days: int) -> DedupIndex:
         return _load_legacy_dedup(lake)
     if not isinstance(stamp, dict) or stamp.get("version") != STATE_VERSION:
         raise _refuse(lake, DEDUP_KEY, f"not a dedup index of version {STATE_VERSION}")
-    days = sorted(stamp.get("days") or [])
-    keys = [_dedup_day_key(day) for day in days]
+    days, signed = sorted(stamp.get("days") or []), set(stamp.get("signed") or [])
     dated = [date.fromisoformat(day) for day in days if day]  # "": rows of unknown day
     centre = date.fromisoformat(around) if around else max(dated, default=date.today())
     first = (centre - timedelta(days=window_days)).isoformat()
     last = (centre + timedelta(days=window_days)).isoformat()
-    parts = []
-    for key, day in zip(keys, days, strict=True):
+
+    def read(key: str) -> bytes:
         data = lake.get(key)
         if data is None:
             raise _refuse(lake, key, "a day file of the dedup index went missing")
-        parts.append((data, first <= day <= last, lake.url(key)))
+        return data
+
+    parts = []
+    for day in days:
+        key = _dedup_day_key(day)
+        wanted = day in signed and first <= day <= last
+        signatures = read(_dedup_day_key(day, "signatures")) if wanted else None
+        parts.append((read(key), signatures, lake.url(key)))
     try:
         index = DedupIndex.from_parts(parts)
     except DedupStateError as exc:
         raise StateError(str(exc)) from None
     index.tables = dict(stamp.get("tables") or {})
+    index.signed = signed
     return index
 
 
@@ -311,9 +320,15 @@ def _save_dedup(lake: Lake, index: DedupIndex, versions: dict[str, int]) -> None
     """The days the index changed, then what they match: a commit that dies between the
     two leaves a stamp behind the tables, so the next one rebuilds the index."""
     for day in sorted(index.changed):
-        lake.put(_dedup_day_key(day), index.to_parquet(day=day))
-    days = sorted(set(index.days))
-    put_json(lake, DEDUP_KEY, {"version": STATE_VERSION, "tables": versions, "days": days})
+        lake.put(_dedup_day_key(day), index.to_parquet(day=day, part="hashes"))
+        if any(index.digests[i] is not None for i in index.rows_of(day)):
+            lake.put(
+                _dedup_day_key(day, "signatures"), index.to_parquet(day=day, part="signatures")
+            )
+            index.signed.add(day)
+    stamp = {"version": STATE_VERSION, "tables": versions, "days": sorted(set(index.days)),
+             "signed": sorted(index.signed)}  # fmt: skip
+    put_json(lake, DEDUP_KEY, stamp)
     if lake.get(LEGACY_DEDUP_KEY) is not None:
         lake.delete(LEGACY_DEDUP_KEY)
     index.changed = set()

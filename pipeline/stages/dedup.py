@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rensa import RMinHash
 
@@ -305,6 +306,7 @@ class DedupIndex:
         self._signed: dict[str, list[int]] = {}  # day → its rows that have a signature
         self._by_id: dict[str, int] = {}
         self.changed: set[str] = set()  # the days that gained rows since the index was made
+        self.signed: set[str] = set()  # the days whose signatures are kept (by the lake)
 
     def prune(self, first_day: str) -> int:
         """Forget the signatures of articles that landed before ``first_day`` (their exact
@@ -367,6 +369,9 @@ class DedupIndex:
 
     # -- persistence ------------------------------------------------------------------
 
+    def rows_of(self, day: str) -> list[int]:
+        return [i for i, d in enumerate(self.days) if d == day]
+
     def _digest_column(self, rows: list[int]) -> pa.Array:
         digests = [self.digests[i] for i in rows]
         present = np.array([d is not None for d in digests], dtype=bool)
@@ -378,26 +383,30 @@ class DedupIndex:
             pa.array(offsets), pa.array(values, pa.uint64()), mask=pa.array(~present)
         )
 
-    def to_parquet(self, metadata: dict[str, str] | None = None, day: str | None = None) -> bytes:
-        """The index (only the rows that landed on ``day``, if given) as Parquet."""
-        if day is None:
-            rows = list(range(len(self.ids)))
-        else:
-            rows = [i for i, d in enumerate(self.days) if d == day]
+    def to_parquet(
+        self, metadata: dict[str, str] | None = None, day: str | None = None, part: str = "all"
+    ) -> bytes:
+        """The index as Parquet: only the rows that landed on ``day``, if given; with
+        ``part`` "hashes" without the signatures, with "signatures" only the article ids
+        and signatures of the rows that have one."""
+        rows = list(range(len(self.ids))) if day is None else self.rows_of(day)
+        if part == "signatures":
+            rows = [i for i in rows if self.digests[i] is not None]
 
         def strings(values: list[str]) -> pa.Array:
             return pa.array([values[i] for i in rows], pa.string())
 
-        table = pa.table(
-            {
-                "article_id": strings(self.ids),
+        columns: dict[str, pa.Array] = {"article_id": strings(self.ids)}
+        if part != "signatures":
+            columns |= {
                 "root": strings(self.roots),
                 "exact": strings(self.exacts),
                 "shingles": pa.array([self.sizes[i] for i in rows], pa.int32()),
                 "day": strings(self.days),
-                "digest": self._digest_column(rows),
             }
-        ).replace_schema_metadata(
+        if part != "hashes":
+            columns["digest"] = self._digest_column(rows)
+        table = pa.table(columns).replace_schema_metadata(
             {"newsflow.state_version": str(STATE_VERSION), "newsflow.algorithm": ALGORITHM,
              **(metadata or {})}
         )  # fmt: skip
@@ -407,39 +416,48 @@ class DedupIndex:
 
     @classmethod
     def from_parquet(cls, data: bytes, where: str) -> DedupIndex:
-        return cls.from_parts([(data, True, where)])
+        """The index ``to_parquet`` wrote whole."""
+        return cls._from_table(cls._read(data, where, keep_digests=True))
 
     @classmethod
-    def from_parts(cls, parts: list[tuple[bytes, bool, str]]) -> DedupIndex:
-        """The index made of Parquet ``parts`` (as ``to_parquet`` writes them: the bytes,
-        whether to read its signatures or its exact hashes alone, where it was read)."""
-        tables = []
-        for data, signed, where in parts:
-            try:
-                tables.append(cls._part(data, signed, where))
-            except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
-                raise DedupStateError(f"{where}: unreadable dedup index ({exc})") from None
+    def from_parts(cls, parts: list[tuple[bytes, bytes | None, str]]) -> DedupIndex:
+        """The index made of parts (a day's "hashes" and, when its signatures are wanted,
+        its "signatures", as ``to_parquet`` writes them; where they were read)."""
+        tables = [cls._read(hashes, where, signatures=signed) for hashes, signed, where in parts]
         return cls._from_table(pa.concat_tables(tables)) if tables else cls()
 
     @staticmethod
-    def _part(data: bytes, signed: bool, where: str) -> pa.Table:
-        source = pq.ParquetFile(io.BytesIO(data))
-        meta = source.schema_arrow.metadata or {}
-        if meta.get(b"newsflow.state_version") != str(STATE_VERSION).encode():
-            raise DedupStateError(f"{where}: not a dedup index of version {STATE_VERSION}")
-        if meta.get(b"newsflow.algorithm") != ALGORITHM.encode():
-            raise DedupStateError(
-                f"{where}: signatures were made by {meta.get(b'newsflow.algorithm')!r}, "
-                f"this version makes {ALGORITHM!r}; rebuild the index from the articles table"
-            )
-        names = [n for n in source.schema_arrow.names if signed or n != "digest"]
-        table = source.read(columns=names).replace_schema_metadata(None)
+    def _read(
+        data: bytes, where: str, keep_digests: bool = False, signatures: bytes | None = None
+    ) -> pa.Table:
+        def load(data: bytes) -> pa.Table:
+            try:
+                table = pq.read_table(io.BytesIO(data))
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise DedupStateError(f"{where}: unreadable dedup index ({exc})") from None
+            meta = table.schema.metadata or {}
+            if meta.get(b"newsflow.state_version") != str(STATE_VERSION).encode():
+                raise DedupStateError(f"{where}: not a dedup index of version {STATE_VERSION}")
+            if meta.get(b"newsflow.algorithm") != ALGORITHM.encode():
+                raise DedupStateError(
+                    f"{where}: signatures were made by {meta.get(b'newsflow.algorithm')!r}, "
+                    f"this version makes {ALGORITHM!r}; rebuild the index from the articles table"
+                )
+            return table.replace_schema_metadata(None)
+
+        table = load(data)
         if "day" not in table.column_names:
             table = table.append_column("day", pa.array([""] * table.num_rows, pa.string()))
-        if not signed:
-            nulls = pa.nulls(table.num_rows, pa.list_(pa.uint64()))
-            table = table.append_column("digest", nulls)
-        return table.select(["article_id", "root", "exact", "shingles", "day", "digest"])
+        if signatures is not None:
+            signed = load(signatures)
+            found = pc.index_in(table.column("article_id"), value_set=signed.column("article_id"))
+            digest = signed.column("digest").take(found)
+        elif keep_digests and "digest" in table.column_names:
+            digest = table.column("digest")
+        else:
+            digest = pa.nulls(table.num_rows, pa.list_(pa.uint64()))
+        table = table.select(["article_id", "root", "exact", "shingles", "day"])
+        return table.append_column("digest", digest)
 
     @classmethod
     def _from_table(cls, table: pa.Table) -> DedupIndex:
