@@ -43,10 +43,11 @@ audit: install  ## every locked dependency against PyPI's vulnerability advisori
 	$(RUN) pip-audit --strict --disable-pip --progress-spinner off \
 		--requirement $(VENV)/requirements.lock.txt
 
-bench: install  ## extraction, relevance, backfill, a hostile day and a hostile soak
+bench: install  ## extraction, relevance, backfill, a year of commits, a hostile day and soak
 	$(RUN) python bench/extract_bench.py
 	$(RUN) python bench/relevance_bench.py
 	$(RUN) python bench/backfill_bench.py
+	$(RUN) python bench/lake_bench.py
 	$(RUN) python bench/hostile_day_bench.py
 	$(RUN) python bench/soak_bench.py
 
