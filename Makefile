@@ -43,7 +43,7 @@ audit: install  ## every locked dependency against PyPI's vulnerability advisori
 	$(RUN) pip-audit --strict --disable-pip --progress-spinner off \
 		--requirement $(VENV)/requirements.lock.txt
 
-bench: install  ## extraction, relevance, backfill, a year of commits, a hostile day and soak
+bench: install  ## extraction, relevance, backfill, 180 days of commits, a hostile day and soak
 	$(RUN) python bench/extract_bench.py
 	$(RUN) python bench/relevance_bench.py
 	$(RUN) python bench/backfill_bench.py
