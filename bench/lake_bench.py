@@ -188,7 +188,7 @@ def main() -> None:
                       f"{_state_bytes(lake) / 2**20:>11.1f} {result.articles:>10}",
                       flush=True)  # fmt: skip
         last = max(n for n in seconds if n in report or n == args.days)
-        if 30 in seconds:
+        if 30 in seconds and last > 30:
             ratio = _median(seconds, last) / _median(seconds, 30)
             print(f"day-{last} commit / day-30 commit: {ratio:.2f}x")
 
