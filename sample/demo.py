@@ -31,6 +31,9 @@ BIN = Path(sys.executable).parent
 DEMO_PORT = 18700
 
 
+SHOWN_TABLES = ("articles", "offtopic", "stories", "story_days", "rejects")
+
+
 def _airflow(args: list[str], env: dict[str, str], log: Path) -> None:
     with log.open("a") as out:
         result = subprocess.run(
@@ -108,7 +111,7 @@ def _summary(lake: Lake, day: str) -> str:
     lines += [
         "",
         "  Tables (Delta Lake, partitioned by dt):",
-        *(f"    {lake.url(name)}" for name in ("articles", "offtopic", "stories", "rejects")),
+        *(f"    {lake.url(name)}" for name in SHOWN_TABLES),
         "  Raw pages (WARC):",
         *(f"    {lake.url(key)}" for key in raw),
     ]
