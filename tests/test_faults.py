@@ -210,14 +210,20 @@ def _old_seen_index() -> bytes:
 @pytest.mark.parametrize(
     ("key", "data", "problem"),
     [
-        (SEEN_KEY, b"PAR1 not really parquet", "unreadable seen index"),
-        (SEEN_KEY, _old_seen_index(), "a seen index of version 0, this version reads 1"),
+        (SEEN_KEY, b"{not json", "unreadable seen index"),
+        (f"_state/seen/dt={DT}.parquet", b"PAR1 not really parquet", "unreadable seen index"),
+        (
+            f"_state/seen/dt={DT}.parquet",
+            _old_seen_index(),
+            "a seen index of version 0, this version reads 1",
+        ),
         (DEDUP_KEY, b"\x00" * 64, "unreadable dedup index"),
         (f"_state/dedup/dt={DT}.parquet", b"PAR1 not really parquet", "unreadable dedup index"),
         (STORIES_KEY, b"\x1f\x8b not gzip", "unreadable story index"),
     ],
     ids=[
-        "seen-corrupt",
+        "seen-stamp-corrupt",
+        "seen-day-corrupt",
         "seen-old-version",
         "dedup-corrupt",
         "dedup-day-corrupt",
@@ -265,7 +271,7 @@ def test_a_state_lost_or_behind_its_tables_is_rebuilt_and_the_stories_go_on(
             lake.delete(key)  # the indexes are gone; the feeds' validators stay
 
     def dies(*args: object) -> None:
-        raise LakeError("could not write _state/seen.parquet: the object store went away")
+        raise LakeError("could not write _state/seen.json: the object store went away")
 
     monkeypatch.setattr(committing, "save_state", dies)
     with pytest.raises(LakeError):
@@ -288,15 +294,46 @@ def test_a_state_lost_or_behind_its_tables_is_rebuilt_and_the_stories_go_on(
 
 
 class CountingLake(LocalLake):
-    """A local lake that records the keys it writes."""
+    """A local lake that records the keys it reads and writes."""
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         self.writes: list[str] = []
+        self.reads: list[str] = []
 
     def put(self, key: str, data: bytes) -> None:
         self.writes.append(key)
         super().put(key, data)
+
+    def get(self, key: str) -> bytes | None:
+        self.reads.append(key)
+        return super().get(key)
+
+
+def test_a_run_reads_the_seen_index_of_the_days_its_items_need(
+    web: SampleWeb, settings: Settings, tmp_path: Path
+) -> None:
+    """The seen index is a file a landing day: a day's batches and commit read the days
+    their items may have landed on (the dedup window, for the undated), never the
+    whole history, and the commit writes back its own day."""
+    lake = CountingLake(tmp_path / "lake")
+    run(settings, lake, Interval.day(DAY), "first")
+    index = SeenIndex.open(lake)
+    old_days = [(DAY - timedelta(days=n)).isoformat() for n in range(60, 400)]
+    for day in old_days:  # a year of earlier landings, long before the window
+        index.set_day(day, [(f"u-{day}-{i}", f"a-{day}-{i}") for i in range(20)])
+    index.save(lake)
+    lake.reads.clear()
+    lake.writes.clear()
+    summary = run(settings, lake, Interval.day(NEXT_DAY), "next")
+    read = {key for key in lake.reads if key.startswith("_state/seen/")}
+    assert read == {f"_state/seen/dt={DT}.parquet"}  # the one landing day near these items
+    assert [key for key in lake.writes if key.startswith("_state/seen")] == [
+        f"_state/seen/dt={NEXT_DAY.isoformat()}.parquet",
+        SEEN_KEY,
+    ]
+    assert summary.commit.new_articles == 0  # every item landed on DT
+    assert len(SeenIndex.load(lake).entries) == len(old_days) * 20 + ARTICLES + OFFTOPIC
 
 
 def test_a_commit_writes_the_dedup_rows_of_its_own_day_alone(

@@ -3,9 +3,10 @@
 - ``_state/feeds.json``: each feed's validators (ETag, Last-Modified, body hash), how
   many polls in a row it answered 410 Gone, and when it was retired for that; one file
   for all feeds, written once by each commit.
-- ``_state/seen.parquet``: every article already landed, by feed-link key and by
-  ``article_id``, with the partition it landed in, so an item a feed shows for a week
-  is ingested once.
+- ``_state/seen/dt=….parquet``: the articles landed on that day, by feed-link key and
+  by ``article_id``, so an item a feed shows for a week is ingested once. A lookup reads
+  the days its items may have landed on (``seen_days``), never the whole history;
+  ``_state/seen.json`` says which days there are and which table versions they match.
 - ``_state/dedup/dt=….parquet`` and ``_state/dedup/signatures/dt=….parquet``: the exact
   hash of every article landed on that day, and the near-copy signatures; a commit reads
   the signatures of the days within ``ingest.dedup_window_days`` of its own and the
@@ -27,8 +28,9 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -49,7 +51,12 @@ from pipeline.urls import canonicalize
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
-SEEN_KEY = "_state/seen.parquet"
+SEEN_KEY = "_state/seen.json"  # which day files there are, and the table versions they match
+SEEN_DAYS = "_state/seen/"  # dt=YYYY-MM-DD.parquet: the articles landed on that day
+LEGACY_SEEN_KEY = "_state/seen.parquet"  # the whole index in one file, as it once was
+# How far before its published day an item may have landed: a feed that restates the
+# date a little later, a time zone. Otherwise an item lands on or after its day.
+SEEN_SLACK_DAYS = 2
 DEDUP_KEY = "_state/dedup.json"  # what the day files below match (table versions)
 DEDUP_DAYS = "_state/dedup/"  # dt=YYYY-MM-DD.parquet: the dedup rows of the articles of a day
 LEGACY_DEDUP_KEY = "_state/dedup.parquet"  # the whole index in one file, as it once was
@@ -180,80 +187,185 @@ def feed_state_where(lake: Lake, feed_url: str) -> str:
     return f"the entry {json.dumps(feed_url)} of {lake.url(FEED_STATES_KEY)}"
 
 
-class SeenIndex:
-    """Articles already landed: ``article_id`` → (feed-link key, partition ``dt``)."""
+def seen_days(
+    dt: str, published: Iterable[datetime | None], lookback_days: int, window_days: int
+) -> set[str]:
+    """The landing days to look in for the items or articles at hand, on day ``dt``.
 
-    def __init__(self, entries: dict[str, tuple[str, str]] | None = None) -> None:
-        self.entries = entries or {}
-        self._by_url = {u: dt for u, dt in self.entries.values() if u}
+    An item lands on or after its published day, and at most ``lookback_days`` later
+    (older ones are left out), so a dated one is looked for in those days (give or take
+    ``SEEN_SLACK_DAYS``); an undated one, among the days within ``window_days`` of
+    ``dt``. The days to read follow the items, not the history."""
+    dates = {when and when.astimezone(UTC).date() for when in published}
+    days: set[date] = set()
+    for day in dates:
+        if day is None:
+            continue
+        first = day - timedelta(days=SEEN_SLACK_DAYS)
+        span = lookback_days + 2 * SEEN_SLACK_DAYS + 1
+        days.update(first + timedelta(days=n) for n in range(span + 1))
+    if None in dates:
+        centre = date.fromisoformat(dt)
+        days.update(centre + timedelta(days=n) for n in range(-window_days, window_days + 1))
+    return {day.isoformat() for day in days}
+
+
+def _seen_day_key(day: str) -> str:
+    return f"{SEEN_DAYS}dt={day}.parquet"
+
+
+class SeenIndex:
+    """Articles already landed: ``article_id`` → (feed-link key, partition ``dt``).
+
+    One file a landing day; the index reads the days a lookup needs (``need``, with
+    ``seen_days``) and holds no more, and a commit writes back the day it landed."""
+
+    def __init__(self, lake: Lake | None = None, days: Iterable[str] = ()) -> None:
+        self.days = set(days)  # the days that have a file
+        self.loaded: set[str] = set()  # the days read into ``entries``
+        self.changed: set[str] = set()  # the days to write back
+        self.entries: dict[str, tuple[str, str]] = {}
+        self._by_url: dict[str, str] = {}
         self.tables: dict[str, int] = {}  # the table versions it matches
+        self.lake = lake
+        self.lenient = False  # a day that cannot be read counts as empty (a batch's view)
 
     @classmethod
-    def load(cls, lake: Lake) -> SeenIndex:
+    def open(cls, lake: Lake) -> SeenIndex:
+        """The index with no day read yet (a lake whose index is one file, as it once
+        was, is read whole, and split into day files at the next save)."""
         try:
-            table = read_parquet(lake, SEEN_KEY)
-        except (pa.ArrowException, OSError, ValueError) as exc:
+            stamp = get_json(lake, SEEN_KEY)
+        except ValueError as exc:
             raise _refuse(lake, SEEN_KEY, f"unreadable seen index ({exc})") from None
+        if stamp is None:
+            return cls._open_legacy(lake)
+        if not isinstance(stamp, dict) or stamp.get("version") != STATE_VERSION:
+            version = stamp.get("version") if isinstance(stamp, dict) else None
+            problem = f"a seen index of version {version}, this version reads {STATE_VERSION}"
+            raise _refuse(lake, SEEN_KEY, problem)
+        index = cls(lake, stamp.get("days") or [])
+        index.tables = dict(stamp.get("tables") or {})
+        return index
+
+    @classmethod
+    def _open_legacy(cls, lake: Lake) -> SeenIndex:
+        table = cls._read(lake, LEGACY_SEEN_KEY)
+        index = cls(lake)
+        if table is not None:
+            columns = (table.column(name).to_pylist() for name in SEEN_SCHEMA.names)
+            index.add_rows((a, u, dt) for u, a, dt in zip(*columns, strict=True))
+            index.days = index.loaded = index.changed = {dt for _, dt in index.entries.values()}
+            metadata = table.schema.metadata or {}
+            index.tables = json.loads(metadata.get(b"newsflow.tables", b"{}"))
+        return index
+
+    @staticmethod
+    def _read(lake: Lake, key: str) -> pa.Table | None:
+        try:
+            table = read_parquet(lake, key)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise _refuse(lake, key, f"unreadable seen index ({exc})") from None
         if table is None:
-            return cls()
+            return None
         version = (table.schema.metadata or {}).get(b"newsflow.state_version", b"none")
         if version != str(STATE_VERSION).encode() or table.schema.names != SEEN_SCHEMA.names:
             problem = (
                 f"a seen index of version {version.decode()}, this version reads {STATE_VERSION}"
             )
-            raise _refuse(lake, SEEN_KEY, problem)
-        columns = (table.column(name).to_pylist() for name in SEEN_SCHEMA.names)
-        index = cls({a: (u, dt) for u, a, dt in zip(*columns, strict=True)})
-        index.tables = json.loads((table.schema.metadata or {}).get(b"newsflow.tables", b"{}"))
+            raise _refuse(lake, key, problem)
+        return table
+
+    @classmethod
+    def load(cls, lake: Lake) -> SeenIndex:
+        """The whole index, every day read."""
+        index = cls.open(lake)
+        index.need(index.days)
         return index
+
+    @classmethod
+    def open_or_empty(cls, lake: Lake) -> SeenIndex:
+        """The index, or an empty one if it cannot be read: a batch then fetches a few
+        pages again, and the commit, which rebuilds the state, lands each once."""
+        try:
+            index = cls.open(lake)
+        except StateError as exc:
+            log.warning("%s; this batch goes on as if nothing had landed", exc)
+            return cls()
+        index.lenient = True
+        return index
+
+    def need(self, days: Iterable[str]) -> None:
+        """Read the files of ``days`` not read yet (a day without one has nothing)."""
+        for day in sorted(set(days) & self.days - self.loaded):
+            assert self.lake is not None
+            key = _seen_day_key(day)
+            try:
+                table = self._read(self.lake, key)
+                if table is None:
+                    raise _refuse(self.lake, key, "a day file of the seen index went missing")
+            except StateError as exc:
+                if not self.lenient:
+                    raise
+                log.warning("%s; this batch goes on as if nothing had landed that day", exc)
+                self.loaded.add(day)
+                continue
+            ids, urls = table.column("article_id").to_pylist(), table.column("url_key").to_pylist()
+            self.add_rows((a, u, day) for a, u in zip(ids, urls, strict=True))
+            self.loaded.add(day)
+
+    def add_rows(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """(article_id, url_key, dt) rows; an article keeps the first day it landed in."""
+        for a, u, dt in rows:
+            entry = self.entries.setdefault(a, (u, dt))
+            if entry[0]:
+                self._by_url.setdefault(entry[0], entry[1])
 
     def landed_elsewhere(
         self, dt: str, *, url: str | None = None, article: str | None = None
     ) -> bool:
-        """True if this feed link or article already landed in a partition other than ``dt``."""
+        """True if this feed link or article already landed in a partition other than ``dt``
+        (among the days read)."""
         found = self._by_url.get(url) if url else None
         if found is None and article:
             found = self.entries.get(article, ("", None))[1]
         return found is not None and found != dt
 
-    @classmethod
-    def load_or_empty(cls, lake: Lake) -> SeenIndex:
-        """The seen index, or an empty one if it cannot be read: a batch then fetches a
-        few pages again, and the commit, which rebuilds the state, lands each once."""
-        try:
-            return cls.load(lake)
-        except StateError as exc:
-            log.warning("%s; this batch goes on as if nothing had landed", exc)
-            return cls()
-
     def landed(self, article: str) -> str | None:
-        """The day this article landed in, if it did."""
+        """The day this article landed in, if it did (among the days read)."""
         entry = self.entries.get(article)
         return entry[1] if entry else None
 
-    def add(self, dt: str, rows: list[tuple[str, str]]) -> None:
-        """Record ``rows`` ((url_key, article_id) pairs) as landed on ``dt`` (an article
-        keeps the first day it landed in)."""
-        for u, a in rows:
-            entry = self.entries.setdefault(a, (u, dt))
-            if entry[0]:
-                self._by_url.setdefault(entry[0], entry[1])
-
-    def replace_partition(self, dt: str, rows: list[tuple[str, str]]) -> None:
-        """Make ``rows`` ((url_key, article_id) pairs) the whole content of partition ``dt``."""
+    def set_day(self, dt: str, rows: list[tuple[str, str]]) -> None:
+        """Make ``rows`` ((url_key, article_id) pairs) the whole content of day ``dt``."""
+        self.need([dt])
         self.entries = {a: v for a, v in self.entries.items() if v[1] != dt}
-        for u, a in rows:
-            self.entries.setdefault(a, (u, dt))
+        self.add_rows((a, u, dt) for u, a in rows)
         self._by_url = {u: d for u, d in self.entries.values() if u}
+        self.days.add(dt)
+        self.loaded.add(dt)
+        self.changed.add(dt)
 
     def save(self, lake: Lake) -> None:
-        urls, days = zip(*self.entries.values(), strict=True) if self.entries else ((), ())
-        columns = (urls, list(self.entries), days)  # in SEEN_SCHEMA's order
-        table = pa.Table.from_arrays(
-            [pa.array(c, pa.string()) for c in columns], schema=SEEN_SCHEMA
-        )
+        """The days that changed, then the stamp that lists them: a commit that dies
+        between the two leaves a stamp behind the tables, so the next one rebuilds."""
+        by_day: dict[str, list[tuple[str, str]]] = {day: [] for day in self.changed}
+        for a, (u, dt) in self.entries.items():
+            if dt in by_day:
+                by_day[dt].append((u, a))
         metadata = {**(SEEN_SCHEMA.metadata or {}), b"newsflow.tables": json.dumps(self.tables)}
-        lake.put(SEEN_KEY, table_to_parquet(table.replace_schema_metadata(metadata)))
+        for day, rows in sorted(by_day.items()):
+            urls, ids = zip(*rows, strict=True) if rows else ((), ())
+            columns = (urls, ids, [day] * len(rows))  # in SEEN_SCHEMA's order
+            table = pa.Table.from_arrays(
+                [pa.array(c, pa.string()) for c in columns], schema=SEEN_SCHEMA
+            )
+            lake.put(_seen_day_key(day), table_to_parquet(table.replace_schema_metadata(metadata)))
+        stamp = {"version": STATE_VERSION, "tables": self.tables, "days": sorted(self.days)}
+        put_json(lake, SEEN_KEY, stamp)
+        if lake.get(LEGACY_SEEN_KEY) is not None:
+            lake.delete(LEGACY_SEEN_KEY)
+        self.changed = set()
 
 
 def _dedup_day_key(day: str, part: str = "hashes") -> str:
@@ -393,12 +505,15 @@ class State:
     rebuilt: str | None = None
 
 
-def load_state(lake: Lake, window_days: int = 30, around: str | None = None) -> State:
+def load_state(
+    lake: Lake, window_days: int = 30, around: str | None = None, seen_days: Iterable[str] = ()
+) -> State:
     """The seen, dedup and story indexes, rebuilt from the tables if they do not match
     them (see the module's account); the near-copy signatures of the days within
-    ``window_days`` of ``around`` (the day to commit)."""
+    ``window_days`` of ``around`` (the day to commit); the landings of ``seen_days``."""
     try:
-        seen, stories = SeenIndex.load(lake), _load_stories(lake)
+        seen, stories = SeenIndex.open(lake), _load_stories(lake)
+        seen.need(seen_days)
         dedup = _load_dedup(lake, around, window_days)
     except StateError as exc:
         reason: str | None = str(exc)
@@ -437,7 +552,7 @@ def rebuild_state(lake: Lake, window_days: int, reason: str | None = None) -> St
     from pipeline.lake.tables import days, read_day
 
     versions = table_versions(lake)
-    seen, dedup, stories = SeenIndex(), DedupIndex(), StoryIndex()
+    seen, dedup, stories = SeenIndex(lake), DedupIndex(), StoryIndex()
     landed_days = sorted(set(days(lake, "articles")) | set(days(lake, "offtopic")))
     last = date.fromisoformat(landed_days[-1]) if landed_days else date.today()
     window = (last - timedelta(days=window_days)).isoformat()
@@ -450,7 +565,7 @@ def rebuild_state(lake: Lake, window_days: int, reason: str | None = None) -> St
         pairs = [(r["url"], r["article_id"]) for r in articles] + list(
             zip(offtopic.column("url").to_pylist(), offtopic.column("article_id").to_pylist(),
                 strict=True))  # fmt: skip
-        seen.add(dt, [(url_key(canonicalize(u)), a) for u, a in pairs])
+        seen.add_rows((a, url_key(canonicalize(u)), dt) for u, a in pairs)
         docs = [(r["title"], r["text"]) for r in articles]
         dedup.today = dt
         if dt >= window:
@@ -468,6 +583,8 @@ def rebuild_state(lake: Lake, window_days: int, reason: str | None = None) -> St
                                    row["language"], row["duplicate_of"])  # fmt: skip
                     stories.restore(doc, row["story_id"])
     dedup.today = ""
+    seen.days = set(landed_days)
+    seen.loaded, seen.changed = set(seen.days), set(seen.days)
     for index in (seen, dedup, stories):
         index.tables = versions
     return State(seen, dedup, stories, reason or "rebuilt on request")

@@ -92,7 +92,7 @@ def backfill(
     report = BackfillReport(job=job, source=source.name, resumed=state["position"] is not None)
     if report.resumed:
         log.info("resuming backfill %s at input %s, offset %s", job, *state["position"])
-    seen = SeenIndex.load_or_empty(lake)
+    seen = SeenIndex.open_or_empty(lake)
     total = sum(i.size for i in source.inputs)
     stack = ExitStack()  # one pool of extraction processes for the whole backfill, if any
     pool: ProcessPoolExecutor | None = None

@@ -32,6 +32,7 @@ from pipeline.lake.state import (
     save_day_record,
     save_feed_states,
     save_state,
+    seen_days,
     table_versions,
     url_key,
 )
@@ -226,7 +227,9 @@ def _commit(
                            [ARTICLES_SCHEMA.empty_table()])  # fmt: skip
     new = _keep_last(new, new.column("article_id").to_pylist())
 
-    state = load_state(lake, window_days, dt)
+    # An article is looked for among the landings of the window, and of its own days.
+    published = [None, *new.column("published_at").to_pylist()]
+    state = load_state(lake, window_days, dt, seen_days(dt, published, window_days, window_days))
     seen, dedup, story_index = state.seen, state.dedup, state.stories
     dedup.today = dt
     versions: dict[str, int] = {}
@@ -247,7 +250,7 @@ def _commit(
         versions["offtopic"] = replace_day(lake, "offtopic", dt, _order(offtopic), run_id)
         versions["articles"] = replace_day(lake, "articles", dt, articles, run_id, counts)
         landed = every.select(_LANDED.names)
-        seen.replace_partition(dt, _seen_rows(every))
+        seen.set_day(dt, _seen_rows(every))
     else:
         in_articles = read_day(lake, "articles", dt, _LANDED)
         in_offtopic = read_day(lake, "offtopic", dt, _LANDED)
@@ -270,7 +273,7 @@ def _commit(
         }
         versions.update({name: v for name, v in inserted.items() if v is not None})
         landed = pa.concat_tables([in_day, fresh.select(_LANDED.names)])
-        seen.add(dt, _seen_rows(landed))  # the day as its tables hold it, whatever came before
+        seen.set_day(dt, _seen_rows(landed))  # the day as its tables hold it
     story_index.close_stale(interval.start)
     dedup.prune((interval.start.date() - timedelta(days=window_days)).isoformat())
 

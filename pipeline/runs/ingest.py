@@ -33,6 +33,7 @@ from pipeline.lake.state import (
     SeenIndex,
     feed_state_where,
     load_feed_states,
+    seen_days,
     url_key,
 )
 from pipeline.lake.store import (
@@ -244,6 +245,12 @@ def _poll_all(
     return polls, states, rejects
 
 
+def _date_of(item: FeedItem, now: datetime) -> datetime | None:
+    """The item's published date, unless it lies further ahead than any true one can."""
+    published = item.published_at
+    return None if published and published > now + FUTURE_TOLERANCE else published
+
+
 def _select(
     polls: list[PollResult],
     interval: Interval,
@@ -251,9 +258,14 @@ def _select(
     seen: SeenIndex,
     report: BatchReport,
     now: datetime,
+    window_days: int,
 ) -> _Selection:
     selection = _Selection()
     taken: set[str] = set()
+    published = [_date_of(item, now) for result in polls for item in result.items]
+    oldest = interval.start - lookback
+    seen.need(seen_days(interval.dt, [p for p in published if p is None or p >= oldest],
+                        lookback.days, window_days))  # fmt: skip
     for result in polls:
         feed = result.feed
         if result.status == "failed":
@@ -282,18 +294,18 @@ def _select(
             if key in taken:
                 continue
             taken.add(key)
-            if item.published_at and item.published_at > now + FUTURE_TOLERANCE:
+            if item.published_at != _date_of(item, now):
                 # Not a real date: left to wait for its day, it would never be judged.
                 report.items_future_dated += 1
                 item = replace(item, published_at=None, flags=(*item.flags, FUTURE_DATE))
-            if seen.landed_elsewhere(interval.dt, url=key):
+            if item.published_at and item.published_at < interval.start - lookback:
+                report.items_too_old += 1
+            elif seen.landed_elsewhere(interval.dt, url=key):
                 report.items_already_landed += 1
             elif item.published_at and item.published_at >= interval.end:
                 # Belongs to a later interval; forget the validators so it is seen again.
                 report.items_deferred += 1
                 deferred = True
-            elif item.published_at and item.published_at < interval.start - lookback:
-                report.items_too_old += 1
             else:
                 selection.items.append((item, feed))
         if result.validators is not None and not deferred:
@@ -473,6 +485,9 @@ class Landing:
                         log.warning("extraction process died on %s; extracting it here", item.url)
                         extracted = extract(*args)
                     article = _to_article(item, feed, page, raw_ref, extracted)
+                    self.seen.need(seen_days(self.dt, [article.published_at],
+                                             self.settings.lookback_days,
+                                             self.settings.dedup_window_days))  # fmt: skip
                     if self.seen.landed_elsewhere(self.dt, article=article.article_id):
                         self.already_landed += 1
                         pages.append(page_row(item.url, domain, extracted, None))
@@ -536,7 +551,7 @@ def ingest_batch(
     batch = batch_id(feeds)
     dt = interval.dt
     report = BatchReport(batch_id=batch, dt=dt, feeds=len(feeds))
-    seen = SeenIndex.load_or_empty(lake)
+    seen = SeenIndex.open_or_empty(lake)
     own_fetcher = fetcher is None
     fetcher = fetcher or make_fetcher(settings, feeds)
     now = datetime.now(UTC)
@@ -544,7 +559,9 @@ def ingest_batch(
     try:
         polls, states, retired = _poll_all(feeds, fetcher, lake, settings, report, now, deadline)
         lookback = timedelta(days=settings.lookback_days)
-        selection = _select(polls, interval, lookback, seen, report, now)
+        selection = _select(
+            polls, interval, lookback, seen, report, now, settings.dedup_window_days
+        )
         selection.rejects.extend(retired)
         urls = [item.url for item, _ in selection.items]
         digest = hashlib.sha256("\n".join(urls).encode()).hexdigest()[:12]
