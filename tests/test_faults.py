@@ -358,7 +358,7 @@ def test_a_commit_writes_the_dedup_rows_of_its_own_day_alone(
     assert signed == {days[1].isoformat(), DT} and len(set(near.days)) == len(days)
     lake.delete(f"_state/dedup/dt={days[0].isoformat()}.parquet")
     state = load_state(lake, around=DT)
-    assert state.rebuilt and "a day file of the dedup index went missing" in state.rebuilt
+    assert state.rebuilt and "a file of the dedup index went missing" in state.rebuilt
 
 
 def test_an_unreadable_feed_state_is_reported_and_replaced(

@@ -1,5 +1,6 @@
-"""The seen index: a file a landing day, read only for the days the items at hand may
-have landed on, whatever the history."""
+"""State whose cost follows the day: the seen index, a file a landing day read only for
+the days the items at hand may have landed on; the dedup index, whose exact hashes of
+ended months are a file a month."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from pipeline.lake.state import (
     SEEN_KEY,
     SEEN_SCHEMA,
     SeenIndex,
+    _load_dedup,
+    _save_dedup,
     seen_days,
 )
 from pipeline.lake.store import LocalLake, table_to_parquet
+from pipeline.stages.dedup import DedupIndex, signatures
 
 START = date(2025, 1, 1)
 
@@ -120,3 +124,60 @@ def test_an_index_kept_in_one_file_is_read_whole_once_and_split_into_days(
     ]
     again = SeenIndex.load(lake)
     assert again.entries == index.entries and again.tables == {"articles": 2}
+
+
+# -- the dedup index: the exact hashes of every day, gathered a month a file ----------------
+
+
+def _dedup_over(days: list[str]) -> DedupIndex:
+    """Two articles a day, each of a text of its own."""
+    index = DedupIndex()
+    for day in days:
+        index.today = day
+        docs: list[tuple[str | None, str | None]] = [
+            (f"Story {n} of {day}", " ".join(f"w{day}{n}{k}" for k in range(40))) for n in range(2)
+        ]
+        for n, sig in enumerate(signatures(docs)):
+            index.add(f"{day}-{n}", sig)
+    index.today = ""
+    return index
+
+
+def test_the_exact_hashes_of_ended_months_are_one_file_a_month(tmp_path: Path) -> None:
+    """A commit reads a file for each earlier month, the days of the newest month and the
+    signatures of its window: the files it opens grow by one a month, not a day."""
+    lake = CountingLake(tmp_path / "lake")
+    days = [(START + timedelta(days=n)).isoformat() for n in range(69)]  # to 10 March
+    _save_dedup(lake, _dedup_over(days), {"articles": 1})
+    assert lake.list_keys("_state/dedup/month=") == [
+        "_state/dedup/month=2025-01.parquet",
+        "_state/dedup/month=2025-02.parquet",
+    ]
+    march = [day for day in days if day >= "2025-03"]
+    assert lake.list_keys("_state/dedup/dt=") == [f"_state/dedup/dt={d}.parquet" for d in march]
+    lake.reads.clear()
+    index = _load_dedup(lake, around="2025-03-10", window_days=3)
+    assert len(index) == 2 * len(days) and index.months == {"2025-01", "2025-02"}
+    opened = [key for key in lake.reads if key.startswith("_state/dedup")]
+    signed = [f"_state/dedup/signatures/dt=2025-03-{d:02d}.parquet" for d in range(7, 11)]
+    assert sorted(opened) == sorted(
+        ["_state/dedup.json", *lake.list_keys("_state/dedup/month="),
+         *lake.list_keys("_state/dedup/dt="), *signed]
+    )  # fmt: skip
+    # An exact copy of a January article is still caught.
+    text = " ".join(f"w2025-01-051{k}" for k in range(40))
+    index.today = "2025-03-10"
+    assert index.add("copy", signatures([("Story 1 of 2025-01-05", text)])[0]) == "2025-01-05-1"
+    # A day of a gathered month that changes (a backfill) rewrites its month's file.
+    index = _load_dedup(lake, around="2025-01-20", window_days=3)
+    index.today = "2025-01-20"
+    index.add("late", signatures([("A late one", "late " * 50)])[0])
+    lake.writes.clear()
+    _save_dedup(lake, index, {"articles": 2})
+    assert lake.writes == [
+        "_state/dedup/signatures/dt=2025-01-20.parquet",
+        "_state/dedup/month=2025-01.parquet",
+        "_state/dedup.json",
+    ]
+    again = _load_dedup(lake, around="2025-01-20", window_days=1)
+    assert "late" in again.ids and len(again) == 2 * len(days) + 1

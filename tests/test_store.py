@@ -278,3 +278,47 @@ def test_a_held_lease_is_renewed_and_a_lost_one_fences_its_writer(any_lake: Lake
         with pytest.raises(LakeError, match=r"lost the lease .* \(now held by a writer that took"):
             held.check()
     assert any_lake.get(LEASE_KEY) is not None  # and the holder did not delete the other's
+
+
+def test_replace_if_changes_only_the_object_it_read(any_lake: Lake) -> None:
+    any_lake.put("_state/k.json", b"1")
+    found = any_lake.get_tagged("_state/k.json")
+    assert found is not None and found[0] == b"1"
+    assert any_lake.replace_if("_state/k.json", b"2", found[1])
+    assert not any_lake.replace_if("_state/k.json", b"3", found[1])  # written since it was read
+    assert not any_lake.replace_if("_state/k.json", None, found[1])
+    assert any_lake.get("_state/k.json") == b"2"
+    now = any_lake.get_tagged("_state/k.json")
+    assert now is not None and now[1] != found[1]
+    assert any_lake.replace_if("_state/k.json", None, now[1])
+    assert any_lake.get("_state/k.json") is None
+    assert not any_lake.replace_if("_state/k.json", b"4", now[1])  # gone
+    assert any_lake.get_tagged("_state/k.json") is None
+
+
+def test_a_stalled_renewal_never_writes_over_the_lease_taken_since(
+    any_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder reads its lease to renew it and stalls past the expiry; another writer
+    takes the lease over. The renewal's write is conditional on what it read, so it
+    fails instead of writing over the new holder's lease, and the stalled holder is
+    fenced: it writes nothing more, and leaves the other's lease alone."""
+    read = any_lake.get_tagged
+    stalled = [True]
+
+    def read_then_stall(key: str) -> tuple[bytes, str] | None:
+        found = read(key)
+        if stalled.pop() if stalled else False:
+            assert found is not None and any_lake.replace_if(LEASE_KEY, None, found[1])
+            taken = {"holder": "the next writer", "token": "next"}
+            assert any_lake.put_if_absent(LEASE_KEY, json.dumps(taken).encode())
+        return found
+
+    with lease(any_lake, "stalled", ttl=60) as held:
+        assert held is not None
+        monkeypatch.setattr(any_lake, "get_tagged", read_then_stall)
+        assert not held.renew()
+        assert held.lost == "now held by the next writer"
+        with pytest.raises(LakeError, match=r"lost the lease .* \(now held by the next writer\)"):
+            held.check()
+    assert json.loads(any_lake.get(LEASE_KEY) or b"")["token"] == "next"

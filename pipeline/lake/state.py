@@ -8,10 +8,12 @@
   the days its items may have landed on (``seen_days``), never the whole history;
   ``_state/seen.json`` says which days there are and which table versions they match.
 - ``_state/dedup/dt=….parquet`` and ``_state/dedup/signatures/dt=….parquet``: the exact
-  hash of every article landed on that day, and the near-copy signatures; a commit reads
-  the signatures of the days within ``ingest.dedup_window_days`` of its own and the
-  exact hashes of every day, and writes back its day alone. ``_state/dedup.json`` says
-  which days there are and which table versions they match.
+  hash of every article landed on that day, and the near-copy signatures; the hashes of
+  the months before the newest day's are gathered in ``_state/dedup/month=….parquet``.
+  A commit reads the signatures of the days within ``ingest.dedup_window_days`` of its
+  own and the exact hashes of every day, and writes back its day (or its month).
+  ``_state/dedup.json`` says which days and months there are and which table versions
+  they match.
 - ``_state/stories.json.gz``: the story index (term statistics, open stories).
 - ``_state/days/dt=….json``: what the commits of a day recorded beside their tables.
 
@@ -373,12 +375,17 @@ def _dedup_day_key(day: str, part: str = "hashes") -> str:
     return f"{DEDUP_DAYS}{folder}dt={day}.parquet"
 
 
+def _dedup_month_key(month: str) -> str:
+    return f"{DEDUP_DAYS}month={month}.parquet"
+
+
 def _load_dedup(lake: Lake, around: str | None, window_days: int) -> DedupIndex:
     """The dedup index: the exact hashes of every day, and the signatures of the days
     within ``window_days`` of ``around`` (the day being committed; the last day held, if
-    None). Each day's hashes and signatures are files of their own, so a commit reads the
-    window's signatures and the history's hashes, and writes back only the days it
-    changed."""
+    None). A day's hashes and signatures are files of their own, and the hashes of the
+    months before the newest day's are gathered in a file a month, so a commit reads the
+    window's signatures, the current month's days and a file for each earlier month, and
+    writes back only what it changed."""
     try:
         stamp = get_json(lake, DEDUP_KEY)
     except ValueError as exc:
@@ -388,6 +395,7 @@ def _load_dedup(lake: Lake, around: str | None, window_days: int) -> DedupIndex:
     if not isinstance(stamp, dict) or stamp.get("version") != STATE_VERSION:
         raise _refuse(lake, DEDUP_KEY, f"not a dedup index of version {STATE_VERSION}")
     days, signed = sorted(stamp.get("days") or []), set(stamp.get("signed") or [])
+    months = set(stamp.get("months") or [])
     dated = [date.fromisoformat(day) for day in days if day]  # "": rows of unknown day
     centre = date.fromisoformat(around) if around else max(dated, default=date.today())
     first = (centre - timedelta(days=window_days)).isoformat()
@@ -396,21 +404,27 @@ def _load_dedup(lake: Lake, around: str | None, window_days: int) -> DedupIndex:
     def read(key: str) -> bytes:
         data = lake.get(key)
         if data is None:
-            raise _refuse(lake, key, "a day file of the dedup index went missing")
+            raise _refuse(lake, key, "a file of the dedup index went missing")
         return data
 
+    def wanted(of_days: list[str]) -> list[bytes]:
+        return [read(_dedup_day_key(day, "signatures")) for day in of_days
+                if day in signed and first <= day <= last]  # fmt: skip
+
     parts = []
+    for month in sorted(months):
+        key = _dedup_month_key(month)
+        parts.append((read(key), wanted([d for d in days if d[:7] == month]), lake.url(key)))
     for day in days:
-        key = _dedup_day_key(day)
-        wanted = day in signed and first <= day <= last
-        signatures = read(_dedup_day_key(day, "signatures")) if wanted else None
-        parts.append((read(key), signatures, lake.url(key)))
+        if day[:7] not in months:
+            key = _dedup_day_key(day)
+            parts.append((read(key), wanted([day]), lake.url(key)))
     try:
         index = DedupIndex.from_parts(parts)
     except DedupStateError as exc:
         raise StateError(str(exc)) from None
     index.tables = dict(stamp.get("tables") or {})
-    index.signed = signed
+    index.signed, index.months = signed, months
     return index
 
 
@@ -429,18 +443,32 @@ def _load_legacy_dedup(lake: Lake) -> DedupIndex:
 
 
 def _save_dedup(lake: Lake, index: DedupIndex, versions: dict[str, int]) -> None:
-    """The days the index changed, then what they match: a commit that dies between the
-    two leaves a stamp behind the tables, so the next one rebuilds the index."""
+    """The days the index changed (the month, for a day of a gathered month), the months
+    to gather, then what they match: a commit that dies on the way leaves a stamp behind
+    the tables, so the next one rebuilds the index. Day files a month file replaced go
+    once the stamp names it."""
+    days = sorted(set(index.days))
+    newest = max((day for day in days if day), default="")
+    ended = {day[:7] for day in days if day and day[:7] < newest[:7]} - index.months
+    months = {day[:7] for day in index.changed if day[:7] in index.months} | ended
     for day in sorted(index.changed):
-        lake.put(_dedup_day_key(day), index.to_parquet(day=day, part="hashes"))
+        if day[:7] not in months:
+            lake.put(_dedup_day_key(day), index.to_parquet(days=[day], part="hashes"))
         if any(index.digests[i] is not None for i in index.rows_of(day)):
             lake.put(
-                _dedup_day_key(day, "signatures"), index.to_parquet(day=day, part="signatures")
+                _dedup_day_key(day, "signatures"), index.to_parquet(days=[day], part="signatures")
             )
             index.signed.add(day)
-    stamp = {"version": STATE_VERSION, "tables": versions, "days": sorted(set(index.days)),
-             "signed": sorted(index.signed)}  # fmt: skip
+    for month in sorted(months):
+        of_month = [day for day in days if day[:7] == month]
+        lake.put(_dedup_month_key(month), index.to_parquet(days=of_month, part="hashes"))
+    index.months |= ended
+    stamp = {"version": STATE_VERSION, "tables": versions, "days": days,
+             "signed": sorted(index.signed), "months": sorted(index.months)}  # fmt: skip
     put_json(lake, DEDUP_KEY, stamp)
+    for day in days:
+        if day[:7] in ended:
+            lake.delete(_dedup_day_key(day))
     if lake.get(LEGACY_DEDUP_KEY) is not None:
         lake.delete(LEGACY_DEDUP_KEY)
     index.changed = set()

@@ -7,6 +7,8 @@ of one key is atomic: a reader sees the old object or the new one, never half of
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import io
 import json
 import logging
@@ -70,6 +72,15 @@ class Lake(Protocol):
         """Write ``key`` only if no object has it, atomically; False if one does."""
         ...
 
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The object and its tag, which changes whenever it is written (its ETag)."""
+        ...
+
+    def replace_if(self, key: str, data: bytes | None, tag: str) -> bool:
+        """Write ``data`` at ``key`` (delete it, if None) only if the object there still
+        has ``tag``, atomically; False if it was written or deleted since."""
+        ...
+
     def list_top(self, prefix: str) -> list[str]:
         """The keys directly in the folder ``prefix`` (ending in ``/``), not below it."""
         ...
@@ -131,6 +142,26 @@ class LocalLake:
                 return False
             finally:
                 tmp.unlink(missing_ok=True)
+
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        data = self.get(key)
+        return None if data is None else (data, hashlib.sha256(data).hexdigest())
+
+    def replace_if(self, key: str, data: bytes | None, tag: str) -> bool:
+        path = self._path(key)
+        with _local("write" if data is not None else "delete", self.url(key)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Every conditional change of this key takes the lock beside it in turn.
+            with (path.parent / f".{path.name}.lock").open("ab") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                current = self.get_tagged(key)
+                if current is None or current[1] != tag:
+                    return False
+                if data is None:
+                    path.unlink()
+                else:
+                    self.put(key, data)
+                return True
 
     def get(self, key: str) -> bytes | None:
         with _local("read", self.url(key)):
@@ -282,18 +313,41 @@ class S3Lake:
         except BotoCoreError as exc:
             raise self._fail("write", key, exc) from exc
 
-    def get(self, key: str) -> bytes | None:
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
-            return response["Body"].read()
+            return response["Body"].read(), str(response["ETag"])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise self._fail("read", key, exc) from exc
         except BotoCoreError as exc:
             raise self._fail("read", key, exc) from exc
+
+    def replace_if(self, key: str, data: bytes | None, tag: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        action = "write" if data is not None else "delete"
+        try:
+            if data is None:
+                self._client.delete_object(Bucket=self.bucket, Key=self._key(key), IfMatch=tag)
+            else:
+                self._client.put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=tag
+                )
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _TAKEN | {"NoSuchKey", "404"}:
+                return False
+            raise self._fail(action, key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail(action, key, exc) from exc
+
+    def get(self, key: str) -> bytes | None:
+        found = self.get_tagged(key)
+        return None if found is None else found[0]
 
     def list_keys(self, prefix: str) -> list[str]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -532,6 +586,19 @@ def _abandoned(lake: Lake, current: dict[str, Any], now: str) -> bool:
 LEASE_TTL = 600.0  # seconds a lease lasts unless its holder renews it (every third of it)
 
 
+def _read_lease(lake: Lake) -> tuple[dict[str, Any], str] | None:
+    """The lease document and its tag; an unreadable one reads as expired."""
+    found = lake.get_tagged(LEASE_KEY)
+    if found is None:
+        return None
+    data, tag = found
+    try:
+        document = json.loads(data)
+    except ValueError:
+        document = None
+    return (document if isinstance(document, dict) else {"expires": ""}), tag
+
+
 class Lease:
     """A held lease: renewed in the background while its holder works; ``check`` before a
     final write says whether it is still ours (fencing)."""
@@ -542,32 +609,36 @@ class Lease:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew, name="lease renewal", daemon=True)
 
-    def _current(self) -> dict[str, Any] | None:
-        try:
-            document = get_json(self.lake, LEASE_KEY)
-        except ValueError:
-            return None
-        return document if isinstance(document, dict) else None
+    def _current(self) -> tuple[dict[str, Any], str] | None:
+        return _read_lease(self.lake)
 
     def _renew(self) -> None:
         while not self._stop.wait(self.ttl / 3):
             try:
-                current = self._current()
-                if current is None or current.get("token") != self.token:
-                    self.lost = f"now held by {(current or {}).get('holder', 'nobody')}"
+                if not self.renew():
                     return
-                expires = datetime.now(UTC) + timedelta(seconds=self.ttl)
-                current["expires"] = expires.isoformat()
-                self.lake.put(LEASE_KEY, json.dumps(current, indent=2).encode())
             except LakeError as exc:  # the next renewal may get through
                 log.warning("could not renew the lease %s: %s", self.lake.url(LEASE_KEY), exc)
+
+    def renew(self) -> bool:
+        """Push the lease's expiry on, if it is still ours and unchanged since it was read
+        (a conditional write: never over a lease another writer has taken since)."""
+        current = self._current()
+        if current is not None and current[0].get("token") == self.token:
+            document, tag = current
+            document["expires"] = (datetime.now(UTC) + timedelta(seconds=self.ttl)).isoformat()
+            if self.lake.replace_if(LEASE_KEY, json.dumps(document, indent=2).encode(), tag):
+                return True
+            current = self._current()
+        self.lost = f"now held by {current[0].get('holder', 'nobody') if current else 'nobody'}"
+        return False
 
     def check(self) -> None:
         """Raise :class:`LakeError` unless the lease is still ours: a writer that lost it
         (it expired while the holder was stalled, and another took it) writes nothing more."""
         current = self._current()
-        if self.lost or current is None or current.get("token") != self.token:
-            holder = (current or {}).get("holder", "nobody")
+        if self.lost or current is None or current[0].get("token") != self.token:
+            holder = current[0].get("holder", "nobody") if current else "nobody"
             raise LakeError(
                 f"lost the lease {self.lake.url(LEASE_KEY)} (now held by {holder}): "
                 "nothing more is written; run it again"
@@ -576,8 +647,8 @@ class Lease:
     def release(self) -> None:
         self._stop.set()
         current = self._current()
-        if current is not None and current.get("token") == self.token:
-            self.lake.delete(LEASE_KEY)
+        if current is not None and current[0].get("token") == self.token:
+            self.lake.replace_if(LEASE_KEY, None, current[1])
 
 
 @contextmanager
@@ -591,7 +662,8 @@ def lease(
 ) -> Iterator[Lease | None]:
     """Hold the lake's write lease: one writer of state at a time, across threads,
     processes, DAGs and machines (a conditional PUT of ``_state/lease.json``). The lease
-    is renewed while it is held, so it does not expire under a long commit; a writer
+    is renewed while it is held, so it does not expire under a long commit (each renewal,
+    release and take-over is conditional on the lease it read: never over another's); a writer
     checks it (``Lease.check``) before its final writes. Re-entrant within a thread (the
     inner holder gets None). An abandoned lease is taken over: at once if its holder ran
     on this host and is gone, else when it expires (``ttl`` seconds after its last
@@ -619,15 +691,13 @@ def lease(
                 ):
                     _active[lake.uri] = me
                     break
-            try:
-                current = get_json(lake, LEASE_KEY)
-            except ValueError:
-                current = {"expires": ""}  # unreadable: as good as expired
-            if current is None:
+            found = _read_lease(lake)
+            if found is None:
                 continue  # released between our two requests
+            current, tag = found
             if _abandoned(lake, current, now.isoformat()):
                 log.warning("taking over the abandoned lease %s: %s", lake.url(LEASE_KEY), current)
-                lake.delete(LEASE_KEY)
+                lake.replace_if(LEASE_KEY, None, tag)  # unless another took it over first
                 continue
         else:
             current = {"holder": "another thread of this process", "host": socket.gethostname(),

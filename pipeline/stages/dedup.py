@@ -307,6 +307,7 @@ class DedupIndex:
         self._by_id: dict[str, int] = {}
         self.changed: set[str] = set()  # the days that gained rows since the index was made
         self.signed: set[str] = set()  # the days whose signatures are kept (by the lake)
+        self.months: set[str] = set()  # the months whose hashes are one file (by the lake)
 
     def prune(self, first_day: str) -> int:
         """Forget the signatures of articles that landed before ``first_day`` (their exact
@@ -369,8 +370,9 @@ class DedupIndex:
 
     # -- persistence ------------------------------------------------------------------
 
-    def rows_of(self, day: str) -> list[int]:
-        return [i for i, d in enumerate(self.days) if d == day]
+    def rows_of(self, *days: str) -> list[int]:
+        wanted = set(days)
+        return [i for i, d in enumerate(self.days) if d in wanted]
 
     def _digest_column(self, rows: list[int]) -> pa.Array:
         digests = [self.digests[i] for i in rows]
@@ -384,12 +386,15 @@ class DedupIndex:
         )
 
     def to_parquet(
-        self, metadata: dict[str, str] | None = None, day: str | None = None, part: str = "all"
+        self,
+        metadata: dict[str, str] | None = None,
+        days: Iterable[str] | None = None,
+        part: str = "all",
     ) -> bytes:
-        """The index as Parquet: only the rows that landed on ``day``, if given; with
+        """The index as Parquet: only the rows that landed on ``days``, if given; with
         ``part`` "hashes" without the signatures, with "signatures" only the article ids
         and signatures of the rows that have one."""
-        rows = list(range(len(self.ids))) if day is None else self.rows_of(day)
+        rows = list(range(len(self.ids))) if days is None else self.rows_of(*days)
         if part == "signatures":
             rows = [i for i in rows if self.digests[i] is not None]
 
@@ -420,15 +425,16 @@ class DedupIndex:
         return cls._from_table(cls._read(data, where, keep_digests=True))
 
     @classmethod
-    def from_parts(cls, parts: list[tuple[bytes, bytes | None, str]]) -> DedupIndex:
-        """The index made of parts (a day's "hashes" and, when its signatures are wanted,
-        its "signatures", as ``to_parquet`` writes them; where they were read)."""
+    def from_parts(cls, parts: list[tuple[bytes, list[bytes], str]]) -> DedupIndex:
+        """The index made of parts (the "hashes" of a day or of a month and the
+        "signatures" wanted of its days, as ``to_parquet`` writes them; where they were
+        read)."""
         tables = [cls._read(hashes, where, signatures=signed) for hashes, signed, where in parts]
         return cls._from_table(pa.concat_tables(tables)) if tables else cls()
 
     @staticmethod
     def _read(
-        data: bytes, where: str, keep_digests: bool = False, signatures: bytes | None = None
+        data: bytes, where: str, keep_digests: bool = False, signatures: list[bytes] | None = None
     ) -> pa.Table:
         def load(data: bytes) -> pa.Table:
             try:
@@ -448,8 +454,8 @@ class DedupIndex:
         table = load(data)
         if "day" not in table.column_names:
             table = table.append_column("day", pa.array([""] * table.num_rows, pa.string()))
-        if signatures is not None:
-            signed = load(signatures)
+        if signatures:
+            signed = pa.concat_tables([load(data) for data in signatures])
             found = pc.index_in(table.column("article_id"), value_set=signed.column("article_id"))
             digest = signed.column("digest").take(found)
         elif keep_digests and "digest" in table.column_names:
