@@ -71,6 +71,12 @@ _TIME_META = (
 )
 
 
+# How trafilatura is asked for the main text.
+TRAFILATURA_OPTIONS: dict[str, Any] = {
+    "include_comments": False,
+    "include_tables": True,
+    "favor_recall": True,
+}
 # htmldate's extensive search (dateparser over the whole page) costs more than the rest of
 # the extraction together; it runs only when the quick search finds no date (_published).
 _QUICK_DATE = set_date_params(False)
@@ -469,13 +475,7 @@ def extract(
     objects = _json_ld(tree)
     article = _json_ld_article(objects)
     stated = _stated_time(tree, objects)
-    document = trafilatura.bare_extraction(
-        tree,
-        url=url,
-        include_comments=False,
-        include_tables=True,
-        favor_recall=True,
-    )
+    document = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS)
     if document is not None and not isinstance(document, Document):
         raise TypeError("trafilatura.bare_extraction returned a dict; expected a Document")
     hinted = _hinted_text(tree, url, hints) if hints and hints.content else ""
