@@ -121,7 +121,8 @@ def ours(html: bytes) -> dict[str, str | None]:
         page = extract(html, min_words=1)
     except ExtractionError:
         return {"text": "", "title": None, "author": None, "date": None}
-    date = page.published_at.date().isoformat() if page.published_at else None
+    day = page.published_date or (page.published_at.date() if page.published_at else None)
+    date = day.isoformat() if day else None
     return {"text": page.text, "title": page.title, "author": "; ".join(page.authors), "date": date}
 
 

@@ -253,11 +253,12 @@ def _extract_file(name: str) -> tuple[dict[str, Any], str | None, bool]:
         return record, f"{path}: cannot read: {exc}", True
     except Exception as exc:  # one page's crash is that page's failure, not the run's
         return record, f"{path}: internal error: {type(exc).__name__}: {exc}", True
+    when = page.published_at or page.published_date  # a day alone when no time is stated
     record.update(
         title=page.title,
         text=page.text,
         authors=page.authors,
-        published_at=page.published_at.isoformat() if page.published_at else None,
+        published_at=when.isoformat() if when else None,
         language=page.language,
     )
     return record, None, False

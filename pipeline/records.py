@@ -11,13 +11,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 4  # 2: articles.rights, stories.topics and stories.stakeholders; offtopic
-# 3: articles.flags; 4: stories one current row per story (with its counts), story_days
+SCHEMA_VERSION = 5  # 2: articles.rights, stories.topics and stories.stakeholders; offtopic
+# 3: articles.flags; 4: stories one current row per story (with its counts), story_days;
+# 5: articles.published_date
 
 # The most one field may hold, in characters (and in entries, for lists): nothing a
 # hostile feed or page sends lands bigger. Bodies are capped in bytes before parsing and
@@ -100,6 +101,9 @@ class Article:
     entities: list[dict[str, str]] | None = None
     rights: dict[str, Any] | None = None
     flags: list[str] | None = None  # FUTURE_DATE, TEXT_TRUNCATED
+    # The day of publication in the outlet's own calendar (a page that states only a day
+    # gives that day, and no published_at).
+    published_date: date | None = None
 
     def __post_init__(self) -> None:
         self.title = clip(self.title, MAX_TITLE)
@@ -142,6 +146,7 @@ ARTICLES_SCHEMA = pa.schema(
         pa.field("entities", pa.list_(ENTITY)),
         pa.field("rights", RIGHTS),
         pa.field("flags", pa.list_(pa.string())),
+        pa.field("published_date", pa.date32()),
     ],
     metadata={"newsflow.table": "articles", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -32,7 +32,23 @@ def test_date_from_the_visible_page_when_metadata_has_none(web: SampleWeb) -> No
     html, url, _ = _page(web, "bookwire", "news/publishers")
     assert b"article:published_time" not in html  # the blog layout states no metadata time
     page = extract(html, url)
-    assert page.published_at is not None and page.published_at.date().isoformat() == "2026-11-21"
+    assert page.published_date is not None and page.published_date.isoformat() == "2026-11-21"
+    assert page.published_at is None  # the page states a day, not a time
+
+
+def _dated(published: str, visible: str) -> bytes:
+    paragraph = "<p>" + " ".join(["The studio said the model would only draft backgrounds."] * 4)
+    return (f'<html><head><meta property="article:published_time" content="{published}">'
+            f"<title>Studio adopts AI drafts</title></head><body><article>"
+            f"<h1>Studio adopts AI drafts</h1><time>{visible}</time>{paragraph}</p>"
+            f"{paragraph} Artists will finish every frame by hand.</p></article></body></html>"
+            ).encode()  # fmt: skip
+
+
+def test_a_time_east_of_utc_keeps_its_instant_and_the_outlet_s_day() -> None:
+    page = extract(_dated("2026-11-24T08:00:00+09:00", "2026-11-24"), min_words=1)
+    assert page.published_at == datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
+    assert page.published_date == date(2026, 11, 24)  # the day in Tokyo, not in London
 
 
 @pytest.mark.parametrize(("outlet", "language"), [("cinedigital", "es"), ("ecranlibre", "fr")])

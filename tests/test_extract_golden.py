@@ -43,15 +43,29 @@ def f1(got: str, want: str) -> float:
 
 def test_every_case_is_there() -> None:
     cases = {"gallery", "jsonld-absent", "jsonld-lying", "jsonld-present", "live-blog",
-             "non-english", "paywall-teaser", "reader-comments", "video"}  # fmt: skip
+             "non-english", "paywall-teaser", "reader-comments", "video",
+             # defects seen on news pages nobody here wrote
+             "entities", "repeated-body", "related-ja", "related-no", "related-zh",
+             "embedded-next-data", "embedded-jsonld-body", "date-only"}  # fmt: skip
     assert set(PAGES) == cases
+
+
+ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_character_reference_survives_into_any_field(name: str) -> None:
+    page = extract(gzip.decompress((GOLDEN / f"{name}.html.gz").read_bytes()), min_words=1)
+    fields = [page.title, page.text, page.summary, *page.authors]
+    assert [f for f in fields if f and ENTITY.search(f)] == []
 
 
 @pytest.mark.parametrize("name", PAGES)
 def test_golden_page(name: str) -> None:
     want = expected(name)
     page = extract(gzip.decompress((GOLDEN / f"{name}.html.gz").read_bytes()), min_words=1)
-    published = page.published_at.isoformat() if page.published_at else None
+    when = page.published_at or page.published_date  # a day alone when no time is stated
+    published = when.isoformat() if when else None
     got = {"title": page.title, "authors": page.authors, "published_at": published,
            "language": page.language}  # fmt: skip
     assert got == {k: want[k] for k in got}

@@ -314,6 +314,17 @@ def _select(
     return selection
 
 
+def _publication_day(published: datetime | None, stated: date | None) -> date | None:
+    """The day of publication where the outlet is: the page's, unless it contradicts the
+    time of publication (a day apart at most: time zones span no more), else that time's
+    day in UTC."""
+    if published is None:
+        return stated
+    if stated is not None and abs((stated - published.date()).days) <= 1:
+        return stated
+    return published.date()
+
+
 def _to_article(
     item: FeedItem, feed: Feed, page: Page, raw_ref: str, extracted: Extracted
 ) -> Article:
@@ -321,9 +332,11 @@ def _to_article(
     if extracted.canonical_url and _same_site(extracted.canonical_url, page.final_url):
         canonical = canonicalize(extracted.canonical_url)
     published = item.published_at or extracted.published_at
+    day = _publication_day(published, extracted.published_date)
     flags = list(dict.fromkeys([*item.flags, *extracted.flags]))
-    if published and published > page.fetched_at + FUTURE_TOLERANCE:
-        published = None
+    latest = page.fetched_at + FUTURE_TOLERANCE
+    if (published and published > latest) or (day and day > latest.date()):
+        published, day = None, None
         flags = list(dict.fromkeys([*flags, FUTURE_DATE]))
     return Article(
         article_id=article_id(canonical),
@@ -335,6 +348,7 @@ def _to_article(
         title=extracted.title or _plain(item.title),
         authors=extracted.authors or list(item.authors),
         published_at=published,
+        published_date=day,
         fetched_at=page.fetched_at,
         language=extracted.language,
         text=extracted.text,

@@ -22,13 +22,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import html
 import json
 import re
 import unicodedata
 from collections import Counter
 from copy import deepcopy
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -37,6 +38,7 @@ import py3langid
 import trafilatura
 from htmldate import find_date
 from lxml import etree
+from lxml import html as lxml_html
 from trafilatura.external import try_readability
 from trafilatura.metadata import examine_meta, extract_author, extract_meta_json, extract_title
 from trafilatura.settings import Document, set_date_params
@@ -50,7 +52,6 @@ from pipeline.records import (
     TEXT_TRUNCATED,
     clip,
     clip_names,
-    parse_timestamp,
 )
 from pipeline.settings import MIN_WORDS
 from pipeline.urls import source_domain
@@ -58,6 +59,11 @@ from pipeline.yamlfile import YamlFile
 
 EXTRACTOR = f"trafilatura/{trafilatura.__version__}"
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Words as newsflow counts them: runs of letters and digits, except that a Chinese or
+# Japanese character is a word of its own (those scripts do not space their words; word
+# processors count them so).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN = re.compile(f"[{_CJK}]|[^\\W{_CJK}]+")
 _TIME_META = (
     "article:published_time",
     "og:article:published_time",
@@ -88,6 +94,25 @@ SECOND_OPINION_RATIO, SECOND_OPINION_OVERLAP = 2.0, 0.7
 _SHORT_WORDS, _WORDS_PER_PARAGRAPH = 250, 10
 _STATED_OVERLAP = 0.6  # of the extracted words that a JSON-LD articleBody must hold
 _SHORT_LINE = 5  # words
+_RUN, _REPEATED = 6, 0.8  # a line whose runs of six words were 80% said above is a repeat
+# Headings of lists of other stories, in the languages of the outlets and of the
+# development sets, as ``_words`` folds them.
+_RELATED_HEADINGS = (
+    "related|related stories|related articles|related content|related news|related coverage|"
+    "read more|read next|read also|also read|more on this|more on this story|see also|"
+    "see the timeline|timeline|recommended|recommended for you|you may also like|"
+    "you might also like|more stories|more from|up next|"
+    "mehr zum thema|lesen sie auch|auch interessant|weitere artikel|verwandte artikel|"
+    "das könnte sie auch interessieren|à lire aussi|lire aussi|sur le même sujet|voir aussi|"
+    "à voir aussi|articles liés|lee también|te puede interesar|noticias relacionadas|"
+    "también te puede interesar|leia também|leia mais|veja também|notícias relacionadas|"
+    "leggi anche|potrebbe interessarti|articoli correlati|lees ook|gerelateerde artikelen|"
+    "les også|les mer|se tidslinjen|relaterte saker|læs også|relaterede artikler|läs också|"
+    "läs mer|relaterade artiklar|czytaj także|czytaj też|zobacz też|zobacz także|"
+    "читайте также|по теме|смотрите также|関連記事|関連ニュース|あわせて読みたい|"
+    "こちらもおすすめ|おすすめ記事|延伸閱讀|延伸阅读|相關新聞|相关新闻|相關文章|相关文章|"
+    "看更多|更多新聞|推薦閱讀|推荐阅读|相關報導|相关报道|관련기사|관련 기사|추천 기사"
+)
 _SHARING = frozenset(
     "share sharing compartir comparte partager partagez teilen tweet whatsapp".split()
 )
@@ -124,13 +149,14 @@ class Extracted:
     title: str | None
     text: str
     authors: list[str]
-    published_at: datetime | None
+    published_at: datetime | None  # UTC, when the page states a time
     language: str | None
     summary: str | None
     image: str | None
     canonical_url: str | None
     word_count: int
     flags: tuple[str, ...] = ()  # TEXT_TRUNCATED
+    published_date: date | None = None  # the day of publication where the outlet is
 
     def __post_init__(self) -> None:
         self.title = clip(self.title, MAX_TITLE)
@@ -187,7 +213,22 @@ def _json_ld_authors(article: dict[str, Any]) -> list[str]:
 
 
 def _words(text: str | None) -> list[str]:
-    return _WORD.findall((text or "").lower())
+    return _TOKEN.findall((text or "").lower())
+
+
+_RELATED = frozenset(" ".join(_words(h)) for h in _RELATED_HEADINGS.split("|"))
+# An entity with its semicolon: what is left of a page whose text was escaped twice.
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _decoded(text: str) -> str:
+    """``text`` with the character references a page escaped once too often decoded (the
+    parser decodes one level): ``&amp;ccedil;`` and ``&#8216;`` read as what they name."""
+    for _ in range(2):
+        if not _ENTITY.search(text):
+            break
+        text = html.unescape(text)
+    return text
 
 
 def _headline(tree: Any, titles: list[str | None]) -> str | None:
@@ -222,28 +263,112 @@ def _metadata(tree: Any) -> Document:
     return metadata
 
 
-def _published(tree: Any, stated: datetime | None, day: str | None) -> datetime | None:
-    """The publication time: htmldate's day (its slow extensive search only when the quick
-    one finds nothing), with the time of day the metadata states when it is the same day."""
+def _published(
+    tree: Any, stated: datetime | None, day: str | None
+) -> tuple[datetime | None, date | None]:
+    """The publication time in UTC, when the page states one, and the day in the outlet's
+    own calendar: htmldate's day (its slow extensive search only when the quick one finds
+    nothing), with the time of day the metadata states when it falls on that day where the
+    outlet is. A page that states only a day has no time: midnight UTC would move it to
+    the day before for every reader west of UTC."""
     if day is None and stated is None:
         day = find_date(tree, extensive_search=True, original_date=True)
     if stated is not None and (day is None or stated.date().isoformat() == day[:10]):
-        return stated
-    return parse_timestamp(day)
+        return stated.astimezone(UTC), stated.date()
+    try:
+        return None, date.fromisoformat(day[:10]) if day else None
+    except ValueError:
+        return None, None
 
 
-def _stated_body(article: dict[str, Any], text: str) -> str | None:
-    """The JSON-LD ``articleBody`` when it is longer than the extracted text and holds most
-    of it: the whole article behind a paywall teaser. A body that is shorter (a teaser) or
+def _local_time(value: str) -> datetime | None:
+    """A date and time with the offset it was written with (UTC if it has none)."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# Where a page rendered in the browser keeps its state, and the keys its article text has
+# there: the article is in the page even when its markup is an empty shell.
+_STATE_SCRIPTS = etree.XPath(
+    "//script[@id='__NEXT_DATA__' or @id='__NUXT_DATA__' or @type='application/json']/text()"
+    " | //script[not(@src) and (contains(., '__INITIAL_STATE__') or"
+    " contains(., '__PRELOADED_STATE__') or contains(., '__APOLLO_STATE__'))]/text()"
+)
+_BODY_KEYS = frozenset(
+    "articlebody body bodyhtml body_html content contenthtml content_html html text "
+    "articletext article_text storybody story_body".split()
+)
+_BARE_TOKENS, _BODY_TOKENS = 25, 50  # a text this short is no article; a body has this many
+_MARKUP = re.compile(r"<(?:p|br|div|h[1-6]|li|blockquote)\b", re.IGNORECASE)
+
+
+def _state_documents(tree: Any) -> list[Any]:
+    """The JSON documents of the page's state scripts (``__NEXT_DATA__`` and the like)."""
+    documents = []
+    for script in _STATE_SCRIPTS(tree):
+        script = str(script).strip()
+        start = 0 if script.startswith(("{", "[")) else script.find("{")
+        if start < 0:
+            continue
+        with contextlib.suppress(ValueError, RecursionError):
+            documents.append(json.JSONDecoder().raw_decode(script, start)[0])
+    return documents
+
+
+def _as_text(value: str) -> str:
+    """A body as the page's JSON holds it (markup, or plain text with blank lines between
+    its paragraphs) as text, a paragraph a line."""
+    if _MARKUP.search(value):
+        with contextlib.suppress(etree.ParserError, ValueError):
+            fragment = lxml_html.fragment_fromstring(value, create_parent="div")
+            blocks = fragment.xpath(".//p | .//h2 | .//h3 | .//h4 | .//li | .//blockquote")
+            lines = [" ".join(b.text_content().split()) for b in blocks] or [
+                " ".join(fragment.text_content().split())
+            ]
+            return "\n".join(line for line in lines if line)
+    return "\n".join(" ".join(line.split()) for line in value.splitlines() if line.strip())
+
+
+def _embedded_bodies(tree: Any, article: dict[str, Any]) -> list[str]:
+    """The article texts the page embeds as data: its JSON-LD ``articleBody``, and the
+    body-like fields of its state scripts."""
+    found = [article["articleBody"]] if isinstance(article.get("articleBody"), str) else []
+    stack = _state_documents(tree)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(value, str):
+                    if key.lower() in _BODY_KEYS and len(value) >= 200:
+                        found.append(value)
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, dict | list))
+    return [_decoded(_as_text(body)) for body in found]
+
+
+def _stated_body(bodies: list[str], text: str) -> str | None:
+    """The longest embedded body that is longer than the extracted text and holds most of
+    it (the whole article behind a paywall teaser), or any body, when the markup held no
+    article at all (a page rendered in the browser). A body that is shorter (a teaser) or
     says something else (a subscription pitch) is not the article."""
-    body = article.get("articleBody")
-    if not isinstance(body, str):
-        return None
-    ours, theirs = _words(text), _words(body)
-    if len(theirs) <= len(ours) or not ours:
-        return None
-    shared = sum((Counter(ours) & Counter(theirs)).values())
-    return body.strip() if shared >= _STATED_OVERLAP * len(ours) else None
+    ours = _words(text)
+    best: str | None = None
+    for body in bodies:
+        theirs = _words(body)
+        if len(theirs) <= max(len(ours), _BODY_TOKENS - 1):
+            continue
+        if len(ours) >= _BARE_TOKENS:
+            shared = sum((Counter(ours) & Counter(theirs)).values())
+            if shared < _STATED_OVERLAP * len(ours):
+                continue
+        if best is None or len(theirs) > len(_words(best)):
+            best = body.strip()
+    return best
 
 
 def _with_captions(tree: Any, text: str) -> str:
@@ -285,30 +410,61 @@ def _readability(tree: Any) -> str:
 
 
 def _tidy(text: str, title: str | None) -> str:
-    """Without the headline repeated as the first line, paragraphs repeated word for word,
-    short lines repeated three times or more (the "Share this post" of every entry of a live
-    blog) and short sharing prompts ("Compartir en redes sociales")."""
+    """Without the headline repeated as the first line, paragraphs repeated word for word or
+    said again in other paragraphs (a second copy of the body), short lines repeated three
+    times or more (the "Share this post" of every entry of a live blog), short sharing
+    prompts ("Compartir en redes sociales") and the headings of lists of other stories
+    ("Related", "Les også") whose lists are gone."""
     lines = text.split("\n")
     if title and lines and _words(lines[0]) == _words(title):
         lines = lines[1:]
     keys = [" ".join(_words(line)) for line in lines]
     times = Counter(keys)
     seen: set[str] = set()
+    runs_seen: set[tuple[str, ...]] = set()
     kept = []
     for line, key in zip(lines, keys, strict=True):
-        short = len(key.split()) <= _SHORT_LINE
-        if short and (times[key] >= 3 or _SHARING.intersection(key.split())):
+        words = key.split()
+        if len(words) <= _SHORT_LINE and (
+            times[key] >= 3 or _SHARING.intersection(words) or key in _RELATED
+        ):
             continue
         if len(key) > 20:
             if key in seen:
                 continue
             seen.add(key)
+        runs = {tuple(words[i : i + _RUN]) for i in range(len(words) - _RUN + 1)}
+        if len(words) >= 2 * _RUN and len(runs & runs_seen) >= _REPEATED * len(runs):
+            continue
+        runs_seen |= runs
         kept.append(line)
     return "\n".join(kept).strip()
 
 
+def _related_box(element: Any) -> bool:
+    """A heading of a list of other stories ("Related", "Les også", "関連記事"), or a
+    paragraph that is such a heading followed by links: "Les også: <a>…</a>"."""
+    text = " ".join(element.text_content().split())
+    if not text or len(text) > 300:
+        return False
+    if " ".join(_words(text)) in _RELATED:
+        return True
+    head, colon, rest = text.partition(":") if ":" in text else text.partition("：")
+    if not colon or " ".join(_words(head)) not in _RELATED:
+        return False
+    linked = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
+    return linked >= 0.5 * len(rest.strip())
+
+
+def _mostly_links(element: Any) -> bool:
+    text = len(" ".join(element.text_content().split()))
+    linked = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
+    return text > 0 and linked >= 0.6 * text
+
+
 def _stated_time(tree: Any, objects: list[dict[str, Any]]) -> datetime | None:
-    """A full publication timestamp the page states in its metadata, if any."""
+    """A full publication timestamp the page states in its metadata, if any, with the
+    outlet's offset."""
     candidates: list[str] = []
     for meta in tree.xpath("//meta[@content]"):
         key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower()
@@ -317,7 +473,7 @@ def _stated_time(tree: Any, objects: list[dict[str, Any]]) -> datetime | None:
     candidates += tree.xpath("//time[@itemprop='datePublished']/@datetime")
     candidates += [o["datePublished"] for o in objects if isinstance(o.get("datePublished"), str)]
     for value in candidates:
-        parsed = parse_timestamp(value)
+        parsed = _local_time(value)
         if parsed is not None and "T" in value:
             return parsed
     return None
@@ -431,6 +587,13 @@ def _prune(tree: Any, drop: tuple[str, ...]) -> None:
         if ((c := e.get("class")) and _BOXES.intersection(c.split())) or e.get("id") in _COMMENT_IDS
     ]
     boxes = [e for e in boxes if e.tag not in _WHOLE and e.find(".//h1") is None]
+    for heading in tree.iter("h2", "h3", "h4", "h5", "h6", "p", "strong", "b", "span"):
+        if _related_box(heading):
+            boxes.append(heading)
+            following = heading.getnext()
+            listed = following is not None and following.tag in ("ul", "ol", "div", "section")
+            if listed and _mostly_links(following):
+                boxes.append(following)
     doomed = boxes + [e for expression in drop for e in _xpath(expression)(tree)]
     for element in doomed:
         if element.getparent() is not None:
@@ -483,27 +646,30 @@ def extract(
     og_title = tree.xpath("//meta[@property='og:title']/@content")
     headline = article.get("headline") if isinstance(article.get("headline"), str) else None
     title = _headline(tree, [headline, metadata.title, og_title[0] if og_title else None])
-    main = (document.text or "").strip() if document is not None else ""
-    main = hinted or _stated_body(article, main) or _second_opinion(tree, page, main)
+    title = title and _decoded(title)
+    main = _decoded((document.text or "").strip() if document is not None else "")
+    bodies = _embedded_bodies(tree, article)
+    main = hinted or _stated_body(bodies, main) or _second_opinion(tree, page, main)
     text = _tidy(_with_captions(tree, main), title)
     if not text:
         raise ExtractionError("no-text", "no main text found on the page")
     flags = (TEXT_TRUNCATED,) if len(text) > MAX_TEXT else ()
     text = text[:MAX_TEXT]
-    words = len(_WORD.findall(text))
+    words = len(_TOKEN.findall(text))
     if words < min_words:
         raise ExtractionError("too-short", f"{words} words of main text, fewer than {min_words}")
-    published = _published(tree, stated, metadata.date)
-    authors = [a.strip() for a in (metadata.author or "").split(";") if a.strip()]
+    published, published_date = _published(tree, stated, metadata.date)
+    authors = [a.strip() for a in _decoded(metadata.author or "").split(";") if a.strip()]
     return Extracted(
         title=title,
         text=text,
         authors=authors or _json_ld_authors(article),
         published_at=published,
         language=detect_language(text, declared),
-        summary=(metadata.description or "").strip() or None,
+        summary=_decoded((metadata.description or "").strip()) or None,
         image=metadata.image or None,
         canonical_url=canonical,
         word_count=words,
         flags=flags,
+        published_date=published_date,
     )

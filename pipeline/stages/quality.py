@@ -95,7 +95,9 @@ def quality_row(lake: Lake, dt: str) -> dict[str, Any]:
         "stories_several_outlets": sum(1 for s in stories if len(s["outlets"] or []) > 1),
         "median_words": float(statistics.median(words)) if words else None,
         "with_authors": _share(articles, lambda r: r["authors"]),
-        "with_published_at": _share(articles, lambda r: r["published_at"] is not None),
+        "with_published_at": _share(
+            articles, lambda r: r["published_at"] is not None or r["published_date"] is not None
+        ),
         "with_language": _share(articles, lambda r: r["language"]),
         "with_topics": _share(articles, lambda r: r["topics"]),
         "with_entities": _share(articles, lambda r: r["entities"]),
