@@ -49,14 +49,12 @@ def _options(**options: Any) -> Callable[[], AbstractContextManager[None]]:
 VARIANTS: dict[str, Callable[[], AbstractContextManager[None]]] = {
     "newsflow extract": _patched(),
     "- box pruning": _patched(_prune=lambda tree, drop: None),
-    "- JSON-LD articleBody": _patched(_stated_body=lambda article, text: None),
-    "- second opinion": _patched(_second_opinion=lambda tree, page, text: text),
+    "- embedded bodies": _patched(_stated_body=lambda bodies, text: None),
     "- gallery captions": _patched(_with_captions=lambda tree, text: text),
     "- tidy": _patched(_tidy=lambda text, title: text),
-    "favor_recall off": _options(favor_recall=False),
-    "favor_precision": _options(favor_recall=False, favor_precision=True),
+    "favor_recall": _options(favor_recall=True),
+    "favor_precision": _options(favor_precision=True),
     "fast": _options(fast=True),
-    "not fast": _options(fast=False),
     "tables off": _options(include_tables=False),
 }
 BARE: dict[str, Callable[[bytes], str]] = {

@@ -116,13 +116,13 @@ HINTED_PAGE = """<!DOCTYPE html><html lang="en"><head>
 <p>The studio published rules on Monday that require every production to log which
 generative tools it uses, to clear any likeness with the performer in writing, and to keep
 human writers on every script, a policy its chairman said would apply worldwide.</p>
-<aside class="key-facts"><h4>Key facts</h4><ul><li>Founded in 1998 in Burbank</li>
-<li>Twelve features released last year</li><li>Owned by a private investment group</li></ul></aside>
+<div class="kf"><p>Founded in 1998 in Burbank, the studio released twelve features last year
+and is owned by a private investment group.</p></div>
 <p>The rules follow months of talks with the performers' and writers' unions, which had
 asked for a single policy across the studio's labels instead of one per production.</p>
 <p>Producers who break the rules will lose access to the studio's approved tools for a
 year, according to the document, which the studio says it will review every six months.</p>
-<div class="author-bio"><p>Dana Whitlock covers the business of film for Trade Wire and has
+<div class="ab"><p>Dana Whitlock covers the business of film for Trade Wire and has
 reported from Los Angeles since 2015, after a decade at regional newspapers.</p></div>
 </div></div></div><footer>© Trade Wire</footer></body></html>"""
 
@@ -136,7 +136,7 @@ def test_an_outlets_hints_pick_its_text_and_drop_its_boxes(tmp_path: Path) -> No
     path.write_text(
         "outlets:\n  tradewire.example:\n"
         "    content: [\"//div[@class='story-body']\"]\n"
-        "    drop: [\"//aside[@class='key-facts']\", \"//div[@class='author-bio']\"]\n"
+        "    drop: [\"//div[@class='kf']\", \"//div[@class='ab']\"]\n"
     )
     hints = load_hints(path)["tradewire.example"]
     hinted = extract(HINTED_PAGE, "https://tradewire.example/a", min_words=1, hints=hints)
