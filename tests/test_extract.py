@@ -95,3 +95,15 @@ def test_unusable_bodies_are_rejected_with_a_reason(body: bytes, reason: str) ->
 def test_content_hash_ignores_case_punctuation_and_spacing() -> None:
     assert content_hash("Netflix goes  all-in, on AI!") == content_hash("netflix goes all in on ai")
     assert content_hash("Netflix goes all in") != content_hash("Netflix goes all out")
+
+
+def test_lines_pointing_to_other_stories_are_left_out_and_quotes_kept() -> None:
+    story = " ".join(["La productora usará inteligencia artificial para doblar sus series."] * 4)
+    html = (f"<html lang='es'><body><article><h1>Doblaje con IA</h1><p>{story}</p>"
+            "<p>Lea también: <span>Actores de doblaje piden reglas para la IA</span></p>"
+            f"<p>El director dijo: «{story}»</p><p>PUEDES VER: Otra noticia del día</p>"
+            f"<p>{story} Los actores recibirán una parte de los ingresos.</p>"
+            "</article></body></html>").encode()  # fmt: skip
+    text = extract(html, min_words=1).text
+    assert "Lea también" not in text and "PUEDES VER" not in text
+    assert "El director dijo:" in text and text.endswith("parte de los ingresos.")

@@ -85,6 +85,7 @@ TRAFILATURA_OPTIONS: dict[str, Any] = {"include_comments": False, "include_table
 _QUICK_DATE = set_date_params(False)
 _STATED_OVERLAP = 0.6  # of the extracted words that a JSON-LD articleBody must hold
 _SHORT_LINE = 5  # words
+_TEASER_WORDS = 25  # a line that points to another story is its title, no longer
 _RUN, _REPEATED = 6, 0.8  # a line whose runs of six words were 80% said above is a repeat
 # Headings of lists of other stories, in the languages of the outlets and of the
 # development sets, as ``_words`` folds them.
@@ -103,7 +104,10 @@ _RELATED_HEADINGS = (
     "читайте также|по теме|смотрите также|関連記事|関連ニュース|あわせて読みたい|"
     "こちらもおすすめ|おすすめ記事|延伸閱讀|延伸阅读|相關新聞|相关新闻|相關文章|相关文章|"
     "看更多|更多新聞|推薦閱讀|推荐阅读|相關報導|相关报道|관련기사|관련 기사|추천 기사|"
-    "relacionadas|relacionados|artículos relacionados|artigos relacionados"
+    "relacionadas|relacionados|artículos relacionados|artigos relacionados|lea también|"
+    "lea más|lea|mire|mira|puedes ver|le puede interesar|ver también|vea también|más sobre|"
+    "auch lesen|zum weiterlesen|weitere artikel zum thema|mehr themen|lesen sie mehr|"
+    "das könnte dich auch interessieren|das thema könnte dich auch interessieren"
 )
 _SHARING = frozenset(
     "share sharing compartir comparte partager partagez teilen tweet whatsapp".split()
@@ -120,6 +124,16 @@ _BOXES = frozenset(
 # Readers' comments, by the ids the common publishing systems give their section.
 # trafilatura keeps them when a page has so many that it takes it for a forum thread.
 _COMMENT_IDS = frozenset(("comments", "disqus_thread", "respond"))
+# Both, found by libxml2 in one pass (a token of the class: spaces around it).
+_BOXED = etree.XPath(
+    "//*["
+    + " or ".join(
+        f"contains(concat(' ', normalize-space(@class), ' '), ' {b} ')" for b in sorted(_BOXES)
+    )
+    + " or "
+    + " or ".join(f"@id = '{i}'" for i in sorted(_COMMENT_IDS))
+    + "]"
+)
 _WHOLE = frozenset(("html", "body", "main", "article"))
 # A page whose text is this short but holds this many captions is a gallery: its captions
 # are its text.
@@ -399,6 +413,8 @@ def _tidy(text: str, title: str | None) -> str:
             times[key] >= 3 or _SHARING.intersection(words) or key in _RELATED
         ):
             continue
+        if len(words) <= _TEASER_WORDS and _pointed(line) is not None:
+            continue
         if len(key) > 20:
             if key in seen:
                 continue
@@ -419,17 +435,24 @@ _HEADING_LIKE = etree.XPath(
 _HEADING_CHARS = 40  # the longest heading of _RELATED_HEADINGS, and some
 
 
+def _pointed(line: str) -> str | None:
+    """What follows the heading of a line that points to another story ("Lea también: …",
+    "PUEDES VER: …", "Les også: …"); None for any other line."""
+    head, colon, rest = line.partition(":") if ":" in line else line.partition("：")
+    if colon and len(head) <= _HEADING_CHARS and " ".join(_words(head)) in _RELATED:
+        return rest.strip()
+    return None
+
+
 def _related_box(element: Any) -> bool:
     """A heading of a list of other stories ("Related", "Les også", "関連記事"), or a
     paragraph that is such a heading followed by links: "Les også: <a>…</a>"."""
     text = " ".join(element.text_content().split())
-    head, colon, rest = text.partition(":") if ":" in text else text.partition("：")
-    if not colon:
+    rest = _pointed(text)
+    if rest is None:
         return len(text) <= _HEADING_CHARS and " ".join(_words(text)) in _RELATED
-    if len(head) > _HEADING_CHARS or " ".join(_words(head)) not in _RELATED:
-        return False
     linked = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
-    return linked >= 0.5 * len(rest.strip())
+    return linked >= 0.5 * len(rest)
 
 
 def _mostly_links(element: Any) -> bool:
@@ -557,12 +580,7 @@ def _prune(tree: Any, drop: tuple[str, ...]) -> None:
     names, keeping their tails (text that follows them in their parent). A "box" that is
     an ``<article>`` or holds the headline is the article itself (``<article
     class=paywall>`` on a page whose whole text is there)."""
-    boxes = [
-        e
-        for e in tree.iter("*")
-        if ((c := e.get("class")) and _BOXES.intersection(c.split())) or e.get("id") in _COMMENT_IDS
-    ]
-    boxes = [e for e in boxes if e.tag not in _WHOLE and e.find(".//h1") is None]
+    boxes = [e for e in _BOXED(tree) if e.tag not in _WHOLE and e.find(".//h1") is None]
     for heading in _HEADING_LIKE(tree):
         if _related_box(heading):
             boxes.append(heading)
