@@ -1,19 +1,20 @@
 """Main text and metadata of an article page: trafilatura, and what the page says itself.
 
-The page is parsed once, and its paywall and newsletter boxes and readers' comments are
-pruned. trafilatura extracts the main text (recall-oriented, comments left out) and the
-metadata newsflow keeps (htmldate's
-extensive search only when the quick one finds nothing). The page's own statements come
-from the same tree: ``<link rel=canonical>``, a full publication time in
-``article:published_time``, JSON-LD and friends, and the headline (the ``<h1>`` that the
-page's title, ``og:title`` or JSON-LD ``headline`` confirm, without the site's name).
-When trafilatura returns far less than the page's paragraphs, its JSON-LD
-``articleBody``, or readability hold, and what it returned is part of that, the longer
-text wins: a
-generic extractor sometimes settles on one block of an article split in several; a
-JSON-LD ``articleBody`` that holds a paywall teaser is the whole article; a gallery's
-captions are its text. The text is then tidied (the headline repeated as its first line,
-repeated paragraphs, sharing prompts). Pages that yield no usable text raise
+The page is parsed once, and its paywall and newsletter boxes, readers' comments and
+lists of other stories are pruned. trafilatura extracts the main text (its balanced
+defaults, comments left out) and the metadata newsflow keeps (htmldate only when the
+page states no time of publication, its extensive search only when the quick one finds
+nothing). The page's own statements come from the same tree: ``<link rel=canonical>``, a
+full publication time in ``article:published_time``, JSON-LD and friends, and the
+headline (the ``<h1>`` that the page's title, ``og:title`` or JSON-LD ``headline``
+confirm, without the site's name). A body the page embeds as data (JSON-LD
+``articleBody``, a ``__NEXT_DATA__``-style state) wins when the markup held no article,
+or when it is much longer and holds the text (a paywall teaser); a gallery's captions are
+its text. The text is then tidied (the headline repeated as its first line, repeated
+paragraphs or a second copy of the body, sharing prompts, lines pointing to other
+stories), and character references a page escaped twice are decoded. Every step above
+trafilatura is measured on two development sets by ``bench/extract_ablation.py`` and
+kept only if it loses on neither. Pages that yield no usable text raise
 :class:`ExtractionError` with a reason code for the rejects table.
 """
 
@@ -363,9 +364,9 @@ def _embedded_bodies(tree: Any, article: dict[str, Any]) -> list[str]:
 
 
 def _stated_body(bodies: list[str], text: str) -> str | None:
-    """The longest embedded body that is longer than the extracted text and holds most of
-    it (the whole article behind a paywall teaser), or any body, when the markup held no
-    article at all (a page rendered in the browser). A body that is shorter (a teaser) or
+    """The longest embedded body that is 1.5 times as long as the extracted text and holds
+    most of it (the whole article behind a paywall teaser), or any body, when the markup
+    held no article at all (a page rendered in the browser). A body that is shorter (a teaser) or
     says something else (a subscription pitch) is not the article."""
     ours = _words(text)
     best: str | None = None
@@ -397,8 +398,9 @@ def _tidy(text: str, title: str | None) -> str:
     """Without the headline repeated as the first line, paragraphs repeated word for word or
     said again in other paragraphs (a second copy of the body), short lines repeated three
     times or more (the "Share this post" of every entry of a live blog), short sharing
-    prompts ("Compartir en redes sociales") and the headings of lists of other stories
-    ("Related", "Les også") whose lists are gone."""
+    prompts ("Compartir en redes sociales"), the headings of lists of other stories
+    ("Related", "Les også") whose lists are gone, and lines that point to another story
+    ("Lea también: …")."""
     lines = text.split("\n")
     if title and lines and _words(lines[0]) == _words(title):
         lines = lines[1:]
