@@ -231,6 +231,7 @@ class SeenIndex:
         self.tables: dict[str, int] = {}  # the table versions it matches
         self.lake = lake
         self.lenient = False  # a day that cannot be read counts as empty (a batch's view)
+        self.legacy = False  # read from the one-file index, which the next save removes
 
     @classmethod
     def open(cls, lake: Lake) -> SeenIndex:
@@ -258,6 +259,7 @@ class SeenIndex:
             columns = (table.column(name).to_pylist() for name in SEEN_SCHEMA.names)
             index.add_rows((a, u, dt) for u, a, dt in zip(*columns, strict=True))
             index.days = index.loaded = index.changed = {dt for _, dt in index.entries.values()}
+            index.legacy = True
             metadata = table.schema.metadata or {}
             index.tables = json.loads(metadata.get(b"newsflow.tables", b"{}"))
         return index
@@ -365,8 +367,9 @@ class SeenIndex:
             lake.put(_seen_day_key(day), table_to_parquet(table.replace_schema_metadata(metadata)))
         stamp = {"version": STATE_VERSION, "tables": self.tables, "days": sorted(self.days)}
         put_json(lake, SEEN_KEY, stamp)
-        if lake.get(LEGACY_SEEN_KEY) is not None:
+        if self.legacy:
             lake.delete(LEGACY_SEEN_KEY)
+            self.legacy = False
         self.changed = set()
 
 
@@ -439,6 +442,7 @@ def _load_legacy_dedup(lake: Lake) -> DedupIndex:
         raise StateError(str(exc)) from None
     index.tables = json.loads(metadata.get(b"newsflow.tables", b"{}"))
     index.changed = set(index.days)  # all of it is written in day files at the next save
+    index.legacy = True
     return index
 
 
@@ -469,8 +473,9 @@ def _save_dedup(lake: Lake, index: DedupIndex, versions: dict[str, int]) -> None
     for day in days:
         if day[:7] in ended:
             lake.delete(_dedup_day_key(day))
-    if lake.get(LEGACY_DEDUP_KEY) is not None:
+    if index.legacy:
         lake.delete(LEGACY_DEDUP_KEY)
+        index.legacy = False
     index.changed = set()
 
 

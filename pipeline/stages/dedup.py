@@ -308,6 +308,7 @@ class DedupIndex:
         self.changed: set[str] = set()  # the days that gained rows since the index was made
         self.signed: set[str] = set()  # the days whose signatures are kept (by the lake)
         self.months: set[str] = set()  # the months whose hashes are one file (by the lake)
+        self.legacy = False  # read from the lake's one-file index, removed at the next save
 
     def prune(self, first_day: str) -> int:
         """Forget the signatures of articles that landed before ``first_day`` (their exact
