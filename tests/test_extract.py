@@ -107,3 +107,58 @@ def test_lines_pointing_to_other_stories_are_left_out_and_quotes_kept() -> None:
     text = extract(html, min_words=1).text
     assert "Lea también" not in text and "PUEDES VER" not in text
     assert "El director dijo:" in text and text.endswith("parte de los ingresos.")
+
+
+BYLINES = {
+    "the most specific tier wins over an earlier byline": (
+        "<div class='byline'>Desk Staff</div><p>Intro</p><span class='author-name'>Ana Ruiz</span>"
+    ),
+    "names in comments, dates and figures are not the author": (
+        "<div id='comments'><span class='author'>A Reader</span></div>"
+        "<figure><span class='author'>Photo Agency</span></figure>"
+        "<p class='byline'>By <a rel='author'>Sam Lee</a> <time>Nov 3</time></p>"
+    ),
+    "a date inside the byline is left out of its text": (
+        "<div class='article-byline'>Kim Park <span class='date'>3 November 2026</span></div>"
+    ),
+    "an id or an itemprop is enough": "<section itemprop='author'>Lena Fischer</section>",
+    "a name too long is no byline": (
+        "<span class='author'>" + "word " * 40 + "</span><div id='writer'>Tom Ng</div>"
+    ),
+    "no byline at all": "<p>Nothing but text</p>",
+}
+
+
+@pytest.mark.parametrize("body", BYLINES.values(), ids=BYLINES.keys())
+def test_the_byline_search_finds_what_trafilatura_s_finds(body: str) -> None:
+    from trafilatura.metadata import extract_author
+
+    from pipeline.stages.extract import _author, _parse
+
+    html = f"<html><body><article><h1>Title</h1>{body}</article></body></html>"
+    assert _author(_parse(html)) == extract_author(_parse(html))
+
+
+def test_pages_are_parsed_as_trafilatura_parses_them() -> None:
+    import trafilatura
+    from lxml import etree
+
+    from pipeline.stages.extract import _parse
+
+    declared = "<?xml version='1.0' encoding='utf-8'?><html><body><p>Café</p></body></html>"
+    for page in (declared, "<html><body><p>Caf\u00e9</p></body></html>".encode("latin-1")):
+        ours, theirs = _parse(page), trafilatura.load_html(page)
+        assert etree.tostring(ours) == etree.tostring(theirs)
+    assert _parse("just some words, no markup") is None
+
+
+def test_a_bracketed_read_more_line_is_left_out() -> None:
+    story = " ".join(["The studio will use generative AI to dub its series."] * 4)
+    link = "<a href='/x'><strong>Voice actors ask for rules</strong></a>"
+    html = (
+        f"<html><body><article><h1>AI dubbing</h1><p>{story}</p>"
+        f"<p>[<strong>Read more: </strong>{link}]</p>"
+        f"<p>{story} Actors get a share.</p></article></body></html>"
+    )
+    text = extract(html.encode(), min_words=1).text
+    assert "Voice actors ask" not in text and text.endswith("Actors get a share.")
