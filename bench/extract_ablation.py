@@ -52,6 +52,7 @@ VARIANTS: dict[str, Callable[[], AbstractContextManager[None]]] = {
     "- embedded bodies": _patched(_stated_body=lambda bodies, text: None),
     "- gallery captions": _patched(_with_captions=lambda tree, text: text),
     "- tidy": _patched(_tidy=lambda text, title: text),
+    "- credit lines": _patched(_credit=lambda line: False),
     "favor_recall": _options(favor_recall=True),
     "favor_precision": _options(favor_precision=True),
     "fast": _options(fast=True),

@@ -162,3 +162,15 @@ def test_a_bracketed_read_more_line_is_left_out() -> None:
     )
     text = extract(html.encode(), min_words=1).text
     assert "Voice actors ask" not in text and text.endswith("Actors get a share.")
+
+
+def test_credit_lines_are_left_out_and_sourced_sentences_kept() -> None:
+    story = " ".join(["The studio will use generative AI to dub its series."] * 4)
+    html = (
+        f"<html><body><article><h1>AI dubbing</h1><p>{story}</p><p>Foto: City-Press</p>"
+        "<p>© 2026 Example Media. All rights reserved.</p><p>(Credit: A. Person / Agency)</p>"
+        f"<p>Source: the studio said that {story}</p></article></body></html>"
+    )
+    text = extract(html.encode(), min_words=1).text
+    assert "City-Press" not in text and "©" not in text and "Credit" not in text
+    assert "Source: the studio said" in text

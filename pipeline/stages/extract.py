@@ -115,6 +115,15 @@ _RELATED_HEADINGS = (
 _SHARING = frozenset(
     "share sharing compartir comparte partager partagez teilen tweet whatsapp".split()
 )
+# Labels of the credit lines of pictures and sources ("Foto: dpa", "Crédits photos : …",
+# "Source: G2"), as ``_words`` folds them; a line that starts with one, or with "©", is
+# a credit, not text, when it is short (_CREDIT_WORDS).
+_CREDIT_LABELS = (
+    "foto|fotos|photo|photos|bild|bilder|titelbild|beitragsbild|bildquelle|fotoquelle|credit|"
+    "credits|photo credit|image credit|crédits photos|crédit photo|crédits|image|copyright|"
+    "quelle|source|fuente|fonte"
+)
+_CREDIT_WORDS = 15
 # Boxes that are never the article, whatever their size: paywall prompts, newsletter
 # sign-ups, "up next" video rails, by a token of their class. (trafilatura knows most
 # boilerplate; these slip through on pages with little text, where it favours recall.)
@@ -219,6 +228,7 @@ def _words(text: str | None) -> list[str]:
 
 _RELATED = frozenset(" ".join(_words(h)) for h in _RELATED_HEADINGS.split("|"))
 _RELATED_FIRST = frozenset(h.split()[0] for h in _RELATED if h)
+_CREDITS = frozenset(" ".join(_words(label)) for label in _CREDIT_LABELS.split("|"))
 # An entity with its semicolon: what is left of a page whose text was escaped twice.
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
@@ -493,11 +503,12 @@ def _with_captions(tree: Any, text: str) -> str:
 
 def _tidy(text: str, title: str | None) -> str:
     """Without the headline repeated as the first line, paragraphs repeated word for word or
-    said again in other paragraphs (a second copy of the body), short lines repeated three
-    times or more (the "Share this post" of every entry of a live blog), short sharing
+    said again in other paragraphs (a second copy of the body), the second and later copies
+    of a short line said three times or more (the "Share this post" of every entry of a live
+    blog; once is kept, as a line of code said again is text), short sharing
     prompts ("Compartir en redes sociales"), the headings of lists of other stories
-    ("Related", "Les også") whose lists are gone, and lines that point to another story
-    ("Lea también: …")."""
+    ("Related", "Les også") whose lists are gone, lines that point to another story
+    ("Lea también: …"), and the credit lines of pictures and sources ("Foto: dpa")."""
     lines = text.split("\n")
     if title and lines and _words(lines[0]) == _words(title):
         lines = lines[1:]
@@ -505,14 +516,20 @@ def _tidy(text: str, title: str | None) -> str:
     times = Counter(keys)
     seen: set[str] = set()
     runs_seen: set[tuple[str, ...]] = set()
+    short_seen: set[str] = set()
     kept = []
     for line, key in zip(lines, keys, strict=True):
         words = key.split()
         if len(words) <= _SHORT_LINE and (
-            times[key] >= 3 or _SHARING.intersection(words) or key in _RELATED
+            (times[key] >= 3 and key in short_seen)
+            or _SHARING.intersection(words)
+            or key in _RELATED
         ):
             continue
+        short_seen.add(key)
         if len(words) <= _TEASER_WORDS and _pointed(line) is not None:
+            continue
+        if len(words) <= _CREDIT_WORDS and _credit(line):
             continue
         if len(key) > 20:
             if key in seen:
@@ -530,6 +547,15 @@ def _tidy(text: str, title: str | None) -> str:
 _HEADING_TAGS = ("h2", "h3", "h4", "h5", "h6", "p", "strong", "b", "span")
 _HEADING_LONGEST = 300  # characters: a heading, or a heading and the title it points to
 _HEADING_CHARS = 40  # the longest heading of _RELATED_HEADINGS, and some
+
+
+def _credit(line: str) -> bool:
+    """A credit line: "© dpa", "Foto: City-Press", "(Credit: Clayton Aldern / Grist)"."""
+    line = line.strip()
+    if line.startswith(("©", "(c) ", "(C) ")):
+        return True
+    head, colon, _ = line.lstrip("([").partition(":")
+    return bool(colon) and len(head) <= _HEADING_CHARS and " ".join(_words(head)) in _CREDITS
 
 
 def _pointed(line: str) -> str | None:
