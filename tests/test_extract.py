@@ -122,8 +122,14 @@ BYLINES = {
         "<div class='article-byline'>Kim Park <span class='date'>3 November 2026</span></div>"
     ),
     "an id or an itemprop is enough": "<section itemprop='author'>Lena Fischer</section>",
-    "a name too long is no byline": (
-        "<span class='author'>" + "word " * 40 + "</span><div id='writer'>Tom Ng</div>"
+    "a name too long is no byline, a later one is": (
+        "<span class='author'>" + "word " * 40 + "</span><div class='writer'>Tom Ng</div>"
+    ),
+    "a deleted date's tail joins the text before it": (
+        "<p class='byline'>Ana<time>1</time>Ruiz</p>"
+    ),
+    "a child element rel saying me is tier one": (
+        "<span>By <rel>me</rel></span><div class='byline'>Ana Ruiz</div>"
     ),
     "no byline at all": "<p>Nothing but text</p>",
 }
@@ -137,6 +143,8 @@ def test_the_byline_search_finds_what_trafilatura_s_finds(body: str) -> None:
 
     html = f"<html><body><article><h1>Title</h1>{body}</article></body></html>"
     assert _author(_parse(html)) == extract_author(_parse(html))
+    fragment = f"<div class='sidebar'><p>Intro</p>{body}</div>"  # the searched root stays
+    assert _author(_parse(fragment)) == extract_author(_parse(fragment))
 
 
 def test_pages_are_parsed_as_trafilatura_parses_them() -> None:
@@ -174,3 +182,23 @@ def test_credit_lines_are_left_out_and_sourced_sentences_kept() -> None:
     text = extract(html.encode(), min_words=1).text
     assert "City-Press" not in text and "©" not in text and "Credit" not in text
     assert "Source: the studio said" in text
+
+
+def test_an_indented_related_heading_and_its_list_are_left_out() -> None:
+    story = " ".join(["The studio will use generative AI to dub its series."] * 4)
+    heading = "<h2>\n" + " " * 60 + "Related stories</h2>"
+    links = "<ul><li><a href='/a'>Voice actors ask for rules</a></li></ul>"
+    html = f"<html><body><article><h1>AI dubbing</h1><p>{story}</p>{heading}{links}"
+    text = extract(
+        f"{html}<p>{story} Actors get a share.</p></article></body></html>".encode()
+    ).text
+    assert "Related" not in text and "Voice actors" not in text
+
+
+def test_a_short_line_said_three_times_is_kept_once() -> None:
+    from pipeline.stages.extract import _tidy
+
+    code = "CMD flask run app"
+    text = "\n".join(["Build the image:", code, "Then again:", code, "And once more:", code])
+    assert _tidy(text, None).split("\n").count(code) == 1
+    assert _tidy("a\n\nb\n\nc\n\nd", None) == "a\nb\nc\nd"

@@ -123,7 +123,7 @@ _CREDIT_LABELS = (
     "credits|photo credit|image credit|crédits photos|crédit photo|crédits|image|copyright|"
     "quelle|source|fuente|fonte"
 )
-_CREDIT_WORDS = 15
+_CREDIT_WORDS = 12
 # Boxes that are never the article, whatever their size: paywall prompts, newsletter
 # sign-ups, "up next" video rails, by a token of their class. (trafilatura knows most
 # boilerplate; these slip through on pages with little text, where it favours recall.)
@@ -308,6 +308,7 @@ def _byline_tier(element: Any) -> int:
     id_, names, prop = element.get("id"), element.get("class"), element.get("itemprop")
     if tag in _BYLINE_TAGS and (
         "author" in (element.get("rel"), id_, names)
+        or any(child.text_content() == "me" for child in element.iterchildren("rel"))
         or prop == "author name"
         or element.get("data-testid") in ("AuthorCard", "AuthorURL")
         or (names is not None and _BYLINE_CLASS.search(names))
@@ -332,15 +333,31 @@ def _byline_tier(element: Any) -> int:
 
 
 def _byline_text(element: Any, parts: list[str]) -> list[str]:
-    """The element's text without what ``_not_byline`` leaves out (their tails kept)."""
-    if element.text:
-        parts.append(element.text)
+    """The pieces of the element's text, as ``itertext`` gives them once what
+    ``_not_byline`` leaves out is deleted: a deleted element's tail joins the text before
+    it, with no space (trafilatura's ``delete_element``)."""
+    piece = element.text or ""
     for child in element:
-        if isinstance(child.tag, str) and not _not_byline(child):
+        if isinstance(child.tag, str) and _not_byline(child):
+            piece += child.tail or ""
+            continue
+        if piece:
+            parts.append(piece)
+        if isinstance(child.tag, str):
             _byline_text(child, parts)
-        if child.tail:
-            parts.append(child.tail)
+        piece = child.tail or ""
+    if piece:
+        parts.append(piece)
     return parts
+
+
+def _up_to(element: Any, root: Any) -> list[Any]:
+    """The element and its ancestors below ``root``."""
+    chain = []
+    while element is not None and element is not root:
+        chain.append(element)
+        element = element.getparent()
+    return chain
 
 
 def _author(tree: Any) -> str | None:
@@ -353,7 +370,8 @@ def _author(tree: Any) -> str | None:
             tiers[tier].append(element)
     for listed in tiers[1:]:
         for element in listed:
-            if _not_byline(element) or any(_not_byline(a) for a in element.iterancestors()):
+            # trafilatura deletes them from a copy of the page, whose root stays.
+            if any(_not_byline(e) for e in _up_to(element, tree)):
                 continue
             content = trim(" ".join(_byline_text(element, [])))
             if content and 2 < len(content) < _AUTHOR_LONGEST:
@@ -521,7 +539,7 @@ def _tidy(text: str, title: str | None) -> str:
     for line, key in zip(lines, keys, strict=True):
         words = key.split()
         if len(words) <= _SHORT_LINE and (
-            (times[key] >= 3 and key in short_seen)
+            (times[key] >= 3 and (key in short_seen or not key))
             or _SHARING.intersection(words)
             or key in _RELATED
         ):
@@ -552,7 +570,7 @@ _HEADING_CHARS = 40  # the longest heading of _RELATED_HEADINGS, and some
 def _credit(line: str) -> bool:
     """A credit line: "© dpa", "Foto: City-Press", "(Credit: Clayton Aldern / Grist)"."""
     line = line.strip()
-    if line.startswith(("©", "(c) ", "(C) ")):
+    if line.startswith("©"):
         return True
     head, colon, _ = line.lstrip("([").partition(":")
     return bool(colon) and len(head) <= _HEADING_CHARS and " ".join(_words(head)) in _CREDITS
@@ -754,7 +772,7 @@ def _related_lists(tree: Any) -> list[Any]:
     for element in tree.iter(*_HEADING_TAGS):
         head = ""
         for text in element.itertext():
-            head += text
+            head = " ".join((head + text).split()) + (" " if text[-1:].isspace() else "")
             if len(head) >= _HEADING_CHARS:
                 break
         words = _words(head[:_HEADING_CHARS])
