@@ -12,8 +12,10 @@
 
 Each set is split by a hash of the page's name: 30% of it is **held out**, never looked
 at while tuning, and reported apart (``--split tune`` to see the tuning part alone).
-Speed: pages per second of CPU with one and two processes on the same pages, and the
-``newsflow extract`` command end to end (start-up included) with ``--workers 1`` and 2.
+Speed: pages per second of CPU in one process, the extractors taking turns page by page
+(so that a shared machine whose speed drifts slows them alike), pages per second of wall
+time with two processes, and the ``newsflow extract`` command end to end (start-up
+included) with ``--workers 1`` and 2.
 
 Usage: ``python bench/extract_bench.py [--limit N] [--split all|tune|held-out]
 [--sets wcxb,trafilatura-eval] [--no-speed]``.
@@ -152,20 +154,31 @@ def _run(job: tuple[str, bytes]) -> dict[str, str | None]:
     return EXTRACTORS[job[0]](job[1])
 
 
-def run(name: str, pages: list[Page], processes: int) -> tuple[float, list[dict[str, Any]]]:
-    """Pages per second of one extractor over the pages, with 1 or more processes (the
-    workers warmed up first: imports are not counted)."""
+def interleaved(pages: list[Page]) -> tuple[dict[str, float], dict[str, list[dict[str, Any]]]]:
+    """CPU pages per second of each extractor in one process, and its outputs. The
+    extractors take turns page by page, each timed in CPU seconds, so that a machine whose
+    speed drifts during the run (a shared one) slows them alike and their ratio holds."""
+    for name in EXTRACTORS:  # imports and first-call caches are not counted
+        EXTRACTORS[name](pages[0].html)
+    spent = dict.fromkeys(EXTRACTORS, 0.0)
+    outputs: dict[str, list[dict[str, Any]]] = {name: [] for name in EXTRACTORS}
+    for page in pages:
+        for name, extractor in EXTRACTORS.items():
+            started = time.process_time()
+            outputs[name].append(extractor(page.html))
+            spent[name] += time.process_time() - started
+    return {name: len(pages) / max(spent[name], 1e-9) for name in EXTRACTORS}, outputs
+
+
+def two_processes(name: str, pages: list[Page]) -> float:
+    """Pages per second of wall time of one extractor over the pages with two processes
+    (the workers warmed up first)."""
     jobs = [(name, page.html) for page in pages]
-    if processes == 1:
-        _run(jobs[0])
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.map(_run, jobs[:4])
         started = time.perf_counter()
-        outputs = [_run(job) for job in jobs]
-        return len(pages) / (time.perf_counter() - started), outputs
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
-        pool.map(_run, jobs[: processes * 2])
-        started = time.perf_counter()
-        outputs = pool.map(_run, jobs, chunksize=4)
-        return len(pages) / (time.perf_counter() - started), outputs
+        pool.map(_run, jobs, chunksize=4)
+        return len(pages) / (time.perf_counter() - started)
 
 
 def quality(outputs: list[dict[str, Any]], pages: list[Page]) -> dict[str, float]:
@@ -232,14 +245,14 @@ def main() -> None:
         if args.limit:
             pages = pages[: args.limit]
         out = [held_out(p.name) for p in pages]
-        print(f"\n{folder}: {len(pages)} pages ({sum(out)} held out); pages/s with 1 and 2 "
-              "processes")  # fmt: skip
+        print(f"\n{folder}: {len(pages)} pages ({sum(out)} held out); CPU pages/s in 1 process "
+              "(taking turns), pages/s with 2")  # fmt: skip
         print(header)
-        speeds: dict[str, float] = {}
+        speeds, every_output = interleaved(pages)
         for name in EXTRACTORS:
-            one, outputs = run(name, pages, 1)
-            two = 0.0 if args.no_speed else run(name, pages, 2)[0]
-            speeds[name] = one
+            outputs = every_output[name]
+            one = speeds[name]
+            two = 0.0 if args.no_speed else two_processes(name, pages)
             row = quality(outputs, pages)
             parts = {
                 part: quality([o for o, h in zip(outputs, out, strict=True) if h == want],
@@ -260,7 +273,7 @@ def main() -> None:
         if not args.no_speed:
             ratio = speeds["newsflow extract"] / speeds["trafilatura default"]
             command = [command_pages_per_s([p.path for p in pages], w) for w in (1, 2)]
-            print(f"speed, newsflow / trafilatura default (1 process): {ratio:.2f}; the "
+            print(f"speed, newsflow / trafilatura default (CPU, 1 process): {ratio:.2f}; the "
                   f"newsflow extract command end to end: {command[0]:.1f} pages/s with "
                   f"--workers 1, {command[1]:.1f} with 2")  # fmt: skip
 
