@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -53,6 +54,7 @@ VARIANTS: dict[str, Callable[[], AbstractContextManager[None]]] = {
     "- gallery captions": _patched(_with_captions=lambda tree, text: text),
     "- tidy": _patched(_tidy=lambda text, title: text),
     "- credit lines": _patched(_credit=lambda line: False),
+    "- calls to subscribe": _patched(_SUBSCRIBE=re.compile("(?!)")),
     "favor_recall": _options(favor_recall=True),
     "favor_precision": _options(favor_precision=True),
     "fast": _options(fast=True),

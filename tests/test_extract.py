@@ -184,6 +184,23 @@ def test_credit_lines_are_left_out_and_sourced_sentences_kept() -> None:
     assert "Source: the studio said" in text
 
 
+def test_calls_to_subscribe_are_left_out_and_sentences_about_newsletters_kept() -> None:
+    story = " ".join(["The studio will use generative AI to dub its series."] * 4)
+    prompts = [
+        "Sign up for our newsletter.",
+        "Subscribe now to our eNATION edition for the full story.",
+        "Abonnieren Sie unseren Newsletter",
+        "Lust auf mehr? Lass dir die besten Storys jede Woche in deinen Posteingang liefern.",
+    ]
+    kept = "The newsletter is published once a month by the studio's union."
+    end = "Voice actors will be paid for every language their voice is cloned into. End."
+    paragraphs = "".join(f"<p>{line}</p>" for line in [story, *prompts, kept, end])
+    html = f"<html><body><article><h1>AI dubbing</h1>{paragraphs}</article></body></html>"
+    text = extract(html.encode(), min_words=1).text
+    assert not any(prompt[:12] in text for prompt in prompts)
+    assert kept in text and text.endswith("End.")
+
+
 def test_an_indented_related_heading_and_its_list_are_left_out() -> None:
     story = " ".join(["The studio will use generative AI to dub its series."] * 4)
     heading = "<h2>\n" + " " * 60 + "Related stories</h2>"

@@ -126,6 +126,19 @@ _CREDIT_LABELS = (
     "quelle|source|fuente|fonte"
 )
 _CREDIT_WORDS = 12
+# A call to subscribe ("Sign up for our newsletter", "Subscribe now to our e-edition for the
+# full story", "Abonnieren Sie unseren Newsletter", "… in deinen Posteingang"), dropped
+# when it is a line of its own of at most _PROMPT_WORDS words: a sentence about a
+# newsletter ("The newsletter is published once a month") is none.
+_SUBSCRIBE = re.compile(
+    r"^\W*(?:subscribe|sign up|signup)\b|\bsubscribe (?:now|to|today|for|here)\b|"
+    r"\bsign up (?:for|to|here|now|today)\b|\bsigning up\b|"
+    r"\b(?:abonnieren sie|abonnez-vous|suscr[ií]bete|iscriviti)\b|"
+    r"newsletter (?:anmelden|abonnieren)|zum newsletter|posteingang|"
+    r"(?:to|in) your inbox|delivered to your",
+    re.IGNORECASE,
+)
+_PROMPT_WORDS = 30
 # Boxes that are never the article, whatever their size: paywall prompts, newsletter
 # sign-ups, "up next" video rails, by a token of their class. (trafilatura knows most
 # boilerplate; these slip through on pages with little text, where it favours recall.)
@@ -528,7 +541,8 @@ def _tidy(text: str, title: str | None) -> str:
     blog; once is kept, as a line of code said again is text), short sharing
     prompts ("Compartir en redes sociales"), the headings of lists of other stories
     ("Related", "Les også") whose lists are gone, lines that point to another story
-    ("Lea también: …"), and the credit lines of pictures and sources ("Foto: dpa")."""
+    ("Lea también: …"), the credit lines of pictures and sources ("Foto: dpa"), and calls
+    to subscribe ("Sign up for our newsletter")."""
     lines = text.split("\n")
     if title and lines and _words(lines[0]) == _words(title):
         lines = lines[1:]
@@ -550,6 +564,8 @@ def _tidy(text: str, title: str | None) -> str:
         if len(words) <= _TEASER_WORDS and _pointed(line) is not None:
             continue
         if len(words) <= _CREDIT_WORDS and _credit(line):
+            continue
+        if len(words) <= _PROMPT_WORDS and _SUBSCRIBE.search(line):
             continue
         if len(key) > 20:
             if key in seen:
