@@ -375,11 +375,19 @@ def _up_to(element: Any, root: Any) -> list[Any]:
     return chain
 
 
+# The elements _byline_tier can rank, in the order of the page: a byline says what it is
+# in an attribute, or is an <author>, or holds trafilatura's <rel>me</rel>.
+_BYLINE_CANDIDATES = etree.XPath(
+    "descendant-or-self::*[self::author or @id or @class or @itemprop or @rel"
+    " or @data-testid or @data-component or rel]"
+)
+
+
 def _author(tree: Any) -> str | None:
     """The author a byline of the page names: the first element of the most specific tier
     whose text is a name's length."""
     tiers: tuple[list[Any], ...] = ([], [], [], [])
-    for element in tree.iter(etree.Element):
+    for element in _BYLINE_CANDIDATES(tree):
         tier = _byline_tier(element)
         if tier:
             tiers[tier].append(element)
