@@ -3,7 +3,7 @@
 - UCI News Aggregator headlines (STORY as gold): B-cubed precision/recall/F1 and ARI.
 - WikiRef220 full texts: the same, in file order and in three shuffled orders.
 - The look-alike stress set written for this project (``bench/data/lookalike_events.jsonl``):
-  pairs of different events of one kind whose coverage interleaves over 20 days.
+  pairs of different events of one kind whose coverage interleaves, over 20 days.
 - BBC News: the 50 exact-duplicate texts found, and every further pair listed with an
   independent check (word-sequence similarity) so a person can judge it.
 - ``newsflow cluster`` over synthetic articles of 2-5 KB (made here): docs/s, peak RSS,
@@ -132,28 +132,40 @@ def held_out(pair: str) -> bool:
 
 def lookalikes(days: int = 20) -> tuple[float, float, float]:
     """The look-alike stress set: 40 pairs of different events of one kind (two guild votes,
-    two earthquakes), three articles each from three outlets, in four languages, arriving
-    in random order over ``days`` days, four orders. B-cubed on all, and on the pairs held
-    out of tuning (scored among themselves); full texts, then headlines alone."""
+    two earthquakes), three articles each from three outlets, in four languages. The two
+    events of a pair break within a day of each other, on a day of ``days``; an event's
+    first two reports come within 12 hours, its follow-up a day or two later, so a pair's
+    coverage interleaves, and with that of the other pairs. Four such streams; B-cubed on
+    all, and on the pairs held out of tuning (scored among themselves); full texts, then
+    headlines alone."""
     items = [json.loads(line) for line in LOOKALIKES.read_text(encoding="utf-8").splitlines()]
     start = datetime(2026, 3, 1, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    events, pairs = [i["event"] for i in items], [i["pair"] for i in items]
     result = (0.0, 0.0, 0.0)
     for label, with_text in (("full text", True), ("headlines", False)):
         scores: list[tuple[float, ...]] = []
         for seed in (1, 2, 3, 4):
             rng = random.Random(seed)
-            order = rng.sample(items, len(items))
-            times = sorted(rng.uniform(0, days * 86400) for _ in order)
+            pair_day = {pair: rng.uniform(0, days - 2) for pair in dict.fromkeys(pairs)}
+            breaks = {
+                event: start + timedelta(days=pair_day[pair]) + rng.uniform(0, 24) * hour
+                for event, pair in dict.fromkeys(zip(events, pairs, strict=True))
+            }
+            after = {"first": (0, 0), "second": (0, 12), "follow-up": (24, 48)}
+            timed = sorted((breaks[i["event"]] + rng.uniform(*after[i["role"]]) * hour, n)
+                           for n, i in enumerate(items))  # fmt: skip
+            order = [items[n] for _, n in timed]
             docs = [
                 StoryDoc(
                     id=f"{i['event']}/{i['role']}",
                     title=i["title"],
                     text=i["text"] if with_text else None,
-                    published_at=start + timedelta(seconds=t),
+                    published_at=at,
                     source=i["outlet"],
                     language=i["language"],
                 )
-                for i, t in zip(order, times, strict=True)
+                for (at, _), i in zip(timed, order, strict=True)
             ]
             pred, gold = cluster(docs), [i["event"] for i in order]
             held = [n for n, i in enumerate(order) if held_out(i["pair"])]

@@ -20,6 +20,7 @@ from pipeline.runs.commit import STORY_LOOKBACK_DAYS, build_stories, commit
 from pipeline.runs.ingest import Interval, _staging
 from pipeline.stages.dedup import DedupIndex
 from pipeline.stages.stories import StoryDoc, StoryIndex, advance_story, dominant, group
+from pipeline.stages.text import weighted_terms
 from sample.s3server import SeaweedS3
 
 DT = pa.field("dt", pa.string())
@@ -78,6 +79,14 @@ def test_two_outlets_on_one_event_share_a_story_but_are_not_duplicates() -> None
     )
     assert results["tb"][0] == results["st"][0]
     assert results["tb"][1] is None and results["st"][1] is None
+
+
+def test_a_curly_apostrophe_is_an_apostrophe_and_days_are_not_names() -> None:
+    sentence = "The deal was signed on Tuesday in Europe’s capital."
+    curly = dict(weighted_terms(sentence, "en", 3.0))
+    straight = dict(weighted_terms(sentence.replace("’", "'"), "en", 3.0))
+    assert curly == straight
+    assert curly["tuesday"] == 1.0 and curly["europ"] == 3.0
 
 
 def test_look_alike_events_get_different_stories() -> None:

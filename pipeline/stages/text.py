@@ -29,6 +29,15 @@ STOPWORDS = frozenset(
     """.split()
 )
 
+# Capitalised by convention, not names: the days and months say when, not who or where.
+CALENDAR = frozenset(
+    """
+    monday tuesday wednesday thursday friday saturday sunday january february march april
+    may june july august september october november december montag dienstag mittwoch
+    donnerstag freitag samstag sonntag januar februar märz mai juni juli oktober dezember
+    """.split()
+)
+
 _STEMMERS = {"en": "english", "es": "spanish", "fr": "french", "de": "german", "it": "italian",
              "pt": "portuguese", "nl": "dutch"}  # fmt: skip
 
@@ -57,7 +66,7 @@ def weighted_terms(
     weights: list[float] = []
     for sentence in _SENTENCE.split(text):
         for position, word in enumerate(_TERM.findall(sentence)):
-            lowered = word.lower().strip("'’")
+            lowered = word.lower().replace("’", "'").strip("'")
             if len(lowered) < 2 or lowered in STOPWORDS:
                 continue
             # Short acronyms (AI, TV, VFX, CEO) are vocabulary; SAG-AFTRA or NETFLIX are names.
@@ -66,6 +75,7 @@ def weighted_terms(
                 not acronym and word[:1].isupper() and position > 0
             )
             kept.append(lowered)
-            weights.append(name_weight if names and capital and not word.isdigit() else 1.0)
+            named = names and capital and not word.isdigit() and lowered not in CALENDAR
+            weights.append(name_weight if named else 1.0)
     stems = stemmer(language or "en").stemWords(kept)
     return list(zip(stems, weights, strict=True))
