@@ -16,7 +16,7 @@
   to about 4 KB. Each figure is the best of five rounds: on a shared machine the best
   round is the one least disturbed by others.
 
-Usage: ``python bench/relevance_bench.py [--data DIR] [--collisions]``. With
+Usage: ``python bench/relevance_bench.py [--data DIR] [--collisions] [--show-held-out]``. With
 ``--collisions`` it lists instead, for each single-word term of the taxonomy that is
 stemmed, the words of those texts that share its stem without being a plain inflection of
 it ("authority" for "author"): candidates for an exact term ("=author").
@@ -55,9 +55,10 @@ def held_out(title: str) -> bool:
     return int.from_bytes(digest[:4], "big") / 2**32 < HELD_OUT
 
 
-def labelled(taxonomy: Taxonomy) -> None:
-    """Precision and recall on the labelled set, on its tuning part and on the part held
-    out of tuning (by a hash of the headline), and every miss, marked where held out."""
+def labelled(taxonomy: Taxonomy, show_held_out: bool = False) -> None:
+    """Precision and recall on the labelled sets, on their tuning part and on the part held
+    out of tuning (by a hash of the headline), and every miss of the tuning part: the
+    held-out misses only with ``show_held_out``, so that tuning never reads them."""
     items = []
     for name, origin in SETS.items():
         path = ROOT / "bench" / "data" / name
@@ -74,7 +75,7 @@ def labelled(taxonomy: Taxonomy) -> None:
         part = "held out" if held_out(item["title"]) else "tune"
         for counted in ("all", item["origin"], part):
             counts[counted][outcome] += 1
-        if outcome in ("fp", "fn"):
+        if outcome in ("fp", "fn") and (part == "tune" or show_held_out):
             label = "false positive" if outcome == "fp" else "missed"
             mark = f" ({item['origin']}{', held out' if part == 'held out' else ''})"
             misses.append(f"    {label:<14} {result.relevance:.2f} {item['language']} "
@@ -216,13 +217,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--collisions", action="store_true", help="list stem collisions")
+    parser.add_argument("--show-held-out", action="store_true",
+                        help="also list the misses of the part held out of tuning")  # fmt: skip
     args = parser.parse_args()
     taxonomy = Taxonomy.load()
     if args.collisions:
         collisions(taxonomy, args.data)
         return
     print("Relevance:")
-    labelled(taxonomy)
+    labelled(taxonomy, args.show_held_out)
     if args.data.exists():
         docs = huffpost(taxonomy, args.data)
         throughput(taxonomy, docs, f"{len(docs)} HuffPost headline+description items")
