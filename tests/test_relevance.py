@@ -26,6 +26,9 @@ def taxonomy() -> Taxonomy:
         ("Los actores de doblaje contra la inteligencia artificial", "Piden una ley.", "es"),
         ("Les comédiens de doublage face à l'IA", "Ils dénoncent le clonage vocal.", "fr"),
         ("Synchronsprecher warnen vor KI", "Künstliche Intelligenz klont Stimmen.", "de"),
+        ("Audiobook house moves its backlist to text-to-speech", "Narrators lose work.", "en"),
+        ("Podcast host's synthesised voice reads the ads", "He never recorded them.", "en"),
+        ("Un festival de cine premia un corto con voces generadas", "Sin actores.", "es"),
     ],
 )
 def test_ai_in_entertainment_is_relevant(
@@ -55,6 +58,11 @@ def test_ai_in_entertainment_is_relevant(
         ("no entertainment", "de", "Autobauer setzen auf KI in der Produktion", "Am Band."),
         ("no AI", "de", "Berlinale: Goldener Bär für ein Familiendrama", "Die Jury lobt."),
         ("generic algorithm", "de", "Schufa-Algorithmus vor Gericht", "Verbraucher klagen."),
+        ("a theatre of war", "en", "Navy tests AI drones in the theatre of operations", "."),
+        ("an operating theatre", "en", "Surgeons try AI in the operating theatre", "Fewer errors."),
+        ("threat actors", "en", "Threat actors use generative AI to write malware", "Alarm."),
+        ("the Netflix of", "en", "Start-up wants to be the Netflix of AI tutoring", "Pupils."),
+        ("veo, I see", "es", "«Veo el cine español con optimismo», dice la productora", "."),
     ],
 )
 def test_traps_are_not_relevant_in_any_language(
