@@ -55,6 +55,7 @@ VARIANTS: dict[str, Callable[[], AbstractContextManager[None]]] = {
     "- tidy": _patched(_tidy=lambda text, title: text),
     "- credit lines": _patched(_credit=lambda line: False),
     "- calls to subscribe": _patched(_SUBSCRIBE=re.compile("(?!)")),
+    "- inert markup stripped": _patched(_strip_inert=lambda tree: None),
     "favor_recall": _options(favor_recall=True),
     "favor_precision": _options(favor_precision=True),
     "fast": _options(fast=True),
