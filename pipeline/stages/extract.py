@@ -581,7 +581,7 @@ def _tidy(text: str, title: str | None) -> str:
             if key in seen:
                 continue
             seen.add(key)
-        runs = {tuple(words[i : i + _RUN]) for i in range(len(words) - _RUN + 1)}
+        runs = set(zip(*(words[k:] for k in range(_RUN)), strict=False))  # the runs of six
         if len(words) >= 2 * _RUN and len(runs & runs_seen) >= _REPEATED * len(runs):
             continue
         runs_seen |= runs
