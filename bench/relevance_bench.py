@@ -7,7 +7,7 @@
   "theatre" of war and "Oscars of science", entertainment news naming a tech company,
   "AI", "KI" and "IA" as names and other acronyms, positives that avoid the word AI).
   Precision and recall on each, on the tuning part of both and on the 30% held out of
-  tuning (by a hash of the headline), and every miss.
+  tuning (by a hash of the headline), and every miss of the tuning part.
 - HuffPost News Category (../shared/data/topics, 10,000 items, almost none about AI in
   entertainment): how many the filter accepts; every accepted item is printed to be judged.
 - Throughput on one core of classification alone (HuffPost items, synthetic articles)
