@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import difflib
-import hashlib
 import itertools
 import json
 import random
@@ -31,6 +30,8 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from common import held_out
 
 from pipeline.stages.dedup import DedupIndex, find_duplicates
 from pipeline.stages.stories import StoryDoc, StoryIndex, group
@@ -129,12 +130,6 @@ LOOKALIKES = {
     "look-alikes": ROOT / "bench" / "data" / "lookalike_events.jsonl",
     "look-alikes, long": ROOT / "bench" / "data" / "lookalike_events_long.jsonl",
 }
-HELD_OUT = 0.3  # the share of the look-alike pairs kept out of tuning
-
-
-def held_out(pair: str) -> bool:
-    digest = hashlib.sha256(pair.encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < HELD_OUT
 
 
 def lookalikes(name: str, path: Path, days: int = 20) -> None:

@@ -1,8 +1,10 @@
 """What the benchmarks share: synthetic article pages (real-looking markup, random prose),
-and running a command while sampling the memory of its whole process tree."""
+running a command while sampling the memory of its whole process tree, and the split of a
+development set into a tuning part and a part held out of tuning."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import subprocess
 import time
@@ -63,3 +65,14 @@ def measured(
     seconds = time.perf_counter() - started
     out, err = child.communicate()
     return seconds, peak, alone, subprocess.CompletedProcess(command, child.returncode, out, err)
+
+
+HELD_OUT = 0.3  # the share of a development set kept out of tuning
+
+
+def held_out(name: str) -> bool:
+    """Whether the item of this name (a page, a headline, a pair of events) is in the part
+    of its set held out of tuning: 30% of any set, by a hash of the name, the same in
+    every run."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < HELD_OUT

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import extract_bench as bench
 import trafilatura
+from common import held_out
 
 from pipeline.stages import extract as module
 
@@ -100,7 +101,7 @@ def main() -> None:
     for key, (folder, load) in bench.SETS.items():
         pages = load(bench.DATA / folder)
         if args.split != "all":
-            pages = [p for p in pages if bench.held_out(p.name) == (args.split == "held-out")]
+            pages = [p for p in pages if held_out(p.name) == (args.split == "held-out")]
         sets[key] = pages[: args.limit] if args.limit else pages
     names = [*VARIANTS, *BARE]
     if args.only:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import multiprocessing
 import re
@@ -42,13 +41,13 @@ from pathlib import Path
 from typing import Any
 
 import trafilatura
+from common import held_out
 
 from pipeline.stages.extract import ExtractionError, extract
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "extraction"
 WORD = re.compile(r"\w+")
-HELD_OUT = 0.3  # the share of each set kept out of tuning
 
 
 @dataclass
@@ -59,11 +58,6 @@ class Page:
     truth: dict[str, Any] = field(default_factory=dict)  # reference text and metadata
     with_: list[str] = field(default_factory=list)  # snippets the text must hold
     without: list[str] = field(default_factory=list)  # snippets it must not
-
-
-def held_out(name: str) -> bool:
-    digest = hashlib.sha256(name.encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < HELD_OUT
 
 
 def load_wcxb(root: Path) -> list[Page]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import random
 import time
@@ -37,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import Stemmer
+from common import held_out
 from protego import Protego
 
 from pipeline.stages.enrich import Gazetteer, find_entities, page_rights
@@ -55,12 +55,6 @@ SETS = {
     "relevance_fresh.jsonl": "fresh",
 }
 HELD_OUT_WHOLE = frozenset(("fresh",))
-HELD_OUT = 0.3  # the share of the labelled items kept out of tuning
-
-
-def held_out(title: str) -> bool:
-    digest = hashlib.sha256(title.encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < HELD_OUT
 
 
 def labelled(taxonomy: Taxonomy, show_held_out: bool = False) -> None:

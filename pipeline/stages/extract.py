@@ -5,21 +5,20 @@ newsletter boxes, readers' comments and lists of other stories are pruned, found
 walk over the tree. The metadata newsflow keeps comes first (trafilatura's, its byline
 search done with the same result at less cost, htmldate only when the page states no time
 of publication, its extensive search only when the quick one finds nothing); then the
-scripts (but JSON-LD), styles and inline SVG, which nothing after reads, leave the tree; trafilatura
-extracts the main text (its balanced defaults, comments left out). The page's own
-statements come from the same tree: ``<link rel=canonical>``, a full publication time in
-``article:published_time``, JSON-LD and friends, and the headline (the ``<h1>`` that the
-page's title, ``og:title`` or JSON-LD ``headline`` confirm, without the site's name). A
-body the page embeds as data (JSON-LD ``articleBody``, a ``__NEXT_DATA__``-style state)
-wins when the markup held no article, or when it is much longer and holds the text (a
-paywall teaser); a gallery's captions are its text. The text is then tidied (the
-headline repeated as its first line, repeated paragraphs or a second copy of the body,
-sharing prompts, lines pointing to other stories, credit lines of pictures and sources,
-calls to subscribe),
-and character references a page escaped twice are decoded. Every step above trafilatura
-is measured on two development sets by ``bench/extract_ablation.py`` and kept only if it
-loses on neither. Pages that yield no usable text raise :class:`ExtractionError` with a
-reason code for the rejects table.
+scripts but JSON-LD, the styles and the inline SVG, which nothing after reads, leave the
+tree, and trafilatura extracts the main text (its balanced defaults, comments left out).
+The page's own statements come from the same tree: ``<link rel=canonical>``, a full
+publication time in ``article:published_time``, JSON-LD and friends, and the headline
+(the ``<h1>`` that the page's title, ``og:title`` or JSON-LD ``headline`` confirm,
+without the site's name). A body the page embeds as data (JSON-LD ``articleBody``, a
+``__NEXT_DATA__``-style state) wins when the markup held no article, or when it is much
+longer and holds the text (a paywall teaser); a gallery's captions are its text. The text
+is then tidied (the headline repeated as its first line, repeated paragraphs or a second
+copy of the body, sharing prompts, lines pointing to other stories, credit lines of
+pictures and sources, calls to subscribe), and character references a page escaped twice
+are decoded. Every step above trafilatura is measured on two development sets by
+``bench/extract_ablation.py`` and kept only if it loses on neither. Pages that yield no
+usable text raise :class:`ExtractionError` with a reason code for the rejects table.
 """
 
 from __future__ import annotations
@@ -570,7 +569,8 @@ def _tidy(text: str, title: str | None) -> str:
             or key in _RELATED
         ):
             continue
-        short_seen.add(key)
+        if len(words) <= _SHORT_LINE:
+            short_seen.add(key)
         if len(words) <= _TEASER_WORDS and _pointed(line) is not None:
             continue
         if len(words) <= _CREDIT_WORDS and _credit(line):
