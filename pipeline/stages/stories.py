@@ -10,6 +10,11 @@ in which story) is saved in the lake's state and reloaded by the next run.
 Representation: TF-IDF over stemmed content words of the title (weighted up) and the
 lead, with document frequencies learned from the stream itself, compared by cosine with
 each story's centroid, and weighed by how long the story has been quiet.
+
+Event identity: look-alike events (two guild votes, two earthquakes in one week) share
+their vocabulary and differ in who and where. A young story, still defined by its first
+reports, takes an article only if the two agree on the names they weigh most: the people,
+organisations, places and works that a follow-up repeats and a look-alike replaces.
 """
 
 from __future__ import annotations
@@ -64,6 +69,15 @@ class StoryParams:
     quiet_hours: float = 1.0
     short_quiet_floor: float = 0.2
     quiet_floor: float = 0.7
+    # Names must agree while a story has ``name_check_articles`` articles or fewer (a
+    # grown story is known by its centroid): of the ``top_names`` names that weigh most in
+    # the article, or of those that weigh most in the story, at least ``name_agreement``
+    # of the weight must be named by the other side. Checked only when both name at least
+    # ``min_names`` (a headline may name one); also checked before two stories merge.
+    name_check_articles: int = 3
+    top_names: int = 10
+    name_agreement: float = 0.4
+    min_names: int = 3
 
 
 @dataclass
@@ -92,6 +106,7 @@ class Story:
     outlets: dict[str, int] = field(default_factory=dict)
     centroid: dict[str, float] = field(default_factory=dict)
     norm: float = 0.0
+    names: set[str] = field(default_factory=set)  # the centroid's terms that are names
 
 
 def story_id_for(article_id: str) -> str:
@@ -121,7 +136,8 @@ class StoryIndex:
 
     # -- assignment -------------------------------------------------------------------
 
-    def _weights(self, doc: StoryDoc) -> dict[str, float]:
+    def _weights(self, doc: StoryDoc) -> tuple[dict[str, float], set[str]]:
+        """The article's unit TF-IDF vector, and which of its terms are names."""
         counts: dict[str, float] = {}
         boost: dict[str, float] = {}
         lead = " ".join((doc.text or "").split()[: self.params.lead_words])
@@ -139,7 +155,7 @@ class StoryIndex:
             kept = sorted(weights, key=weights.__getitem__, reverse=True)
             weights = {t: weights[t] for t in kept[: self.params.centroid_terms]}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-        return {t: w / norm for t, w in weights.items()}
+        return {t: w / norm for t, w in weights.items()}, {t for t in weights if boost[t] > 1}
 
     def final(self, article_id: str, assigned: str) -> str:
         """The story an article is in now (stories opened in this run can merge)."""
@@ -169,7 +185,7 @@ class StoryIndex:
         if self._clock - self._swept > timedelta(days=1):
             self.close_stale(self._clock)
             self._swept = self._clock
-        vector = self._weights(doc)
+        vector, names = self._weights(doc)
         strongest = sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]
         length = self._length(vector)
         story: Story | None = None
@@ -177,7 +193,7 @@ class StoryIndex:
         if doc.duplicate_of and doc.duplicate_of in self.story_of:
             story = self.stories.get(self.story_of[doc.duplicate_of])
         if story is None:
-            story, others = self._best(vector, strongest, now, length)
+            story, others = self._best(vector, names, strongest, now, length)
         if story is None:
             story = Story(
                 story_id=story_id_for(doc.id),
@@ -190,7 +206,7 @@ class StoryIndex:
             )
             self.stories[story.story_id] = story
             self._new.add(story.story_id)
-        self._add(story, doc, vector, strongest, now)
+        self._add(story, doc, vector, names, strongest, now)
         for other in others:
             story = self._maybe_merge(story, other, length)
         return story.story_id
@@ -206,6 +222,8 @@ class StoryIndex:
         similarity *= self._recency(apart, length)
         if similarity / (story.norm * other.norm) < self.params.merge_threshold:
             return story
+        if not self._names_agree(story.centroid, story.names, other):
+            return story
         keep, gone = sorted((story, other), key=lambda s: (s.first_seen, s.story_id))
         if gone.story_id not in self._new:
             return story
@@ -214,6 +232,7 @@ class StoryIndex:
         keep.article_ids.extend(gone.article_ids)
         for outlet, count in gone.outlets.items():
             keep.outlets[outlet] = keep.outlets.get(outlet, 0) + count
+        keep.names |= gone.names
         keep.first_seen = min(keep.first_seen, gone.first_seen)
         keep.last_seen = max(keep.last_seen, gone.last_seen)
         if gone.first_reported_at is not None and (
@@ -237,10 +256,33 @@ class StoryIndex:
         if len(centroid) > self.params.centroid_terms + 50:
             kept = sorted(centroid, key=centroid.__getitem__, reverse=True)
             story.centroid = {t: centroid[t] for t in kept[: self.params.centroid_terms]}
+            story.names.intersection_update(story.centroid)
         story.norm = math.sqrt(sum(w * w for w in story.centroid.values()))
 
+    def _names_agree(self, vector: dict[str, float], names: set[str], story: Story) -> bool:
+        """Whether ``vector`` (an article's, or a story's centroid, whose terms in ``names``
+        are names) and ``story`` name the same happening, as far as names tell."""
+        p = self.params
+        if len(story.article_ids) > p.name_check_articles:
+            return True
+        ours = {t: vector[t] for t in names if t in vector}
+        theirs = {t: story.centroid[t] for t in story.names if t in story.centroid}
+        if len(ours) < p.min_names or len(theirs) < p.min_names:
+            return True
+
+        def known(weights: dict[str, float], other: dict[str, float]) -> float:
+            top = sorted(weights, key=lambda t: (-weights[t], t))[: p.top_names]
+            return sum(weights[t] for t in top if t in other) / sum(weights[t] for t in top)
+
+        return max(known(ours, theirs), known(theirs, ours)) >= p.name_agreement
+
     def _best(
-        self, vector: dict[str, float], strongest: list[str], now: datetime, length: float
+        self,
+        vector: dict[str, float],
+        names: set[str],
+        strongest: list[str],
+        now: datetime,
+        length: float,
     ) -> tuple[Story | None, list[Story]]:
         """The story to join (or None), and the runners-up that also cleared the bar."""
         p = self.params
@@ -257,7 +299,7 @@ class StoryIndex:
                 continue
             score = sum(w * story.centroid.get(t, 0.0) for t, w in vector.items()) / story.norm
             score *= self._recency(now - story.last_seen, length)
-            if score >= bar:
+            if score >= bar and self._names_agree(vector, names, story):
                 scored.append((score, story.story_id, story))
         scored.sort(key=lambda item: (-item[0], item[1]))
         if not scored:
@@ -269,10 +311,12 @@ class StoryIndex:
         story: Story,
         doc: StoryDoc,
         vector: dict[str, float],
+        names: set[str],
         strongest: list[str],
         now: datetime,
     ) -> None:
         story.article_ids.append(doc.id)
+        story.names |= names
         if doc.source:
             story.outlets[doc.source] = story.outlets.get(doc.source, 0) + 1
         story.first_seen = min(story.first_seen, now)
@@ -298,13 +342,13 @@ class StoryIndex:
             return
         now = doc.published_at or self._clock
         self._clock = max(self._clock, now)
-        vector = self._weights(doc)
+        vector, names = self._weights(doc)
         strongest = sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]
         story = self.stories.get(story_id)
         if story is None:
             story = Story(story_id, doc.title, now, now, None, None, None)
             self.stories[story_id] = story
-        self._add(story, doc, vector, strongest, now)
+        self._add(story, doc, vector, names, strongest, now)
 
     def _prune_terms(self) -> None:
         """Keep the document frequencies of the ``max_terms`` most frequent terms: the
@@ -356,6 +400,7 @@ class StoryIndex:
                     "article_ids": s.article_ids,
                     "outlets": s.outlets,
                     "centroid": s.centroid,
+                    "names": sorted(s.names.intersection(s.centroid)),
                 }
                 for s in self.stories.values()
             ],
@@ -389,6 +434,7 @@ class StoryIndex:
                 article_ids=list(item["article_ids"]),
                 outlets=dict(item["outlets"]),
                 centroid=dict(item["centroid"]),
+                names=set(item.get("names") or ()),
             )
             story.norm = math.sqrt(sum(w * w for w in story.centroid.values()))
             index.stories[story.story_id] = story
