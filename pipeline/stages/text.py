@@ -38,6 +38,16 @@ CALENDAR = frozenset(
     """.split()
 )
 
+# German writes every noun with a capital: there a capitalised word after an article or an
+# inflected adjective ("der Vertrag", "einen neuen Vertrag") is a noun, not a name.
+_GERMAN_ARTICLES = frozenset(
+    """
+    der die das den dem des ein eine einen einem einer eines kein keine keinen keinem keiner
+    keines zum zur im am vom beim ins ans sein ihr unser euer
+    """.split()
+)
+_GERMAN_INFLECTIONS = ("e", "en", "er", "es", "em")
+
 _STEMMERS = {"en": "english", "es": "spanish", "fr": "french", "de": "german", "it": "italian",
              "pt": "portuguese", "nl": "dutch"}  # fmt: skip
 
@@ -62,10 +72,13 @@ def weighted_terms(
     sentence, or all capitals), 1 otherwise. In Title Case text capitals say nothing."""
     text = unicodedata.normalize("NFKC", text)
     names = name_weight != 1.0 and not title_case(_TERM.findall(text))
+    german = (language or "").startswith("de")
     kept: list[str] = []
     weights: list[float] = []
     for sentence in _SENTENCE.split(text):
+        previous = ""
         for position, word in enumerate(_TERM.findall(sentence)):
+            before, previous = previous, word
             lowered = word.lower().replace("’", "'").strip("'")
             if len(lowered) < 2 or lowered in STOPWORDS:
                 continue
@@ -74,6 +87,10 @@ def weighted_terms(
             capital = (acronym and len(word) > 3) or (
                 not acronym and word[:1].isupper() and position > 0
             )
+            if capital and german and not acronym and before.islower():
+                capital = before not in _GERMAN_ARTICLES and not before.endswith(
+                    _GERMAN_INFLECTIONS
+                )
             kept.append(lowered)
             named = names and capital and not word.isdigit() and lowered not in CALENDAR
             weights.append(name_weight if named else 1.0)
