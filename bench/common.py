@@ -1,14 +1,18 @@
 """What the benchmarks share: synthetic article pages (real-looking markup, random prose),
-running a command while sampling the memory of its whole process tree, and the split of a
-development set into a tuning part and a part held out of tuning."""
+running a command while sampling the memory of its whole process tree, the split of a
+development set into a tuning part and a part held out of tuning, and the labelled
+relevance sets with that split."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import subprocess
 import time
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -76,3 +80,36 @@ def held_out(name: str) -> bool:
     every run."""
     digest = hashlib.sha256(name.encode("utf-8")).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 < HELD_OUT
+
+
+# The labelled relevance sets: the first written with the taxonomy, the second by a writer
+# out to make the filter fail, who had read its rules, the third likewise after the
+# taxonomy was tuned on the first two, and held out whole.
+RELEVANCE_SETS = {
+    "relevance_set.jsonl": "own",
+    "relevance_adversarial.jsonl": "adversarial",
+    "relevance_fresh.jsonl": "fresh",
+}
+HELD_OUT_WHOLE = frozenset(("fresh",))
+
+
+def labelled_items() -> list[dict[str, Any]]:
+    """Every labelled relevance item, with its ``origin`` (the set's short name) and its
+    ``part``: "held out" (the third set, and 30% of the others by a hash of the headline)
+    or "tune"."""
+    items = []
+    for name, origin in RELEVANCE_SETS.items():
+        path = Path(__file__).resolve().parent / "data" / name
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            whole = origin in HELD_OUT_WHOLE
+            part = "held out" if whole or held_out(item["title"]) else "tune"
+            items.append({**item, "origin": origin, "part": part})
+    return items
+
+
+def huffpost_items(data: Path) -> list[dict[str, Any]]:
+    """The HuffPost News Category items of ``data`` (../shared/data), as
+    ``headline``, ``short_description``, ``category``..."""
+    path = data / "topics" / "huffpost-news-category-first10000.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

@@ -27,6 +27,7 @@ it ("authority" for "author"): candidates for an exact term ("=author").
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import json
 import random
@@ -36,48 +37,37 @@ from collections.abc import Callable
 from pathlib import Path
 
 import Stemmer
-from common import held_out
+from common import RELEVANCE_SETS, huffpost_items, labelled_items
 from protego import Protego
 
 from pipeline.stages.enrich import Gazetteer, find_entities, page_rights
-from pipeline.stages.relevance import EXACT, Taxonomy, fold, words
+from pipeline.stages.relevance import EXACT, Taxonomy
+from pipeline.stages.text import fold, words
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 
 
-# The labelled sets: the first written with the taxonomy, the second by a writer out to
-# make the filter fail, who had read its rules, the third likewise after the taxonomy was
-# tuned on the first two, and held out whole.
-SETS = {
-    "relevance_set.jsonl": "own",
-    "relevance_adversarial.jsonl": "adversarial",
-    "relevance_fresh.jsonl": "fresh",
-}
-HELD_OUT_WHOLE = frozenset(("fresh",))
-
-
 def labelled(taxonomy: Taxonomy, show_held_out: bool = False) -> None:
     """Precision and recall on the labelled sets, on their tuning part and on the part held
-    out of tuning (by a hash of the headline), and every miss of the tuning part: the
-    held-out misses only with ``show_held_out``, so that tuning never reads them."""
-    items = []
-    for name, origin in SETS.items():
-        path = ROOT / "bench" / "data" / name
-        lines = path.read_text(encoding="utf-8").splitlines()
-        items += [{**json.loads(line), "origin": origin} for line in lines]
-    parts = ("all", *SETS.values(), "tune", "held out")
+    out of tuning (by a hash of the headline), with the taxonomy's model and without it, and
+    every miss of the tuning part: the held-out misses only with ``show_held_out``, so that
+    tuning never reads them."""
+    items = labelled_items()
+    parts = ("all", *RELEVANCE_SETS.values(), "tune", "held out")
     counts = {part: Counter[str]() for part in parts}
+    alone = {part: Counter[str]() for part in parts}  # the taxonomy without its model
+    rules = copy.copy(taxonomy)
+    rules.model = None
     misses = []
     for item in items:
         result = taxonomy.classify(item["title"], item["text"], item["language"])
-        outcome = {(True, True): "tp", (True, False): "fp", (False, True): "fn"}.get(
-            (result.is_relevant, item["relevant"]), "tn"
-        )
-        whole = item["origin"] in HELD_OUT_WHOLE
-        part = "held out" if whole or held_out(item["title"]) else "tune"
+        outcome = _outcome(result.is_relevant, item["relevant"])
+        ruled = rules.classify(item["title"], item["text"], item["language"]).is_relevant
+        part = item["part"]
         for counted in ("all", item["origin"], part):
             counts[counted][outcome] += 1
+            alone[counted][_outcome(ruled, item["relevant"])] += 1
         if outcome in ("fp", "fn") and (part == "tune" or show_held_out):
             label = "false positive" if outcome == "fp" else "missed"
             mark = f" ({item['origin']}{', held out' if part == 'held out' else ''})"
@@ -86,16 +76,31 @@ def labelled(taxonomy: Taxonomy, show_held_out: bool = False) -> None:
     positives = sum(i["relevant"] for i in items)
     print(f"  labelled set: {len(items)} items ({positives} relevant, "
           f"{len(items) - positives} traps), in four languages")  # fmt: skip
+    model = "with its model" if taxonomy.model else "(it has no model)"
+    print(f"  {'':<12} {'':>10}  taxonomy {model:<19} taxonomy alone")
     for part, c in counts.items():
-        size = sum(c.values())
-        print(f"  {part:<12} {size:>4} items  precision {c['tp'] / max(1, c['tp'] + c['fp']):.3f}"
-              f"  recall {c['tp'] / max(1, c['tp'] + c['fn']):.3f}")  # fmt: skip
+        a = alone[part]
+        print(f"  {part:<12} {sum(c.values()):>4} items  precision {_p(c)}  recall {_r(c)}"
+              f"    precision {_p(a)}  recall {_r(a)}")  # fmt: skip
     print("\n".join(misses))
 
 
+def _outcome(accepted: bool, relevant: bool) -> str:
+    return {(True, True): "tp", (True, False): "fp", (False, True): "fn"}.get(
+        (accepted, relevant), "tn"
+    )
+
+
+def _p(c: Counter[str]) -> str:
+    return f"{c['tp'] / max(1, c['tp'] + c['fp']):.3f}"
+
+
+def _r(c: Counter[str]) -> str:
+    return f"{c['tp'] / max(1, c['tp'] + c['fn']):.3f}"
+
+
 def huffpost(taxonomy: Taxonomy, data: Path) -> list[tuple[str, str]]:
-    path = data / "topics" / "huffpost-news-category-first10000.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    rows = huffpost_items(data)
     docs = [(r["headline"], r["short_description"]) for r in rows]
     scored = [
         (taxonomy.classify(title, text, "en"), r["category"], r["headline"])

@@ -72,3 +72,9 @@ class YamlFile:
                 raise self.fail(item, f"{what}: each entry must be a non-empty string")
             values.append(item.value)
         return values
+
+    def string(self, node: Node, what: str) -> str:
+        """A non-empty string."""
+        if not isinstance(node, ScalarNode) or node.tag == _NULL or not node.value.strip():
+            raise self.fail(node, f"{what} must be a non-empty string")
+        return str(node.value)

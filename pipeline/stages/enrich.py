@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 from protego import Protego
 
 from pipeline.settings import ENTITIES, TAXONOMY, THRESHOLD
-from pipeline.stages.relevance import Result, Taxonomy, words
-from pipeline.stages.text import title_case
+from pipeline.stages.relevance import Result, Taxonomy
+from pipeline.stages.text import title_case, words
 from pipeline.yamlfile import YamlFile
 
 KINDS = ("organisation", "person", "work", "product")

@@ -5,20 +5,23 @@ the feeds' main languages. Text and terms are folded (case, accents) and stemmed
 article's language, so inflections match; a phrase is matched on consecutive words. The
 score needs both signals, AI and entertainment, each counted with a position weight (title
 3, lead 2, body 1) and saturating: a few strong mentions say as much as many.
+
+The taxonomy file may name a model (:mod:`pipeline.stages.relevance_model`) trained on
+labelled headlines and leads; an article in which the taxonomy sees the entertainment
+industry passes if either the taxonomy or the model accepts it, and its relevance is the
+higher of the two scores on one scale.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import compress, count
 from pathlib import Path
 
 from pipeline.settings import TAXONOMY, THRESHOLD
-from pipeline.stages.text import stemmer
+from pipeline.stages.relevance_model import ModelError, RelevanceModel
+from pipeline.stages.text import fold, stemmer, words
 from pipeline.yamlfile import YamlFile
 
 STRONG, WEAK = 1.0, 0.3
@@ -28,30 +31,11 @@ MAX_WORDS = 1500  # words of the body that are read; the rest says little more
 SATURATION = 2.0
 MIN_SIGNAL = 0.45  # a signal weaker than this scales the score down in proportion
 
-# Words, with dotted initials kept whole (A.I., U.S.) so that "A.I." can be told from "AI".
-_WORD = re.compile(r"[^\W_]+(?:\.[^\W_]\.)*", re.UNICODE)
 _MAX_CACHE = 500_000  # words remembered per language with their stems
 
 
 class TaxonomyError(ValueError):
     pass
-
-
-@lru_cache(maxsize=16)
-def words(text: str) -> list[str]:
-    """The words of ``text`` as written (NFKC). Cached for the few texts in flight, since
-    relevance and enrichment read the same article; callers must not change the list."""
-    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
-    return _WORD.findall(text)
-
-
-def fold(word: str) -> str:
-    """Lower case without accents."""
-    if word.isascii():
-        return word.lower()
-    decomposed = unicodedata.normalize("NFKD", word.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 @dataclass(frozen=True)
@@ -143,6 +127,7 @@ class Result:
     ai: float
     entertainment: float
     topics: list[str]
+    model: float | None = None  # the model's probability, where it was asked
 
 
 _SIGNALS = {"ai": ("strong", "weak", "cased", "exclude", "unless"),
@@ -158,18 +143,20 @@ class Taxonomy:
         cased: set[str] | None = None,
         unless: dict[str, list[str]] | None = None,
         exclude: list[str] | None = None,
+        model: RelevanceModel | None = None,
     ) -> None:
         self.terms = terms
         self.cased = cased or set()  # case-sensitive AI terms: AI, A.I., KI
         self._unless = unless or {}  # a cased term is not AI next to these words
         self._exclude = exclude or []  # phrases whose words are read as nothing
         self._matchers: dict[str, _Matcher] = {}
+        self.model = model
 
     @classmethod
     def load(cls, path: Path | str = TAXONOMY) -> Taxonomy:
         """Read a taxonomy file; :class:`TaxonomyError` names the file and line of a fault."""
         doc = YamlFile(path, TaxonomyError)
-        root = doc.mapping(doc.root, "the taxonomy", ("signals", "labels"))
+        root = doc.mapping(doc.root, "the taxonomy", ("signals", "labels", "model"))
         if "signals" not in root:
             raise doc.fail(doc.root, "the taxonomy has no 'signals'")
         signals = doc.mapping(root["signals"], "signals", _SIGNALS)
@@ -187,11 +174,19 @@ class Taxonomy:
                 terms += [(term, Entry(f"{group}/{label}", STRONG)) for term in listed]
         ai = doc.mapping(signals["ai"], "signals.ai")
         unless = doc.mapping(ai.get("unless"), "signals.ai.unless")
+        model = None
+        if "model" in root:  # a file beside the taxonomy
+            name = doc.string(root["model"], "model")
+            try:
+                model = RelevanceModel.load(Path(path).parent / name)
+            except ModelError as exc:
+                raise doc.fail(root["model"], str(exc)) from None
         return cls(
             terms,
             cased=set(doc.strings(ai.get("cased"), "signals.ai.cased")),
             unless={t: doc.strings(n, f"signals.ai.unless.{t}") for t, n in unless.items()},
             exclude=doc.strings(ai.get("exclude"), "signals.ai.exclude"),
+            model=model,
         )
 
     def _matcher(self, language: str) -> _Matcher:
@@ -230,9 +225,15 @@ class Taxonomy:
         # Both signals count (geometric mean); a weak one pulls the score down further, so
         # that a strong AI story with a passing word about films stays below the bar.
         relevance = math.sqrt(ai * entertainment) * min(1.0, min(ai, entertainment) / MIN_SIGNAL)
+        probability = None
+        if self.model is not None and entertainment > 0:
+            # The model's blind spot is AI in another industry, which the taxonomy tells
+            # apart: it speaks only where the taxonomy sees the entertainment industry.
+            probability = self.model.probability(title, text, language)
+            relevance = max(relevance, self.model.on_scale(probability, threshold))
         relevant = relevance >= threshold
         topics = sorted(k for k, v in hits.items() if "/" in k and v >= STRONG) if relevant else []
-        return Result(round(relevance, 4), relevant, ai, entertainment, topics)
+        return Result(round(relevance, 4), relevant, ai, entertainment, topics, probability)
 
     @staticmethod
     def _scan(

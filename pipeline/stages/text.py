@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 import Stemmer
 
+# Words, with dotted initials kept whole (A.I., U.S.) so that "A.I." can be told from "AI".
+_WORD = re.compile(r"[^\W_]+(?:\.[^\W_]\.)*", re.UNICODE)
 _TERM = re.compile(r"[^\W\d_][\w'’]*|\d+", re.UNICODE)
 
 # Function words of the feeds' main languages; they say nothing about which story it is.
@@ -96,3 +98,20 @@ def weighted_terms(
             weights.append(name_weight if named else 1.0)
     stems = stemmer(language or "en").stemWords(kept)
     return list(zip(stems, weights, strict=True))
+
+
+@lru_cache(maxsize=16)
+def words(text: str) -> list[str]:
+    """The words of ``text`` as written (NFKC). Cached for the few texts in flight, since
+    relevance and enrichment read the same article; callers must not change the list."""
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return _WORD.findall(text)
+
+
+def fold(word: str) -> str:
+    """Lower case without accents."""
+    if word.isascii():
+        return word.lower()
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.stages.relevance import Taxonomy, TaxonomyError
+from pipeline.stages.relevance_model import (
+    Example,
+    ModelError,
+    RelevanceModel,
+    features,
+    train,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+
+# Music and games news: the relevant items say what was made by machine without naming AI.
+RELEVANT = [
+    ("Label sues song generator trained on its catalogue", "The app copies its stars."),
+    ("Song generator app lets fans clone a singer", "The label calls it theft."),
+    ("RPG adds voice lines no actor recorded", "The studio used a voice generator."),
+    ("Game studio replaces voice actors with a voice generator", "Actors object."),
+    ("Cloned vocals flood the music charts", "Labels ask platforms to act."),
+    ("Voice generator reads every line of the new RPG", "No actor was hired."),
+]
+OFF_TOPIC = [
+    ("Label signs young singer after festival set", "Her debut album is due in May."),
+    ("RPG sequel delayed to next spring", "The studio wants more time for testing."),
+    ("Singer announces world tour", "Tickets go on sale on Friday."),
+    ("Game studio opens office in Lisbon", "It will hire 80 developers."),
+    ("Music charts: a ballad tops the list", "Streams rose by a fifth."),
+    ("Voice actors celebrate union anniversary", "The guild was founded in 1937."),
+]
+
+
+def examples() -> list[Example]:
+    return [Example(t, x, "en", True) for t, x in RELEVANT] + [
+        Example(t, x, "en", False) for t, x in OFF_TOPIC
+    ]
+
+
+def test_the_model_learns_what_the_labels_say_and_again_the_same() -> None:
+    model = train(examples(), epochs=40)
+    unseen_relevant = model.probability(
+        "Studio's new RPG uses a voice generator instead of actors", "Fans noticed.", "en"
+    )
+    unseen_off_topic = model.probability(
+        "Singer's world tour opens in Lisbon", "Tickets sold out on Friday.", "en"
+    )
+    assert unseen_relevant > 0.7 > 0.3 > unseen_off_topic
+    assert train(examples(), epochs=40).weights == model.weights  # reproducible
+
+
+def test_features_mark_the_headline_and_read_only_the_lead() -> None:
+    as_title = set(features("voice generator", None, "en"))
+    as_text = set(features(None, "voice generator", "en"))
+    assert as_text < as_title  # the headline's words, and the same words marked as its own
+    lead = " ".join(["filler"] * 60)
+    assert features(None, lead + " voice", "en") == features(None, lead, "en")
+
+
+def test_a_model_file_round_trips_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    model = train(examples(), epochs=5)
+    model.bar = 0.6
+    path = tmp_path / "model.json.gz"
+    model.save(path)
+    again = RelevanceModel.load(path)
+    assert again.bar == 0.6
+    title, text = RELEVANT[0]
+    assert abs(again.probability(title, text, "en") - model.probability(title, text, "en")) < 1e-3
+    (tmp_path / "bad.json.gz").write_bytes(b"not gzip")
+    with pytest.raises(ModelError, match=r"bad\.json\.gz: unreadable relevance model"):
+        RelevanceModel.load(tmp_path / "bad.json.gz")
+
+
+def taxonomy_with_model(tmp_path: Path, model_line: str) -> Path:
+    shipped = (ROOT / "config" / "topics.yaml").read_text(encoding="utf-8")
+    lines = [line for line in shipped.splitlines() if not line.startswith("model:")]
+    path = tmp_path / "topics.yaml"
+    path.write_text(model_line + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_model_passes_what_the_taxonomy_misses_where_it_sees_entertainment(
+    tmp_path: Path,
+) -> None:
+    model = train(examples(), epochs=40)
+    model.save(tmp_path / "music.json.gz")
+    with_model = Taxonomy.load(taxonomy_with_model(tmp_path, "model: music.json.gz"))
+    alone = Taxonomy.load(taxonomy_with_model(tmp_path, ""))
+    title, text = "Studio swaps actors for a voice generator in its RPG", "Fans noticed."
+    assert not alone.classify(title, text, "en").is_relevant
+    result = with_model.classify(title, text, "en")
+    assert result.is_relevant and result.model is not None and result.model >= model.bar
+    assert result.relevance == round(model.on_scale(result.model, 0.5), 4)
+    # Without a word of the entertainment industry the model is not asked.
+    elsewhere = with_model.classify("Voice generator answers the bank's phone", "", "en")
+    assert elsewhere.model is None and not elsewhere.is_relevant
+
+
+def test_a_missing_model_file_is_named_with_the_taxonomy_line(tmp_path: Path) -> None:
+    path = taxonomy_with_model(tmp_path, "model: nowhere.json.gz")
+    with pytest.raises(TaxonomyError, match=r"topics.yaml:1: .*nowhere.json.gz"):
+        Taxonomy.load(path)
+
+
+def test_the_shipped_taxonomy_has_its_model() -> None:
+    model = Taxonomy.load().model
+    assert model is not None and 0.5 <= model.bar < 1 and len(model.weights) > 1000
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is not beside the checkout")
+def test_the_shipped_model_is_what_the_training_script_writes(tmp_path: Path) -> None:
+    out = tmp_path / "model.json.gz"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "train_relevance.py"), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    assert out.read_bytes() == (ROOT / "config" / "relevance_model.json.gz").read_bytes()
