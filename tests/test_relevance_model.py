@@ -61,15 +61,19 @@ def test_features_mark_the_headline_and_read_only_the_lead() -> None:
     assert as_text < as_title  # the headline's words, and the same words marked as its own
     lead = " ".join(["filler"] * 60)
     assert features(None, lead + " voice", "en") == features(None, lead, "en")
+    # The taxonomy's signals add the levels they reach: higher reaches more.
+    weak = set(features("x", None, "en", (0.2, 0.2, 0.0)))
+    strong = set(features("x", None, "en", (0.95, 0.95, 0.95)))
+    assert set(features("x", None, "en")) < weak < strong
 
 
 def test_a_model_file_round_trips_and_a_bad_one_is_named(tmp_path: Path) -> None:
     model = train(examples(), epochs=5)
-    model.bar = 0.6
+    model.bar, model.veto = 0.6, 0.05
     path = tmp_path / "model.json.gz"
     model.save(path)
     again = RelevanceModel.load(path)
-    assert again.bar == 0.6
+    assert (again.bar, again.veto) == (0.6, 0.05)
     title, text = RELEVANT[0]
     assert abs(again.probability(title, text, "en") - model.probability(title, text, "en")) < 1e-3
     (tmp_path / "bad.json.gz").write_bytes(b"not gzip")
@@ -96,10 +100,30 @@ def test_the_model_passes_what_the_taxonomy_misses_where_it_sees_entertainment(
     assert not alone.classify(title, text, "en").is_relevant
     result = with_model.classify(title, text, "en")
     assert result.is_relevant and result.model is not None and result.model >= model.bar
-    assert result.relevance == round(model.on_scale(result.model, 0.5), 4)
+    assert result.relevance == round(model.on_scale(result.model), 4)
     # Without a word of the entertainment industry the model is not asked.
     elsewhere = with_model.classify("Voice generator answers the bank's phone", "", "en")
     assert elsewhere.model is None and not elsewhere.is_relevant
+
+
+def test_below_its_veto_the_model_overrules_the_taxonomys_yes(tmp_path: Path) -> None:
+    # A trap the taxonomy falls for: "AI" as a singer's name beside entertainment words.
+    singer = [
+        ("Singer AI tops the charts with her new ballad", "Her tour starts in May."),
+        ("Fans queue for AI's concert in Osaka", "The singer plays three nights."),
+        ("AI wins best female vocalist at the music awards", "The singer thanked fans."),
+    ]
+    trained = examples() + [Example(t, x, "en", False) for t, x in singer]
+    model = train(trained, epochs=40)
+    model.veto = 0.2
+    model.save(tmp_path / "singer.json.gz")
+    with_model = Taxonomy.load(taxonomy_with_model(tmp_path, "model: singer.json.gz"))
+    alone = Taxonomy.load(taxonomy_with_model(tmp_path, ""))
+    title, text = "Singer AI announces a ballad album and tour", "The singer plays Osaka first."
+    assert alone.classify(title, text, "en").is_relevant
+    result = with_model.classify(title, text, "en")
+    assert result.model is not None and result.model < model.veto
+    assert not result.is_relevant and result.relevance == round(model.on_scale(result.model), 4)
 
 
 def test_a_missing_model_file_is_named_with_the_taxonomy_line(tmp_path: Path) -> None:
@@ -110,7 +134,8 @@ def test_a_missing_model_file_is_named_with_the_taxonomy_line(tmp_path: Path) ->
 
 def test_the_shipped_taxonomy_has_its_model() -> None:
     model = Taxonomy.load().model
-    assert model is not None and 0.5 <= model.bar < 1 and len(model.weights) > 1000
+    assert model is not None and 0 <= model.veto < model.bar and len(model.weights) > 1000
+    assert Taxonomy.load(with_model=False).model is None
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is not beside the checkout")

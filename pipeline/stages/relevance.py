@@ -7,9 +7,10 @@ score needs both signals, AI and entertainment, each counted with a position wei
 3, lead 2, body 1) and saturating: a few strong mentions say as much as many.
 
 The taxonomy file may name a model (:mod:`pipeline.stages.relevance_model`) trained on
-labelled headlines and leads; an article in which the taxonomy sees the entertainment
-industry passes if either the taxonomy or the model accepts it, and its relevance is the
-higher of the two scores on one scale.
+labelled headlines and leads, which reads the articles in which the taxonomy sees the
+entertainment industry: it can overrule the taxonomy's yes when it is sure of a no (its
+veto), and its no when it is confident of a yes (its bar); the relevance is then the
+model's probability on the taxonomy's scale.
 """
 
 from __future__ import annotations
@@ -153,8 +154,9 @@ class Taxonomy:
         self.model = model
 
     @classmethod
-    def load(cls, path: Path | str = TAXONOMY) -> Taxonomy:
-        """Read a taxonomy file; :class:`TaxonomyError` names the file and line of a fault."""
+    def load(cls, path: Path | str = TAXONOMY, with_model: bool = True) -> Taxonomy:
+        """Read a taxonomy file, and the model it names unless not ``with_model``;
+        :class:`TaxonomyError` names the file and line of a fault."""
         doc = YamlFile(path, TaxonomyError)
         root = doc.mapping(doc.root, "the taxonomy", ("signals", "labels", "model"))
         if "signals" not in root:
@@ -175,7 +177,7 @@ class Taxonomy:
         ai = doc.mapping(signals["ai"], "signals.ai")
         unless = doc.mapping(ai.get("unless"), "signals.ai.unless")
         model = None
-        if "model" in root:  # a file beside the taxonomy
+        if "model" in root and with_model:  # a file beside the taxonomy
             name = doc.string(root["model"], "model")
             try:
                 model = RelevanceModel.load(Path(path).parent / name)
@@ -227,10 +229,15 @@ class Taxonomy:
         relevance = math.sqrt(ai * entertainment) * min(1.0, min(ai, entertainment) / MIN_SIGNAL)
         probability = None
         if self.model is not None and entertainment > 0:
-            # The model's blind spot is AI in another industry, which the taxonomy tells
-            # apart: it speaks only where the taxonomy sees the entertainment industry.
-            probability = self.model.probability(title, text, language)
-            relevance = max(relevance, self.model.on_scale(probability, threshold))
+            # The model speaks where the taxonomy sees the entertainment industry: it may
+            # overrule a yes (below its veto) or a no (from its bar up).
+            signals = (ai, entertainment, relevance)
+            probability = self.model.probability(title, text, language, signals)
+            on_scale = self.model.on_scale(probability)
+            if relevance >= threshold and probability < self.model.veto:
+                relevance = on_scale
+            else:
+                relevance = max(relevance, on_scale)
         relevant = relevance >= threshold
         topics = sorted(k for k, v in hits.items() if "/" in k and v >= STRONG) if relevant else []
         return Result(round(relevance, 4), relevant, ai, entertainment, topics, probability)

@@ -1,15 +1,18 @@
 """A second reader for relevance: a logistic model over the words of the headline and lead.
 
 The taxonomy (:mod:`pipeline.stages.relevance`) accepts an article that names AI and the
-entertainment industry. Coverage that never says "AI" ("a song generator trained on their
-catalogues", "voice lines no actor recorded") passes it by; the model, trained on labelled
-headline-and-lead items, catches part of it. The two are combined as "either accepts":
-the model speaks only above its ``bar``, which is chosen on the training items so that no
-labelled set loses precision against the taxonomy alone.
+entertainment industry. It is fooled by a word in the wrong sense ("AI" the singer, a film
+about a rogue AI, AI cameras in a casino) and passes by coverage that never says "AI"
+("voice lines no actor recorded"). The model, trained on labelled headline-and-lead items
+with the taxonomy's signals among its features, reads the articles in which the taxonomy
+sees the entertainment industry: below ``veto`` it overrules the taxonomy's yes, from
+``bar`` up it accepts what the taxonomy rejects. Both are chosen on the training items
+(``bench/train_relevance.py``) so that no labelled set loses against the taxonomy alone.
 
 Features: the folded, stemmed words of the headline and of the first ``LEAD_WORDS`` words
-of the text, single and in pairs, headline words also marked as such, hashed into
-``BUCKETS`` buckets. The model file is gzip JSON with the nonzero weights only.
+of the text, single and in pairs, headline words also marked as such, and the levels the
+taxonomy's signals reach, hashed into ``BUCKETS`` buckets. The model file is gzip JSON
+with the nonzero weights only; it belongs to the taxonomy it was trained with.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.settings import THRESHOLD
 from pipeline.stages.text import fold, stemmer, words
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 BUCKETS = 1 << 20
 LEAD_WORDS = 60  # the labelled items are a headline and a lead: read articles the same way
 
@@ -34,8 +38,17 @@ class ModelError(ValueError):
     pass
 
 
-def features(title: str | None, text: str | None, language: str | None) -> list[int]:
-    """The hashed features of an article, each once, in a stable order."""
+# The taxonomy's signals (AI, entertainment, relevance) as features: which levels each
+# reaches, so that the model learns how far to trust the taxonomy.
+_LEVELS = (0.01, 0.3, 0.5, 0.7, 0.9)
+_SIGNALS = [[zlib.crc32(f"signal {n} {level}".encode()) for level in _LEVELS] for n in range(3)]
+
+
+def features(
+    title: str | None, text: str | None, language: str | None, signals: Sequence[float] = ()
+) -> list[int]:
+    """The hashed features of an article, each once, in a stable order; ``signals`` are
+    the taxonomy's AI, entertainment and relevance scores."""
     stem = stemmer((language or "en").split("-")[0].lower()).stemWords
     found: dict[int, None] = {}
     for seeds, written in (((0, 1), words(title or "")), ((0,), words(text or "")[:LEAD_WORDS])):
@@ -45,25 +58,37 @@ def features(title: str | None, text: str | None, language: str | None) -> list[
             # CRC-32 continues: the pair's hash is that of "first second", made cheaply.
             pairs = [zlib.crc32(b" " + e, h) for h, e in zip(singles, encoded[1:], strict=False)]
             found.update(dict.fromkeys(h % BUCKETS for h in singles + pairs))
+    for value, hashes in zip(signals, _SIGNALS, strict=False):
+        reached = [h % BUCKETS for h, level in zip(hashes, _LEVELS, strict=True) if value >= level]
+        found.update(dict.fromkeys(reached))
     return list(found)
 
 
 @dataclass
 class RelevanceModel:
     bias: float = 0.0
-    bar: float = 0.7  # the probability from which the model accepts an article
+    bar: float = 0.5  # from this probability the model accepts what the taxonomy rejects
+    veto: float = 0.0  # below this it rejects what the taxonomy accepts
     weights: dict[int, float] = field(default_factory=dict)
 
-    def probability(self, title: str | None, text: str | None, language: str | None) -> float:
-        z = self.bias + sum(self.weights.get(f, 0.0) for f in features(title, text, language))
+    def probability(
+        self,
+        title: str | None,
+        text: str | None,
+        language: str | None,
+        signals: Sequence[float] = (),
+    ) -> float:
+        found = features(title, text, language, signals)
+        z = self.bias + sum(self.weights.get(f, 0.0) for f in found)
         return 1 / (1 + math.exp(-max(-50.0, min(50.0, z))))
 
-    def on_scale(self, probability: float, threshold: float) -> float:
-        """The probability on the taxonomy's relevance scale: ``bar`` falls on
-        ``threshold``, so that the article passes either way or neither."""
+    def on_scale(self, probability: float) -> float:
+        """The probability on the taxonomy's relevance scale, where ``bar`` falls on the
+        default threshold: the model accepts there as the taxonomy does, and a stricter
+        threshold asks more of both."""
         if probability >= self.bar:
-            return threshold + (1 - threshold) * (probability - self.bar) / (1 - self.bar)
-        return threshold * probability / self.bar
+            return THRESHOLD + (1 - THRESHOLD) * (probability - self.bar) / (1 - self.bar)
+        return THRESHOLD * probability / self.bar
 
     # -- files ------------------------------------------------------------------------
 
@@ -73,6 +98,7 @@ class RelevanceModel:
             "buckets": BUCKETS,
             "lead_words": LEAD_WORDS,
             "bar": self.bar,
+            "veto": self.veto,
             "bias": round(self.bias, 6),
             "weights": [[i, round(w, 5)] for i, w in sorted(self.weights.items()) if round(w, 5)],
         }
@@ -92,6 +118,7 @@ class RelevanceModel:
         return cls(
             bias=float(document["bias"]),
             bar=float(document["bar"]),
+            veto=float(document["veto"]),
             weights={int(i): float(w) for i, w in document["weights"]},
         )
 
@@ -102,18 +129,19 @@ class Example:
     text: str
     language: str
     relevant: bool
+    signals: tuple[float, ...] = ()  # the taxonomy's AI, entertainment and relevance
 
 
 def train(
     examples: Sequence[Example],
     epochs: int = 60,
     rate: float = 0.5,
-    l2: float = 1e-3,
+    l2: float = 0.02,
     seed: int = 0,
 ) -> RelevanceModel:
     """Logistic regression by stochastic gradient descent, the same model for the same
     examples (a seeded shuffle each epoch; L2 on the weights an example touches)."""
-    encoded = [(features(e.title, e.text, e.language), 1.0 if e.relevant else 0.0)
+    encoded = [(features(e.title, e.text, e.language, e.signals), 1.0 if e.relevant else 0.0)
                for e in examples]  # fmt: skip
     weights: dict[int, float] = {}
     bias = 0.0
@@ -126,9 +154,10 @@ def train(
             z = bias + sum(weights.get(f, 0.0) for f in found)
             gradient = 1 / (1 + math.exp(-max(-50.0, min(50.0, z)))) - label
             for f in found:
-                w = weights.get(f, 0.0)
-                weights[f] = w - rate * (gradient + l2 * w)
+                weights[f] = weights.get(f, 0.0) - rate * gradient
             bias -= rate * gradient
+        shrink = 1 - rate * l2  # L2 on every weight alike, once an epoch
+        weights = {f: w * shrink for f, w in weights.items()}
     return RelevanceModel(bias=bias, weights=weights)
 
 
@@ -141,7 +170,7 @@ def cross_validated(examples: Sequence[Example], folds: int = 5, **options: floa
         model = train(rest, **options)  # type: ignore[arg-type]
         for n in held:
             e = examples[n]
-            out[n] = model.probability(e.title, e.text, e.language)
+            out[n] = model.probability(e.title, e.text, e.language, e.signals)
     return out
 
 
