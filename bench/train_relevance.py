@@ -46,7 +46,11 @@ def main() -> None:
     args = parser.parse_args()
 
     labelled = [i for i in labelled_items() if i["part"] == "tune"]
-    offtopic = [r for r in huffpost_items(args.data) if not held_out(r["headline"])]
+    offtopic = []
+    if args.data.exists():
+        offtopic = [r for r in huffpost_items(args.data) if not held_out(r["headline"])]
+    else:
+        print(f"{args.data} not found: trained without off-topic news (not the shipped model)")
     items = [(i["title"], i["text"], i["language"], i["relevant"]) for i in labelled]
     items += [(r["headline"], r["short_description"], "en", False)
               for r in offtopic[: args.huffpost]]  # fmt: skip
