@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import Stemmer
-from common import RELEVANCE_SETS, huffpost_items, labelled_items
+from common import RELEVANCE_SETS, held_out, huffpost_items, labelled_items
 from protego import Protego
 
 from pipeline.stages.enrich import Gazetteer, find_entities, page_rights
@@ -110,7 +110,10 @@ def huffpost(taxonomy: Taxonomy, data: Path) -> list[tuple[str, str]]:
     ]
     accepted = [(c, h) for result, c, h in scored if result.is_relevant]
     share = len(accepted) / len(rows)
-    print(f"  HuffPost: accepted {len(accepted)} of {len(rows)} ({share:.2%}); every one:")
+    unseen = [h for _, _, h in scored if held_out(h)]  # the model trains on the others
+    taken = sum(1 for _, h in accepted if held_out(h))
+    print(f"  HuffPost: accepted {len(accepted)} of {len(rows)} ({share:.2%}), {taken} of the "
+          f"{len(unseen)} held out of the model's training; every one:")  # fmt: skip
     for category, headline in accepted:
         print(f"    [{category}] {headline}")
     print("  the five highest scores below the bar, to judge the margin:")

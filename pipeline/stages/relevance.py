@@ -234,8 +234,8 @@ class Taxonomy:
             signals = (ai, entertainment, relevance)
             probability = self.model.probability(title, text, language, signals)
             on_scale = self.model.on_scale(probability)
-            if relevance >= threshold and probability < self.model.veto:
-                relevance = on_scale
+            if probability < self.model.veto:
+                relevance = min(relevance, on_scale)
             else:
                 relevance = max(relevance, on_scale)
         relevant = relevance >= threshold

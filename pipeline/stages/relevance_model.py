@@ -18,6 +18,7 @@ with the nonzero weights only; it belongs to the taxonomy it was trained with.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 import random
@@ -86,7 +87,7 @@ class RelevanceModel:
         """The probability on the taxonomy's relevance scale, where ``bar`` falls on the
         default threshold: the model accepts there as the taxonomy does, and a stricter
         threshold asks more of both."""
-        if probability >= self.bar:
+        if probability >= self.bar and self.bar < 1:  # a bar above 1: never
             return THRESHOLD + (1 - THRESHOLD) * (probability - self.bar) / (1 - self.bar)
         return THRESHOLD * probability / self.bar
 
@@ -103,24 +104,33 @@ class RelevanceModel:
             "weights": [[i, round(w, 5)] for i, w in sorted(self.weights.items()) if round(w, 5)],
         }
         data = json.dumps(document, separators=(",", ":")).encode("utf-8")
-        Path(path).write_bytes(gzip.compress(data, 9, mtime=0))
+        out = io.BytesIO()
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9, mtime=0) as packed:
+            packed.write(data)  # the same bytes on every system: no time, no OS mark
+        Path(path).write_bytes(out.getvalue())
 
     @classmethod
     def load(cls, path: Path | str) -> RelevanceModel:
         try:
             document = json.loads(gzip.decompress(Path(path).read_bytes()))
-        except (OSError, ValueError) as exc:
+        except (OSError, EOFError, zlib.error, ValueError) as exc:
             raise ModelError(f"{path}: unreadable relevance model: {exc}") from None
         if not isinstance(document, dict) or document.get("version") != MODEL_VERSION:
             raise ModelError(f"{path}: not a relevance model of version {MODEL_VERSION}")
         if document.get("buckets") != BUCKETS or document.get("lead_words") != LEAD_WORDS:
             raise ModelError(f"{path}: made with other features; train it again")
-        return cls(
-            bias=float(document["bias"]),
-            bar=float(document["bar"]),
-            veto=float(document["veto"]),
-            weights={int(i): float(w) for i, w in document["weights"]},
-        )
+        try:
+            model = cls(
+                bias=float(document["bias"]),
+                bar=float(document["bar"]),
+                veto=float(document["veto"]),
+                weights={int(i): float(w) for i, w in document["weights"]},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{path}: a damaged relevance model: {exc!r}") from None
+        if not 0 <= model.veto < model.bar or not math.isfinite(model.bias):
+            raise ModelError(f"{path}: veto {model.veto} and bar {model.bar} make no sense")
+        return model
 
 
 @dataclass(frozen=True)
@@ -140,7 +150,7 @@ def train(
     seed: int = 0,
 ) -> RelevanceModel:
     """Logistic regression by stochastic gradient descent, the same model for the same
-    examples (a seeded shuffle each epoch; L2 on the weights an example touches)."""
+    examples (a seeded shuffle each epoch; every weight shrunk alike once an epoch)."""
     encoded = [(features(e.title, e.text, e.language, e.signals), 1.0 if e.relevant else 0.0)
                for e in examples]  # fmt: skip
     weights: dict[int, float] = {}

@@ -41,7 +41,7 @@ CALENDAR = frozenset(
 )
 
 # German writes every noun with a capital: there a capitalised word after an article or an
-# inflected adjective ("der Vertrag", "einen neuen Vertrag") is a noun, not a name.
+# inflected adjective ("der Vertrag", "neuen Verträgen") is a noun, not a name.
 _GERMAN_ARTICLES = frozenset(
     """
     der die das den dem des ein eine einen einem einer eines kein keine keinen keinem keiner
@@ -49,6 +49,14 @@ _GERMAN_ARTICLES = frozenset(
     """.split()
 )
 _GERMAN_INFLECTIONS = ("e", "en", "er", "es", "em")
+# Lowercase words with those endings that are no adjectives: prepositions and conjunctions
+# ("gegen Lufthansa", "oder Siemens"); verbs in the past ("sagte Müller") end in -te.
+_GERMAN_NOT_ADJECTIVES = frozenset(
+    """
+    gegen unter über hinter neben zwischen wegen während ohne oder aber sondern gegenüber
+    außer innerhalb außerhalb oberhalb unterhalb seitens entlang haben werden wurden waren
+    """.split()
+)
 
 _STEMMERS = {"en": "english", "es": "spanish", "fr": "french", "de": "german", "it": "italian",
              "pt": "portuguese", "nl": "dutch"}  # fmt: skip
@@ -89,9 +97,12 @@ def weighted_terms(
             capital = (acronym and len(word) > 3) or (
                 not acronym and word[:1].isupper() and position > 0
             )
-            if capital and german and not acronym and before.islower():
-                capital = before not in _GERMAN_ARTICLES and not before.endswith(
-                    _GERMAN_INFLECTIONS
+            if capital and german and not acronym:
+                capital = before.lower() not in _GERMAN_ARTICLES and not (
+                    before.islower()
+                    and before.endswith(_GERMAN_INFLECTIONS)
+                    and not before.endswith("te")
+                    and before not in _GERMAN_NOT_ADJECTIVES
                 )
             kept.append(lowered)
             named = names and capital and not word.isdigit() and lowered not in CALENDAR
