@@ -9,8 +9,9 @@ score needs both signals, AI and entertainment, each counted with a position wei
 The taxonomy file may name a model (:mod:`pipeline.stages.relevance_model`) trained on
 labelled headlines and leads, which reads the articles in which the taxonomy sees the
 entertainment industry: it can overrule the taxonomy's yes when it is sure of a no (its
-veto), and its no when it is confident of a yes (its bar); the relevance is then the
-model's probability on the taxonomy's scale.
+veto), and its no when it is confident of a yes (its bar). Its probability, put on the
+taxonomy's scale, then stands for the relevance: the lower of the two under its veto, the
+higher otherwise.
 """
 
 from __future__ import annotations
