@@ -106,7 +106,7 @@ class Story:
     outlets: dict[str, int] = field(default_factory=dict)
     centroid: dict[str, float] = field(default_factory=dict)
     norm: float = 0.0
-    names: set[str] = field(default_factory=set)  # the centroid's terms that are names
+    names: set[str] = field(default_factory=set)  # the centroid's terms that are names (a subset)
 
 
 def story_id_for(article_id: str) -> str:
@@ -266,7 +266,7 @@ class StoryIndex:
         if len(story.article_ids) > p.name_check_articles:
             return True
         ours = {t: vector[t] for t in names if t in vector}
-        theirs = {t: story.centroid[t] for t in story.names if t in story.centroid}
+        theirs = {t: story.centroid[t] for t in story.names}
         if len(ours) < p.min_names or len(theirs) < p.min_names:
             return True
 
@@ -400,7 +400,7 @@ class StoryIndex:
                     "article_ids": s.article_ids,
                     "outlets": s.outlets,
                     "centroid": s.centroid,
-                    "names": sorted(s.names.intersection(s.centroid)),
+                    "names": sorted(s.names),
                 }
                 for s in self.stories.values()
             ],
@@ -434,7 +434,7 @@ class StoryIndex:
                 article_ids=list(item["article_ids"]),
                 outlets=dict(item["outlets"]),
                 centroid=dict(item["centroid"]),
-                names=set(item.get("names") or ()),
+                names=set(item.get("names") or ()).intersection(item["centroid"]),
             )
             story.norm = math.sqrt(sum(w * w for w in story.centroid.values()))
             index.stories[story.story_id] = story
