@@ -10,7 +10,7 @@ import json
 import random
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +117,12 @@ def huffpost_items(data: Path) -> list[dict[str, Any]]:
     ``headline``, ``short_description``, ``category``..."""
     path = data / "topics" / "huffpost-news-category-first10000.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def precision_recall(accepted: Iterable[bool], relevant: Iterable[bool]) -> tuple[float, float]:
+    tp = fp = fn = 0
+    for a, r in zip(accepted, relevant, strict=True):
+        tp += a and r
+        fp += a and not r
+        fn += r and not a
+    return tp / max(1, tp + fp), tp / max(1, tp + fn)

@@ -23,11 +23,11 @@ import argparse
 import itertools
 from pathlib import Path
 
-from common import held_out, huffpost_items, labelled_items
+from common import held_out, huffpost_items, labelled_items, precision_recall
 
 from pipeline.settings import CONFIG, THRESHOLD
 from pipeline.stages.relevance import Taxonomy
-from pipeline.stages.relevance_model import Example, cross_validated, precision_recall, train
+from pipeline.stages.relevance_model import Example, cross_validated, train
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)

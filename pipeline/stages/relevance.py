@@ -22,7 +22,8 @@ from itertools import compress, count
 from pathlib import Path
 
 from pipeline.settings import TAXONOMY, THRESHOLD
-from pipeline.stages.relevance_model import ModelError, RelevanceModel
+from pipeline.stages.relevance_model import LEAD_WORDS as MODEL_LEAD
+from pipeline.stages.relevance_model import ModelError, RelevanceModel, hashed
 from pipeline.stages.text import fold, stemmer, words
 from pipeline.yamlfile import YamlFile
 
@@ -218,8 +219,9 @@ class Taxonomy:
         hits: dict[str, float] = {}
         cased: list[tuple[str, float]] = []  # cased terms found, with their weight
         present: set[str] = set()  # stems of the words that unmake a cased term
-        self._scan(words(title or ""), matcher, TITLE_WEIGHT, hits, cased, present)
-        self._scan(words(text or "")[:MAX_WORDS], matcher, None, hits, cased, present)
+        title_words, text_words = words(title or ""), words(text or "")
+        self._scan(title_words, matcher, TITLE_WEIGHT, hits, cased, present)
+        self._scan(text_words[:MAX_WORDS], matcher, None, hits, cased, present)
         for word, weight in cased:
             if matcher.unless.get(word, set()).isdisjoint(present):
                 hits["ai"] = hits.get("ai", 0.0) + weight
@@ -232,8 +234,9 @@ class Taxonomy:
         if self.model is not None and entertainment > 0:
             # The model speaks where the taxonomy sees the entertainment industry: it may
             # overrule a yes (below its veto) or a no (from its bar up).
-            signals = (ai, entertainment, relevance)
-            probability = self.model.probability(title, text, language, signals)
+            lead = matcher.stems(text_words[:MODEL_LEAD])  # stemmed by the scan already
+            found = hashed(matcher.stems(title_words), lead, (ai, entertainment, relevance))
+            probability = self.model.score(found)
             on_scale = self.model.on_scale(probability)
             if probability < self.model.veto:
                 relevance = min(relevance, on_scale)

@@ -51,9 +51,17 @@ def features(
     """The hashed features of an article, each once, in a stable order; ``signals`` are
     the taxonomy's AI, entertainment and relevance scores."""
     stem = stemmer((language or "en").split("-")[0].lower()).stemWords
+    title_stems = stem([fold(w) for w in words(title or "")])
+    lead_stems = stem([fold(w) for w in words(text or "")[:LEAD_WORDS]])
+    return hashed(title_stems, lead_stems, signals)
+
+
+def hashed(title: Sequence[str], lead: Sequence[str], signals: Sequence[float] = ()) -> list[int]:
+    """:func:`features` from the folded stems of the headline and of the lead's first
+    ``LEAD_WORDS`` words (the taxonomy has them at hand)."""
     found: dict[int, None] = {}
-    for seeds, written in (((0, 1), words(title or "")), ((0,), words(text or "")[:LEAD_WORDS])):
-        encoded = [s.encode("utf-8") for s in stem([fold(w) for w in written])]
+    for seeds, stems in (((0, 1), title), ((0,), lead)):
+        encoded = [s.encode("utf-8") for s in stems]
         for seed in seeds:  # a headline's words count twice: as words, and as its words
             singles = [zlib.crc32(e, seed) for e in encoded]
             # CRC-32 continues: the pair's hash is that of "first second", made cheaply.
@@ -79,7 +87,10 @@ class RelevanceModel:
         language: str | None,
         signals: Sequence[float] = (),
     ) -> float:
-        found = features(title, text, language, signals)
+        return self.score(features(title, text, language, signals))
+
+    def score(self, found: Iterable[int]) -> float:
+        """The probability of an article of these features."""
         z = self.bias + sum(self.weights.get(f, 0.0) for f in found)
         return 1 / (1 + math.exp(-max(-50.0, min(50.0, z))))
 
@@ -182,12 +193,3 @@ def cross_validated(examples: Sequence[Example], folds: int = 5, **options: floa
             e = examples[n]
             out[n] = model.probability(e.title, e.text, e.language, e.signals)
     return out
-
-
-def precision_recall(accepted: Iterable[bool], relevant: Iterable[bool]) -> tuple[float, float]:
-    tp = fp = fn = 0
-    for a, r in zip(accepted, relevant, strict=True):
-        tp += a and r
-        fp += a and not r
-        fn += r and not a
-    return tp / max(1, tp + fp), tp / max(1, tp + fn)

@@ -265,7 +265,7 @@ class StoryIndex:
         p = self.params
         if len(story.article_ids) > p.name_check_articles:
             return True
-        ours = {t: vector[t] for t in names if t in vector}
+        ours = {t: vector[t] for t in names}  # names are among the vector's terms
         theirs = {t: story.centroid[t] for t in story.names}
         if len(ours) < p.min_names or len(theirs) < p.min_names:
             return True
