@@ -7,9 +7,9 @@ HuffPost items of the tuning part of ../shared/data/topics (by the same hash spl
 The model reads the articles in which the taxonomy sees the entertainment industry. Its
 veto (below which it overrules the taxonomy's yes) and its bar (from which it overrules
 the taxonomy's no) are chosen by five-fold cross-validation on the training items: among
-the pairs at which no labelled set's F1 falls below the taxonomy alone's, no set loses
-recall to the veto (against the same bar without one) and no more off-topic news is
-accepted, the one of the best F1 over all the labelled items. The table
+the pairs at which no labelled set's F1 falls below the taxonomy alone's, the veto costs
+no set recall (against the same bar without one), either by more than ``SLIVER``, and no
+more off-topic news is accepted, the one of the best F1 over all the labelled items. The table
 of every pair is printed. Then the model is trained on all the training items and
 written. It belongs to the taxonomy it was trained with: train it again after changing
 ``config/topics.yaml`` or the labelled sets.
@@ -30,8 +30,11 @@ from pipeline.stages.relevance import Taxonomy
 from pipeline.stages.relevance_model import Example, cross_validated, train
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)
+VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 BARS = (0.5, 0.7, 0.9, 1.01)  # 1.01: never
+# What a set may lose, for one or two items of the small ones: F1 against the taxonomy
+# alone, recall to the veto (against no veto at the same bar).
+SLIVER = 0.02
 
 
 def f1(scores: tuple[float, float]) -> float:
@@ -60,8 +63,7 @@ def main() -> None:
 
     rules = Taxonomy.load(with_model=False)
     results = [rules.classify(title, text, language) for title, text, language, _ in items]
-    examples = [Example(*item, signals=(r.ai, r.entertainment, r.relevance))
-                for item, r in zip(items, results, strict=True)]  # fmt: skip
+    examples = [Example(*item, signals=r.evidence) for item, r in zip(items, results, strict=True)]
     ruled = [r.is_relevant for r in results]
     asked = [r.entertainment > 0 for r in results]  # where the taxonomy lets the model speak
     probability = cross_validated(examples)
@@ -91,9 +93,10 @@ def main() -> None:
         by_origin, off = scores(accepted)
         unvetoed.setdefault(bar, by_origin)
         print(line(f"veto {veto}, bar {bar}", by_origin, off))
-        keeps = all(f1(by_origin[o]) >= f1(base[o]) for o in origins) and off <= base_off
-        # The veto may only take back false positives: no set loses recall to it.
-        keeps &= all(by_origin[o][1] >= unvetoed[bar][o][1] for o in origins)
+        keeps = all(f1(by_origin[o]) >= f1(base[o]) - SLIVER for o in origins)
+        keeps &= off <= base_off
+        # The veto is for precision: it may cost no set more than a sliver of its recall.
+        keeps &= all(by_origin[o][1] >= unvetoed[bar][o][1] - SLIVER for o in origins)
         if keeps and f1(by_origin["all"]) > best:
             chosen, best = (veto, bar), f1(by_origin["all"])
     if chosen is None:

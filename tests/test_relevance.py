@@ -123,6 +123,67 @@ def test_labelled_set_precision_and_recall(taxonomy: Taxonomy) -> None:
     assert tp / (tp + fp) >= 0.95 and tp / (tp + fn) >= 0.90
 
 
+def test_german_compounds_count_by_their_listed_parts(taxonomy: Taxonomy) -> None:
+    no_model = Taxonomy.load(with_model=False)
+    # "Kinoplakate" begins with "kino*", "Horrorfilms" ends with "*film".
+    posters = no_model.classify(
+        "Filmverleih zieht Kinoplakate zurück", "Sie waren KI-generiert.", "de"
+    )
+    assert posters.entertainment > 0.9
+    horror = no_model.classify("Ärger um Horrorfilms", "Ein Bildgenerator schuf die Motive.", "de")
+    assert horror.entertainment > 0 and horror.ai > 0
+    # Too short to be a compound, and only German writes them as one word.
+    assert no_model.classify("Kinos", "", "de").entertainment > 0  # listed: no compound
+    assert no_model.classify("Kinoplex", "", "en").entertainment == 0
+    assert no_model.classify("Filme", "", "de").entertainment > 0
+    assert taxonomy.classify("Beispiel für Stromnetze", "", "de").entertainment == 0
+
+
+def test_an_acronym_the_text_defines_otherwise_is_not_ai(taxonomy: Taxonomy) -> None:
+    no_model = Taxonomy.load(with_model=False)
+    police = no_model.classify(
+        "Nach dem Konzert: KI Trier sucht Zeugen",
+        "Die Kriminalinspektion (KI) Trier ermittelt wegen gestohlener Instrumente einer Band.",
+        "de",
+    )
+    assert police.ai == 0 and not police.is_relevant
+    defined = no_model.classify(
+        "KI im Kino",
+        "Künstliche Intelligenz (KI) schreibt jetzt Drehbücher für den Film.",
+        "de",
+    )
+    assert defined.ai > 0.9 and defined.is_relevant
+
+
+def test_the_model_reads_what_the_rules_do_not_score(taxonomy: Taxonomy) -> None:
+    no_model = Taxonomy.load(with_model=False)
+    ad = no_model.classify(
+        "Rapper wirbt für KI-Finanzberatung einer Direktbank", "Die App spart automatisch.", "de"
+    )
+    plot = no_model.classify(
+        "Sci-fi thriller about a rogue AI tops the film chart", "A villain takes over.", "en"
+    )
+    ai, entertainment, relevance, other, fiction, _, acronym_only = ad.evidence
+    assert (ai, entertainment, round(relevance, 4)) == (ad.ai, ad.entertainment, ad.relevance)
+    assert other > 0 and fiction == 0 and acronym_only == 1.0
+    assert plot.evidence[4] > 0.9 and plot.evidence[3] == 0
+    # Neither signal moves the rules' score: only the model weighs them.
+    assert (
+        ad.relevance
+        == no_model.classify(
+            "Rapper wirbt für KI-Beratung", "Die App spart automatisch.", "de"
+        ).relevance
+    )
+
+
+def test_a_part_of_compounds_is_one_word(tmp_path: Path) -> None:
+    source = (ROOT / "config/topics.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "topics.yaml"
+    path.write_text(source.replace("- kino*\n", "- kino saal*\n").replace("model: ", "# "))
+    with pytest.raises(TaxonomyError, match=r"'kino saal\*'"):
+        Taxonomy.load(path)
+
+
 def test_a_broken_taxonomy_is_named(tmp_path: Path) -> None:
     path = tmp_path / "topics.yaml"
     path.write_text("signals: [just, a, list]\n")

@@ -17,6 +17,7 @@ higher otherwise.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from itertools import compress, count
 from pathlib import Path
@@ -54,6 +55,9 @@ class Entry:
 _STEMMED, _EXACT, _CASED, _EXCLUDED, _UNLESS = 0x0F, 0xF0, 0x100, 0x200, 0x400
 _MAX_PHRASE = 15
 EXACT = "="  # a term written "=likeness" matches that word only, not others of its stem
+COMPOUND = "*"  # "kino*" matches "Kinoplakate", "*film" matches "Horrorfilms" (German)
+COMPOUNDING = frozenset({"de"})  # languages that write compounds as one word
+_MIN_REST = 3  # letters a compound has beyond its listed part
 
 
 @dataclass
@@ -72,6 +76,9 @@ class _Matcher:
     folded: dict[str, str] = field(default_factory=dict)  # written word -> folded
     _role: dict[str, int] = field(default_factory=dict)  # written word -> role bits
     unless_stems: set[str] = field(default_factory=set)  # every stem of ``unless``
+    heads: list[str] = field(default_factory=list)  # folded first parts of compounds
+    tails: list[str] = field(default_factory=list)  # stemmed last parts of compounds
+    compound: dict[str, tuple[str, ...]] = field(default_factory=dict)  # word -> its key
 
     def stems(self, written: list[str]) -> tuple[str, ...]:
         missing = [w for w in written if w not in self.stem]
@@ -90,16 +97,35 @@ class _Matcher:
                 self._role.clear()
                 self.stem.clear()
                 self.folded.clear()
+                self.compound.clear()
             for i, (word, stem) in enumerate(zip(written, self.stems(written), strict=True)):
                 if roles[i] is None:
-                    roles[i] = self._role[word] = (
+                    role = (
                         self.longest.get(stem, 0)
                         | self.exact_longest.get(self.folded[word], 0) << 4
+                    )
+                    if not role and (self.heads or self.tails):
+                        key = self._compound(self.folded[word], stem)
+                        if key:
+                            self.compound[word] = key
+                            role = 1
+                    roles[i] = self._role[word] = (
+                        role
                         | (_CASED if word in self.cased else 0)
                         | (_EXCLUDED if stem in self.exclude else 0)
                         | (_UNLESS if stem in self.unless_stems else 0)
                     )
         return roles  # type: ignore[return-value]  # no None is left
+
+    def _compound(self, folded: str, stem: str) -> tuple[str, ...] | None:
+        """The key of the listed part a compound word begins or ends with, if any."""
+        for head in self.heads:
+            if folded.startswith(head) and len(folded) >= len(head) + _MIN_REST:
+                return (head, COMPOUND)
+        for tail in self.tails:
+            if stem.endswith(tail) and len(stem) >= len(tail) + _MIN_REST:
+                return (COMPOUND, tail)
+        return None
 
     def add(self, term: str, entry: Entry) -> None:
         """Index a phrase; terms that stem alike count once per key, at their highest weight.
@@ -109,6 +135,17 @@ class _Matcher:
         if not written:
             return
         self.stems(written)
+        if COMPOUND in term:
+            if self.language not in COMPOUNDING:
+                return
+            if term.endswith(COMPOUND):
+                key: tuple[str, ...] = (self.folded[written[0]], COMPOUND)
+                self.heads.append(key[0])
+            else:
+                key = (COMPOUND, self.stem[written[0]])
+                self.tails.append(key[1])
+            self.phrases.setdefault(key, []).append(entry)
+            return
         if exact:
             key = (EXACT, *map(self.folded.__getitem__, written))
             first, longest = key[1], self.exact_longest
@@ -131,10 +168,17 @@ class Result:
     entertainment: float
     topics: list[str]
     model: float | None = None  # the model's probability, where it was asked
+    evidence: tuple[float, ...] = ()  # what the model reads of the taxonomy: see _evidence
 
 
 _SIGNALS = {"ai": ("strong", "weak", "cased", "exclude", "unless"),
-            "entertainment": ("strong", "weak")}  # fmt: skip
+            "entertainment": ("strong", "weak"),
+            "other": ("strong", "weak"),
+            "fiction": ("strong", "weak")}  # fmt: skip
+_REQUIRED = ("ai", "entertainment")  # the others only inform the model
+# An acronym in parentheses after the words it stands for: "Kriminalinspektion (KI)".
+_DEFINITION = re.compile(r"\(\s*([^()\s]{1,6})\s*\)")
+_DEFINITION_WORDS = 5  # the words before it that may say what it stands for
 
 
 class Taxonomy:
@@ -167,6 +211,8 @@ class Taxonomy:
         terms: list[tuple[str, Entry]] = []
         for name, keys in _SIGNALS.items():
             if name not in signals:
+                if name not in _REQUIRED:
+                    continue
                 raise doc.fail(root["signals"], f"signals: '{name}' is missing")
             signal = doc.mapping(signals[name], f"signals.{name}", keys)
             for strength, weight in (("strong", STRONG), ("weak", WEAK)):
@@ -176,6 +222,15 @@ class Taxonomy:
             for label, listed_node in doc.mapping(node, f"labels.{group}").items():
                 listed = doc.strings(listed_node, f"labels.{group}.{label}")
                 terms += [(term, Entry(f"{group}/{label}", STRONG)) for term in listed]
+        for term, _ in terms:
+            part = term.strip(COMPOUND)
+            if term.count(COMPOUND) > 1 or (
+                part != term and (len(words(part)) != 1 or EXACT in term)
+            ):
+                raise TaxonomyError(
+                    f"{path}: the term {term!r}: a part of compounds is one word with "
+                    f"{COMPOUND} before or after it"
+                )
         ai = doc.mapping(signals["ai"], "signals.ai")
         unless = doc.mapping(ai.get("unless"), "signals.ai.unless")
         model = None
@@ -222,20 +277,26 @@ class Taxonomy:
         title_words, text_words = words(title or ""), words(text or "")
         self._scan(title_words, matcher, TITLE_WEIGHT, hits, cased, present)
         self._scan(text_words[:MAX_WORDS], matcher, None, hits, cased, present)
-        for word, weight in cased:
-            if matcher.unless.get(word, set()).isdisjoint(present):
-                hits["ai"] = hits.get("ai", 0.0) + weight
-        ai = 1 - math.exp(-hits.get("ai", 0.0) / SATURATION)
-        entertainment = 1 - math.exp(-hits.get("entertainment", 0.0) / SATURATION)
+        spelled = hits.get("ai", 0.0)  # AI named in words, not by an acronym
+        if cased:
+            other = self._defined_otherwise(f"{title or ''}\n{text or ''}", matcher)
+            for word, weight in cased:
+                if word not in other and matcher.unless.get(word, set()).isdisjoint(present):
+                    hits["ai"] = hits.get("ai", 0.0) + weight
+        ai, entertainment = (
+            _strength(hits.get("ai", 0.0)),
+            _strength(hits.get("entertainment", 0.0)),
+        )
         # Both signals count (geometric mean); a weak one pulls the score down further, so
         # that a strong AI story with a passing word about films stays below the bar.
         relevance = math.sqrt(ai * entertainment) * min(1.0, min(ai, entertainment) / MIN_SIGNAL)
+        evidence = _evidence(hits, spelled, relevance)
         probability = None
         if self.model is not None and entertainment > 0:
             # The model speaks where the taxonomy sees the entertainment industry: it may
             # overrule a yes (below its veto) or a no (from its bar up).
             lead = matcher.stems(text_words[:MODEL_LEAD])  # stemmed by the scan already
-            found = hashed(matcher.stems(title_words), lead, (ai, entertainment, relevance))
+            found = hashed(matcher.stems(title_words), lead, evidence)
             probability = self.model.score(found)
             on_scale = self.model.on_scale(probability)
             if probability < self.model.veto:
@@ -244,7 +305,23 @@ class Taxonomy:
                 relevance = max(relevance, on_scale)
         relevant = relevance >= threshold
         topics = sorted(k for k, v in hits.items() if "/" in k and v >= STRONG) if relevant else []
-        return Result(round(relevance, 4), relevant, ai, entertainment, topics, probability)
+        return Result(
+            round(relevance, 4), relevant, ai, entertainment, topics, probability, evidence
+        )
+
+    def _defined_otherwise(self, text: str, matcher: _Matcher) -> set[str]:
+        """The cased AI terms the text defines as something else, as in "Karolinska
+        Institutet (KI)": the words before the parentheses name no AI."""
+        other: set[str] = set()
+        for found in _DEFINITION.finditer(text):
+            acronym = found.group(1)
+            if acronym in self.cased and acronym not in other:
+                before = words(text[max(0, found.start() - 100) : found.start()])
+                hits: dict[str, float] = {}
+                self._scan(before[-_DEFINITION_WORDS:], matcher, 1.0, hits, [], set())
+                if "ai" not in hits:
+                    other.add(acronym)
+        return other
 
     @staticmethod
     def _scan(
@@ -263,6 +340,7 @@ class Taxonomy:
         if not candidates:
             return
         stem, folded, phrases = matcher.stem, matcher.folded, matcher.phrases
+        compound = matcher.compound
         blanked = _excluded(written, roles, candidates, matcher)
         covered: dict[str, int] = {}  # key -> the first word after its last phrase
         shouting: bool | None = None
@@ -279,6 +357,8 @@ class Taxonomy:
                     keys: list[tuple[str, ...]] = [(stem[word],)] if stemmed else []
                     if exact:
                         keys.append((EXACT, folded[word]))
+                    if word in compound:
+                        keys.append(compound[word])
                 elif blanked and not blanked.isdisjoint(range(i, i + n)):
                     continue
                 else:
@@ -299,6 +379,26 @@ class Taxonomy:
                 if not shouting:
                     cased.append((written[i], STRONG * weight))
                     covered["ai"] = i + 1
+
+
+def _strength(hits: float) -> float:
+    return 1 - math.exp(-hits / SATURATION)
+
+
+def _evidence(hits: dict[str, float], spelled: float, relevance: float) -> tuple[float, ...]:
+    """The taxonomy's findings as the model reads them: the strength of the AI,
+    entertainment, other-industry and fiction signals and of the AI uses named, the rules'
+    relevance, and whether AI was named only by an acronym (1) or not (0)."""
+    uses = sum(v for k, v in hits.items() if k.startswith("use/"))
+    return (
+        _strength(hits.get("ai", 0.0)),
+        _strength(hits.get("entertainment", 0.0)),
+        relevance,
+        _strength(hits.get("other", 0.0)),
+        _strength(hits.get("fiction", 0.0)),
+        _strength(uses),
+        float(spelled == 0 < hits.get("ai", 0.0)),
+    )
 
 
 def _shouting(written: list[str]) -> bool:

@@ -4,15 +4,16 @@ The taxonomy (:mod:`pipeline.stages.relevance`) accepts an article that names AI
 entertainment industry. It is fooled by a word in the wrong sense ("AI" the singer, a film
 about a rogue AI, AI cameras in a casino) and passes by coverage that never says "AI"
 ("voice lines no actor recorded"). The model, trained on labelled headline-and-lead items
-with the taxonomy's signals among its features, reads the articles in which the taxonomy
+with the taxonomy's findings among its features, reads the articles in which the taxonomy
 sees the entertainment industry: below ``veto`` it overrules the taxonomy's yes, from
 ``bar`` up it accepts what the taxonomy rejects. Both are chosen on the training items
 (``bench/train_relevance.py``) so that no labelled set loses against the taxonomy alone.
 
 Features: the folded, stemmed words of the headline and of the first ``LEAD_WORDS`` words
 of the text, single and in pairs, headline words also marked as such, and the levels the
-taxonomy's signals reach, hashed into ``BUCKETS`` buckets. The model file is gzip JSON
-with the nonzero weights only; it belongs to the taxonomy it was trained with.
+taxonomy's findings reach (its signals, also those it does not score, and its score),
+hashed into ``BUCKETS`` buckets. The model file is gzip JSON with the nonzero weights
+only; it belongs to the taxonomy it was trained with.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 from pipeline.settings import THRESHOLD
 from pipeline.stages.text import fold, stemmer, words
 
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 BUCKETS = 1 << 20
 LEAD_WORDS = 60  # the labelled items are a headline and a lead: read articles the same way
 
@@ -39,17 +40,17 @@ class ModelError(ValueError):
     pass
 
 
-# The taxonomy's signals (AI, entertainment, relevance) as features: which levels each
-# reaches, so that the model learns how far to trust the taxonomy.
+# The taxonomy's findings (``Result.evidence``: signal strengths, its relevance) as
+# features: which levels each reaches, so that the model learns how far to trust them.
 _LEVELS = (0.01, 0.3, 0.5, 0.7, 0.9)
-_SIGNALS = [[zlib.crc32(f"signal {n} {level}".encode()) for level in _LEVELS] for n in range(3)]
+_SIGNALS = [[zlib.crc32(f"signal {n} {level}".encode()) for level in _LEVELS] for n in range(8)]
 
 
 def features(
     title: str | None, text: str | None, language: str | None, signals: Sequence[float] = ()
 ) -> list[int]:
     """The hashed features of an article, each once, in a stable order; ``signals`` are
-    the taxonomy's AI, entertainment and relevance scores."""
+    the taxonomy's findings (``Result.evidence``)."""
     stem = stemmer((language or "en").split("-")[0].lower()).stemWords
     title_stems = stem([fold(w) for w in words(title or "")])
     lead_stems = stem([fold(w) for w in words(text or "")[:LEAD_WORDS]])
@@ -139,7 +140,7 @@ class RelevanceModel:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{path}: a damaged relevance model: {exc!r}") from None
-        if not 0 <= model.veto < model.bar or not math.isfinite(model.bias):
+        if not 0 <= model.veto <= model.bar or not math.isfinite(model.bias):
             raise ModelError(f"{path}: veto {model.veto} and bar {model.bar} make no sense")
         return model
 
@@ -150,7 +151,7 @@ class Example:
     text: str
     language: str
     relevant: bool
-    signals: tuple[float, ...] = ()  # the taxonomy's AI, entertainment and relevance
+    signals: tuple[float, ...] = ()  # the taxonomy's findings: Result.evidence
 
 
 def train(
