@@ -93,6 +93,8 @@ RELEVANCE_SETS = {
     "relevance_fresh.jsonl": "fresh",
     "relevance_broad.jsonl": "broad",
     "relevance_trade.jsonl": "trade",
+    "relevance_press.jsonl": "press",
+    "relevance_regional.jsonl": "regional",
 }
 HELD_OUT_WHOLE = frozenset(("fresh",))
 

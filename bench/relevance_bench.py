@@ -1,14 +1,14 @@
 """Relevance against the project's labelled set and against off-topic pressure, in one run.
 
-- ``bench/data/relevance_set.jsonl``, ``relevance_adversarial.jsonl``,
-  ``relevance_fresh.jsonl`` and ``relevance_broad.jsonl``: headline+lead items written for
-  this project in English, German, French and Spanish, positives across sectors, AI uses
-  and languages, and hard negatives of each trap; the second set written to make the
-  filter fail (AI in another industry beside an entertainment word, "theatre" of war and
-  "Oscars of science", entertainment news naming a tech company, "AI", "KI" and "IA" as
-  names and other acronyms, positives that avoid the word AI), the third likewise, with
-  new traps, after the taxonomy had been tuned on the first two, and held out whole; the
-  fourth by writers who had not seen the taxonomy. Precision and recall of the taxonomy
+- ``bench/data/relevance_*.jsonl`` (``common.RELEVANCE_SETS``): headline+lead items written
+  for this project in English, German, French and Spanish, positives across sectors, AI
+  uses and languages, and hard negatives of each trap; the second set (adversarial)
+  written to make the filter fail (AI in another industry beside an entertainment word,
+  "theatre" of war and "Oscars of science", entertainment news naming a tech company,
+  "AI", "KI" and "IA" as names and other acronyms, positives that avoid the word AI), the
+  third (fresh) likewise, with new traps, after the taxonomy had been tuned on the first
+  two, and held out whole; the others (broad, trade, press, regional) by writers who had
+  not seen the taxonomy, in the manner of general, trade, wire and regional news. Precision and recall of the taxonomy
   with its model and alone, on each set, on the tuning part (which also trains the model)
   and on the part held out (the third set, and 30% of the others by a hash of the
   headline), set by set, and every miss of the tuning part.
