@@ -95,6 +95,8 @@ RELEVANCE_SETS = {
     "relevance_trade.jsonl": "trade",
     "relevance_press.jsonl": "press",
     "relevance_regional.jsonl": "regional",
+    "relevance_culture.jsonl": "culture",
+    "relevance_business.jsonl": "business",
 }
 HELD_OUT_WHOLE = frozenset(("fresh",))
 
