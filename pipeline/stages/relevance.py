@@ -2,9 +2,11 @@
 
 The taxonomy (``config/topics.yaml``) lists, per signal and per label, words and phrases in
 the feeds' main languages. Text and terms are folded (case, accents) and stemmed with the
-article's language, so inflections match; a phrase is matched on consecutive words. The
-score needs both signals, AI and entertainment, each counted with a position weight (title
-3, lead 2, body 1) and saturating: a few strong mentions say as much as many.
+article's language, so inflections match; a phrase is matched on consecutive words, and a
+German compound by the part listed ("kino*", "*film"). The score needs both signals, AI
+and entertainment, each counted with a position weight (title 3, lead 2, body 1) and
+saturating: a few strong mentions say as much as many. Two more signals, other industries
+and fiction about AI, are not scored: the model reads them (``Result.evidence``).
 
 The taxonomy file may name a model (:mod:`pipeline.stages.relevance_model`) trained on
 labelled headlines and leads, which reads the articles in which the taxonomy sees the

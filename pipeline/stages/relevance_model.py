@@ -7,7 +7,8 @@ about a rogue AI, AI cameras in a casino) and passes by coverage that never says
 with the taxonomy's findings among its features, reads the articles in which the taxonomy
 sees the entertainment industry: below ``veto`` it overrules the taxonomy's yes, from
 ``bar`` up it accepts what the taxonomy rejects. Both are chosen on the training items
-(``bench/train_relevance.py``) so that no labelled set loses against the taxonomy alone.
+(``bench/train_relevance.py``): the best precision at the recall wanted, no labelled set
+losing against the taxonomy alone.
 
 Features: the folded, stemmed words of the headline and of the first ``LEAD_WORDS`` words
 of the text, single and in pairs, headline words also marked as such, and the levels the
@@ -43,7 +44,9 @@ class ModelError(ValueError):
 # The taxonomy's findings (``Result.evidence``: signal strengths, its relevance) as
 # features: which levels each reaches, so that the model learns how far to trust them.
 _LEVELS = (0.01, 0.3, 0.5, 0.7, 0.9)
-_SIGNALS = [[zlib.crc32(f"signal {n} {level}".encode()) for level in _LEVELS] for n in range(8)]
+_FINDINGS = 7  # the length of Result.evidence
+_SIGNALS = [[zlib.crc32(f"signal {n} {level}".encode()) for level in _LEVELS]
+            for n in range(_FINDINGS)]  # fmt: skip
 
 
 def features(
