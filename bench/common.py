@@ -97,6 +97,7 @@ RELEVANCE_SETS = {
     "relevance_regional.jsonl": "regional",
     "relevance_culture.jsonl": "culture",
     "relevance_business.jsonl": "business",
+    "relevance_hard.jsonl": "hard",
 }
 HELD_OUT_WHOLE = frozenset(("fresh",))
 
