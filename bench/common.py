@@ -84,9 +84,10 @@ def held_out(name: str) -> bool:
 
 # The labelled relevance sets: the first written with the taxonomy, the second by a writer
 # out to make the filter fail, who had read its rules, the third likewise after the
-# taxonomy was tuned on the first two, and held out whole; the fourth, broader, by writers
-# in each language who had not seen the taxonomy: natural coverage and eight kinds of trap;
-# the fifth likewise, in the manner of the trade press and the wires.
+# taxonomy was tuned on the first two, and held out whole; the others by writers in each
+# language who had not seen the taxonomy, each in the manner of other outlets (general,
+# trade, wire, regional, culture and business news), the last written to beat a keyword
+# filter.
 RELEVANCE_SETS = {
     "relevance_set.jsonl": "own",
     "relevance_adversarial.jsonl": "adversarial",

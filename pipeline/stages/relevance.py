@@ -137,18 +137,19 @@ class _Matcher:
         if not written:
             return
         self.stems(written)
+        longest: dict[str, int] | None = None  # a compound's part starts no phrase
         if COMPOUND in term:
             if self.language not in COMPOUNDING:
                 return
             if term.endswith(COMPOUND):
                 key: tuple[str, ...] = (self.folded[written[0]], COMPOUND)
-                self.heads.append(key[0])
+                parts, part = self.heads, key[0]
             else:
                 key = (COMPOUND, self.stem[written[0]])
-                self.tails.append(key[1])
-            self.phrases.setdefault(key, []).append(entry)
-            return
-        if exact:
+                parts, part = self.tails, key[1]
+            if part not in parts:
+                parts.append(part)
+        elif exact:
             key = (EXACT, *map(self.folded.__getitem__, written))
             first, longest = key[1], self.exact_longest
         else:
@@ -159,7 +160,8 @@ class _Matcher:
         if same and same[0].weight >= entry.weight:
             return
         entries[:] = [e for e in entries if e.key != entry.key] + [entry]
-        longest[first] = max(longest.get(first, 0), len(written))
+        if longest is not None:
+            longest[first] = max(longest.get(first, 0), len(written))
 
 
 @dataclass(frozen=True)
