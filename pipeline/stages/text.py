@@ -98,7 +98,7 @@ def weighted_terms(
                 not acronym and word[:1].isupper() and position > 0
             )
             if capital and german and not acronym:
-                capital = before.lower() not in _GERMAN_ARTICLES and not (
+                capital = before not in _GERMAN_ARTICLES and not (
                     before.islower()
                     and before.endswith(_GERMAN_INFLECTIONS)
                     and not before.endswith("te")
