@@ -7,8 +7,8 @@ about a rogue AI, AI cameras in a casino) and passes by coverage that never says
 with the taxonomy's findings among its features, reads the articles in which the taxonomy
 sees the entertainment industry: below ``veto`` it overrules the taxonomy's yes, from
 ``bar`` up it accepts what the taxonomy rejects. Both are chosen on the training items
-(``bench/train_relevance.py``): the best precision at the recall wanted, no labelled set
-losing against the taxonomy alone.
+(``bench/train_relevance.py``): the nearest to the precision and recall wanted, no
+labelled set losing against the taxonomy alone.
 
 Features: the folded, stemmed words of the headline and of the first ``LEAD_WORDS`` words
 of the text, single and in pairs, headline words also marked as such, and the levels the
