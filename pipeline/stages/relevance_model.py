@@ -164,7 +164,7 @@ def train(
     examples: Sequence[Example],
     epochs: int = 60,
     rate: float = 0.5,
-    l2: float = 0.01,
+    l2: float = 0.02,
     seeds: int = 3,
 ) -> RelevanceModel:
     """Logistic regression by stochastic gradient descent, the same model for the same
