@@ -10,12 +10,11 @@ the taxonomy's no) are chosen by five-fold cross-validation on the training item
 the pairs at which no labelled set's F1 falls below the taxonomy alone's by more than
 ``SLIVER`` and no more off-topic news is accepted (one in ``OFFTOPIC_SLIVER`` at most), the
 one closest to the precision and recall wanted over all the labelled items (``PRECISION``,
-``RECALL``: the least shortfall of the two together), then the one of the best F1. A
+``RECALL``: the least shortfall of the two together), then the one of the best F1; a
 recall bar alone would buy its last point with several of precision. The table of every
-pair is printed. Then
-the model is trained on all the training items and written. It belongs to the taxonomy
-it was trained with: train it again after changing ``config/topics.yaml`` or the
-labelled sets.
+pair is printed. Then the model is trained on all the training items and written. It
+belongs to the taxonomy it was trained with: train it again after changing
+``config/topics.yaml`` or the labelled sets.
 
 Usage: ``python bench/train_relevance.py [--data DIR] [--huffpost N] [--out FILE]
 [--veto V --bar B]``; with a veto and a bar given, no pair is chosen: the model is trained
