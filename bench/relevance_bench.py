@@ -21,7 +21,8 @@
 - Throughput on one core of classification alone (HuffPost items, synthetic articles)
   and of classification and enrichment together (relevance, labels, entities and rights
   signals) over real articles: the pages of ../shared/data/extraction with their text cut
-  to about 4 KB. Each figure is the best of five rounds: on a shared machine the best
+  to about 4 KB; there also classification with the model's words part alone, for what its
+  meaning part costs. Each figure is the best of five rounds: on a shared machine the best
   round is the one least disturbed by others.
 
 Usage: ``python bench/relevance_bench.py [--data DIR] [--collisions] [--show-held-out]``. With
@@ -32,7 +33,14 @@ it ("authority" for "author"): candidates for an exact term ("=author").
 
 from __future__ import annotations
 
+import os
+
+# "On one core": the sentence encoder's numpy too (before numpy is first imported).
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
 import argparse
+import copy
+import dataclasses
 import gzip
 import json
 import random
@@ -173,9 +181,13 @@ def enrich_throughput(taxonomy: Taxonomy, data: Path) -> None:
     gazetteer = Gazetteer.load()
     size = sum(len(a[2].encode()) for a in articles) / max(1, len(articles))
 
-    def classify() -> None:
+    def classify(taxonomy: Taxonomy = taxonomy) -> None:
         for _, title, text, _, language in articles:
             taxonomy.classify(title, text, language)
+
+    words_only = copy.copy(taxonomy)  # the model without its meaning part, for the cost
+    if taxonomy.model is not None:
+        words_only.model = dataclasses.replace(taxonomy.model, mix=0.0)
 
     def everything() -> None:  # entities for every article, not only the relevant ones
         for url, title, text, html, language in articles:
@@ -185,6 +197,8 @@ def enrich_throughput(taxonomy: Taxonomy, data: Path) -> None:
 
     print(f"  {len(articles)} real articles, text {size / 1000:.1f} KB on average:")
     print(f"    classify alone:          {best_rate(len(articles), classify):.0f} articles/s")
+    rate = best_rate(len(articles), lambda: classify(words_only))
+    print(f"    classify, words only:    {rate:.0f} articles/s (the model's words part alone)")
     print(f"    classify + enrich:       {best_rate(len(articles), everything):.0f} articles/s"
           " (entities and rights signals for every article)")  # fmt: skip
 

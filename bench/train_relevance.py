@@ -1,23 +1,23 @@
-"""Train the relevance model (``config/relevance_model.json.gz``) and choose its veto and bar.
+"""Train the relevance model (``config/relevance_model.json.gz``), choose its mix, veto, bar.
 
 Training items: the tuning part of the labelled sets (``bench/data/relevance_*.jsonl``;
 the held-out part is never read here) and, as off-topic news, the first ``--huffpost``
 HuffPost items of the tuning part of ../shared/data/topics (by the same hash split).
 
-The model reads the articles in which the taxonomy sees the entertainment industry. Its
-veto (below which it overrules the taxonomy's yes) and its bar (from which it overrules
-the taxonomy's no) are chosen by five-fold cross-validation on the training items: among
-the pairs at which no labelled set's F1 falls below the taxonomy alone's by more than
-``SLIVER`` and no more off-topic news is accepted (one in ``OFFTOPIC_SLIVER`` at most), the
-one closest to the precision and recall wanted over all the labelled items (``PRECISION``,
-``RECALL``: the least shortfall of the two together), then the one of the best F1; a
-recall bar alone would buy its last point with several of precision. The table of every
-pair is printed. Then the model is trained on all the training items and written. It
-belongs to the taxonomy it was trained with: train it again after changing
-``config/topics.yaml`` or the labelled sets.
+The model reads the articles in which the taxonomy sees AI or the entertainment industry.
+Its mix (the meaning part's share of its log-odds), its veto (below which it overrules the
+taxonomy's yes) and its bar (from which it overrules the taxonomy's no) are chosen by
+five-fold cross-validation on the training items: among the choices at which no labelled
+set's F1 falls below the taxonomy alone's by more than ``SLIVER`` and no more off-topic
+news is accepted (one in ``OFFTOPIC_SLIVER`` at most), the one closest to the precision
+and recall wanted over all the labelled items (``PRECISION``, ``RECALL``: the least
+shortfall of the two together), then the one of the best F1; a recall bar alone would buy
+its last point with several of precision. The table of every choice is printed. Then the
+model is trained on all the training items and written. It belongs to the taxonomy it was
+trained with: train it again after changing ``config/topics.yaml`` or the labelled sets.
 
 Usage: ``python bench/train_relevance.py [--data DIR] [--huffpost N] [--out FILE]
-[--veto V --bar B]``; with a veto and a bar given, no pair is chosen: the model is trained
+[--mix M --veto V --bar B]``; with the three given, nothing is chosen: the model is trained
 and written with them (what the test of the shipped model does, in a sixth of the time).
 """
 
@@ -25,18 +25,20 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 from pathlib import Path
 from typing import Any
 
 from common import held_out, huffpost_items, labelled_items, precision_recall
 
 from pipeline.settings import CONFIG, THRESHOLD
-from pipeline.stages.relevance import Result, Taxonomy
-from pipeline.stages.relevance_model import Example, cross_validated, train
+from pipeline.stages.relevance import Result, Taxonomy, asks_model
+from pipeline.stages.relevance_model import Example, cross_validated, mixed, train
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+MIXES = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 1.0)  # 0: words alone, 1: meaning alone
 VETOES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
-BARS = (0.5, 0.7, 0.9, 1.01)  # 1.01: never
+BARS = (0.5, 0.6, 0.7, 0.9, 1.01)  # 1.01: never
 # What a set may lose, for one or two items of the small ones: F1 against the taxonomy
 # alone, recall to the veto (against no veto at the same bar).
 SLIVER = 0.02
@@ -54,12 +56,13 @@ def choose(
     results: list[Result],
     labelled: list[dict[str, Any]],
     offtopic: int,
-) -> tuple[float, float]:
-    """The veto and bar, by cross-validation over ``examples`` (the ``labelled`` items,
-    then ``offtopic`` off-topic ones; ``results`` the taxonomy's on each); prints the table."""
+) -> tuple[float, float, float]:
+    """The mix, veto and bar, by cross-validation over ``examples`` (the ``labelled``
+    items, then ``offtopic`` off-topic ones; ``results`` the taxonomy's on each); prints
+    the table."""
     ruled = [r.is_relevant for r in results]
-    asked = [r.entertainment > 0 for r in results]  # where the taxonomy lets the model speak
-    probability = cross_validated(examples)
+    asked = [asks_model(r.ai, r.entertainment) for r in results]
+    logits = cross_validated(examples)
     origins = sorted({i["origin"] for i in labelled})
     truth = [i["relevant"] for i in labelled]
 
@@ -78,19 +81,21 @@ def choose(
     base, base_off = scores(ruled)
     print("five-fold cross-validation on the training items:")
     print(line("taxonomy alone", base, base_off))
-    chosen, best = None, (-float("inf"), -1.0)
-    for veto, bar in itertools.product(VETOES, BARS):
+    chosen, best = None, (-math.inf, -1.0)
+    probabilities = {mix: [mixed(w, m, mix) for w, m in logits] for mix in MIXES}
+    for mix, veto, bar in itertools.product(MIXES, VETOES, BARS):
+        probability = probabilities[mix]
         accepted = [(r and p >= veto) or (a and p >= bar)
                     for r, a, p in zip(ruled, asked, probability, strict=True)]  # fmt: skip
         by_origin, off = scores(accepted)
-        print(line(f"veto {veto}, bar {bar}", by_origin, off))
+        print(line(f"mix {mix}, veto {veto}, bar {bar}", by_origin, off))
         keeps = all(f1(by_origin[o]) >= f1(base[o]) - SLIVER for o in origins)
         keeps &= off <= base_off + offtopic // OFFTOPIC_SLIVER
         precision, recall = by_origin["all"]
         shortfall = max(0.0, PRECISION - precision) + max(0.0, RECALL - recall)
         rank = (-round(shortfall, 6), f1(by_origin["all"]))
         if keeps and rank > best:
-            chosen, best = (veto, bar), rank
+            chosen, best = (mix, veto, bar), rank
     if chosen is None:
         raise SystemExit("the model loses on a labelled set at every veto and bar: not written")
     return chosen
@@ -101,11 +106,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--huffpost", type=int, default=2000, help="off-topic items used")
     parser.add_argument("--out", type=Path, default=CONFIG / "relevance_model.json.gz")
-    parser.add_argument("--veto", type=float, help="use this veto (with --bar): no choosing")
-    parser.add_argument("--bar", type=float, help="use this bar (with --veto)")
+    parser.add_argument("--mix", type=float, help="use this mix (with --veto, --bar)")
+    parser.add_argument("--veto", type=float, help="use this veto (with --mix, --bar)")
+    parser.add_argument("--bar", type=float, help="use this bar (with --mix, --veto)")
     args = parser.parse_args()
-    if (args.veto is None) != (args.bar is None):
-        parser.error("--veto and --bar go together")
+    given = [args.mix is not None, args.veto is not None, args.bar is not None]
+    if any(given) and not all(given):
+        parser.error("--mix, --veto and --bar go together")
 
     labelled = [i for i in labelled_items() if i["part"] == "tune"]
     offtopic = []
@@ -123,13 +130,13 @@ def main() -> None:
     results = [rules.classify(title, text, language) for title, text, language, _ in items]
     examples = [Example(*item, signals=r.evidence) for item, r in zip(items, results, strict=True)]
     if args.veto is None:
-        chosen = choose(examples, results, labelled, len(offtopic[: args.huffpost]))
+        mix, veto, bar = choose(examples, results, labelled, len(offtopic[: args.huffpost]))
     else:
-        chosen = (args.veto, args.bar)
-    model = train(examples)
-    model.veto, model.bar = chosen
+        mix, veto, bar = args.mix, args.veto, args.bar
+    model = train(examples, mix=mix)
+    model.veto, model.bar = veto, bar
     model.save(args.out)
-    print(f"veto {model.veto}, bar {model.bar}; {len(model.weights)} weights written to "
+    print(f"mix {mix}, veto {veto}, bar {bar}; {len(model.weights)} word weights written to "
           f"{args.out} (its bar falls on the default threshold, {THRESHOLD})")  # fmt: skip
 
 

@@ -9,8 +9,8 @@ saturating: a few strong mentions say as much as many. Two more signals, other i
 and fiction about AI, are not scored: the model reads them (``Result.evidence``).
 
 The taxonomy file may name a model (:mod:`pipeline.stages.relevance_model`) trained on
-labelled headlines and leads, which reads the articles in which the taxonomy sees the
-entertainment industry: it can overrule the taxonomy's yes when it is sure of a no (its
+labelled headlines and leads, which reads the articles in which the taxonomy sees AI or
+the entertainment industry: it can overrule the taxonomy's yes when it is sure of a no (its
 veto), and its no when it is confident of a yes (its bar). Its probability, put on the
 taxonomy's scale, then stands for the relevance: the lower of the two under its veto, the
 higher otherwise.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pipeline.settings import TAXONOMY, THRESHOLD
 from pipeline.stages.relevance_model import LEAD_WORDS as MODEL_LEAD
-from pipeline.stages.relevance_model import ModelError, RelevanceModel, hashed
+from pipeline.stages.relevance_model import ModelError, RelevanceModel, hashed, passage
 from pipeline.stages.text import fold, stemmer, words
 from pipeline.yamlfile import YamlFile
 
@@ -175,6 +175,12 @@ class Result:
     evidence: tuple[float, ...] = ()  # what the model reads of the taxonomy: see _evidence
 
 
+def asks_model(ai: float, entertainment: float) -> bool:
+    """Whether the model reads an article of these signals: where the taxonomy sees AI or
+    the entertainment industry (nothing in the others' news is about either)."""
+    return ai > 0 or entertainment > 0
+
+
 _SIGNALS = {"ai": ("strong", "weak", "cased", "exclude", "unless"),
             "entertainment": ("strong", "weak"),
             "other": ("strong", "weak"),
@@ -296,12 +302,11 @@ class Taxonomy:
         relevance = math.sqrt(ai * entertainment) * min(1.0, min(ai, entertainment) / MIN_SIGNAL)
         evidence = _evidence(hits, spelled, relevance)
         probability = None
-        if self.model is not None and entertainment > 0:
-            # The model speaks where the taxonomy sees the entertainment industry: it may
-            # overrule a yes (below its veto) or a no (from its bar up).
+        if self.model is not None and asks_model(ai, entertainment):
+            # The model may overrule a yes (below its veto) or a no (from its bar up).
             lead = matcher.stems(text_words[:MODEL_LEAD])  # stemmed by the scan already
             found = hashed(matcher.stems(title_words), lead, evidence)
-            probability = self.model.score(found)
+            probability = self.model.score(found, passage(title, text_words))
             on_scale = self.model.on_scale(probability)
             if probability < self.model.veto:
                 relevance = min(relevance, on_scale)
