@@ -87,8 +87,8 @@ def held_out(name: str) -> bool:
 # taxonomy was tuned on the first two, and held out whole; the others by writers in each
 # language who had not seen the taxonomy, each in the manner of other outlets (general,
 # trade, wire, regional, culture and business news; people, technology, politics and
-# opinion pages), one written to beat a keyword filter, the last plain coverage that
-# names AI as most news does.
+# opinion pages; broadcasters' web copy and the specialist press), one written to beat a
+# keyword filter, one plain coverage that names AI as most news does.
 RELEVANCE_SETS = {
     "relevance_set.jsonl": "own",
     "relevance_adversarial.jsonl": "adversarial",
@@ -105,6 +105,8 @@ RELEVANCE_SETS = {
     "relevance_policy.jsonl": "policy",
     "relevance_opinion.jsonl": "opinion",
     "relevance_plain.jsonl": "plain",
+    "relevance_broadcast.jsonl": "broadcast",
+    "relevance_specialist.jsonl": "specialist",
 }
 HELD_OUT_WHOLE = frozenset(("fresh",))
 
