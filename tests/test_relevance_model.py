@@ -142,7 +142,8 @@ def test_the_model_passes_what_the_taxonomy_misses_where_it_sees_ai_or_entertain
     result = with_model.classify(title, text, "en")
     assert result.is_relevant and result.model is not None and result.model >= model.bar
     assert result.relevance == round(model.on_scale(result.model), 4)
-    # Without a word of AI or of the entertainment industry the model is not asked.
+    # A word of AI is enough to ask it; without a word of either it is not asked.
+    assert with_model.classify("AI answers the bank's phone", "", "en").model is not None
     elsewhere = with_model.classify("Bank opens a branch in Lisbon", "It hires tellers.", "en")
     assert elsewhere.model is None and not elsewhere.is_relevant
 

@@ -225,8 +225,8 @@ class Example:
 
 
 SETTLED = 1e-3  # an example this well predicted moves no weight: training is faster
-# The meaning part: full-batch gradient descent, stopped after this many steps (the stop
-# regularises more than the L2 does, and both were chosen by cross-validation).
+# The meaning part: full-batch gradient descent from zero, stopped after this many steps
+# (the early stop regularises as well as the L2).
 MEANING_STEPS, MEANING_RATE, MEANING_L2 = 3000, 2.0, 1e-5
 
 
