@@ -256,7 +256,7 @@ def train(
         bias=total_bias / seeds, weights={f: w / seeds for f, w in total.items()}, mix=mix
     )
     if mix:
-        vectors = embed([passage(e.title, words(e.text)) for e in examples])
+        vectors = _embedded(examples)
         model.meaning, model.meaning_bias = fit_meaning(vectors, [e.relevant for e in examples])
     return model
 
@@ -284,6 +284,10 @@ def _descend(
     return weights, bias
 
 
+def _embedded(examples: Sequence[Example]) -> np.ndarray:
+    return embed([passage(e.title, words(e.text)) for e in examples])
+
+
 def fit_meaning(vectors: np.ndarray, relevant: Sequence[bool]) -> tuple[np.ndarray, float]:
     """Logistic regression over sentence embeddings by full-batch gradient descent,
     ``MEANING_STEPS`` steps from zero: the weights and the bias."""
@@ -303,7 +307,7 @@ def cross_validated(
 ) -> list[tuple[float, float]]:
     """The log-odds each example gets from the two parts of a model trained on the other
     folds: (words, meaning)."""
-    vectors = embed([passage(e.title, words(e.text)) for e in examples])
+    vectors = _embedded(examples)
     relevant = [e.relevant for e in examples]
     out = [(0.0, 0.0)] * len(examples)
     for k in range(folds):
