@@ -134,28 +134,34 @@ LOOKALIKES = {
 
 def lookalikes(name: str, path: Path, days: int = 20) -> None:
     """A look-alike stress set: pairs of different events of one kind (two guild votes, two
-    earthquakes), three articles each from three outlets. The two events of a pair break
-    within a day of each other, on a day of ``days``; an event's
-    first two reports come within 12 hours, its follow-up a day or two later, so a pair's
-    coverage interleaves, and with that of the other pairs. Four such streams; B-cubed on
-    all, and on the pairs held out of tuning (scored among themselves); full texts, then
-    headlines alone."""
+    earthquakes), three articles each from three outlets, in four streams each; B-cubed on
+    all, and on the pairs held out of tuning (scored among themselves). In bursts (full
+    texts, then headlines alone), the two events of a pair break within a day of each
+    other, on a day of ``days``; an event's first two reports come within 12 hours, its
+    follow-up a day or two later, so a pair's coverage interleaves, and with that of the
+    other pairs. In random order (full texts), every article comes at a random time of
+    the ``days``: time says nothing, and an event's reports may be weeks apart."""
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     start = datetime(2026, 3, 1, tzinfo=UTC)
     hour = timedelta(hours=1)
     events, pairs = [i["event"] for i in items], [i["pair"] for i in items]
-    for label, with_text in (("full text", True), ("headlines", False)):
+    after = {"first": (0, 0), "second": (0, 12), "follow-up": (24, 48)}
+    runs = (("full text", True, True), ("headlines", False, True),
+            ("random order", True, False))  # fmt: skip
+    for label, with_text, bursts in runs:
         scores: list[tuple[float, ...]] = []
         for seed in (1, 2, 3, 4):
             rng = random.Random(seed)
-            pair_day = {pair: rng.uniform(0, days - 2) for pair in dict.fromkeys(pairs)}
-            breaks = {
-                event: start + timedelta(days=pair_day[pair]) + rng.uniform(0, 24) * hour
-                for event, pair in dict.fromkeys(zip(events, pairs, strict=True))
-            }
-            after = {"first": (0, 0), "second": (0, 12), "follow-up": (24, 48)}
-            timed = sorted((breaks[i["event"]] + rng.uniform(*after[i["role"]]) * hour, n)
-                           for n, i in enumerate(items))  # fmt: skip
+            if bursts:
+                pair_day = {pair: rng.uniform(0, days - 2) for pair in dict.fromkeys(pairs)}
+                breaks = {
+                    event: start + timedelta(days=pair_day[pair]) + rng.uniform(0, 24) * hour
+                    for event, pair in dict.fromkeys(zip(events, pairs, strict=True))
+                }
+                times = [breaks[i["event"]] + rng.uniform(*after[i["role"]]) * hour for i in items]
+            else:
+                times = [start + rng.uniform(0, days * 24) * hour for _ in items]
+            timed = sorted((at, n) for n, at in enumerate(times))
             order = [items[n] for _, n in timed]
             docs = [
                 StoryDoc(

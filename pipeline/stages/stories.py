@@ -13,8 +13,10 @@ each story's centroid, and weighed by how long the story has been quiet.
 
 Event identity: look-alike events (two guild votes, two earthquakes in one week) share
 their vocabulary and differ in who and where. A young story, still defined by its first
-reports, takes an article only if the two agree on the names they weigh most: the people,
-organisations, places and works that a follow-up repeats and a look-alike replaces.
+reports, takes an article only if the two agree on the names they weigh most (the people,
+organisations, places and works that a follow-up repeats and a look-alike replaces) and on
+the names of their headlines and leads: a look-alike's background may name the other
+event's actors, its lead names its own.
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ class StoryParams:
     short_threshold: float = 0.08
     short_terms: int = 12
     long_terms: int = 40
-    window_days: float = 7.0  # a story with no article for this long is closed
+    # A story with no article for this long is closed. Coverage of one event can pause for
+    # weeks (a trial, a vote, a sequel to a dispute); the quiet weight below still asks more
+    # of an article the longer the story has been quiet.
+    window_days: float = 21.0
     max_terms: int = 200_000  # the vocabulary kept for document frequencies, most frequent
     title_weight: float = 3.0
     name_weight: float = 3.0  # weight of names (people, companies, works) over other words
@@ -70,14 +75,20 @@ class StoryParams:
     short_quiet_floor: float = 0.2
     quiet_floor: float = 0.7
     # Names must agree while a story has ``name_check_articles`` articles or fewer (a
-    # grown story is known by its centroid): of the ``top_names`` names that weigh most in
-    # the article, or of those that weigh most in the story, at least ``name_agreement``
-    # of the weight must be named by the other side. Checked only when both name at least
-    # ``min_names`` (a headline may name one); also checked before two stories merge.
+    # grown story is known by its centroid), in two ways, each checked only when both sides
+    # name at least a few (a headline may name one); also checked before two stories merge:
+    # - of the ``top_names`` names that weigh most in the article, or of those that weigh
+    #   most in the story, at least ``name_agreement`` of the weight is named by the other;
+    # - the same, at least ``core_agreement``, of the names in the first ``core_terms``
+    #   terms of the headline and of the text: who and where the report is about. A
+    #   look-alike names the other event's actors in its background, rarely in its lead.
     name_check_articles: int = 3
     top_names: int = 10
-    name_agreement: float = 0.4
+    name_agreement: float = 0.35
     min_names: int = 3
+    core_terms: int = 40
+    core_agreement: float = 0.25
+    min_core: int = 2
 
 
 @dataclass
@@ -107,6 +118,12 @@ class Story:
     centroid: dict[str, float] = field(default_factory=dict)
     norm: float = 0.0
     names: set[str] = field(default_factory=set)  # the centroid's terms that are names (a subset)
+    core: set[str] = field(default_factory=set)  # the names its articles' leads name (a subset)
+
+
+def _dot(a: dict[str, float], b: dict[str, float]) -> float:
+    """The dot product of two sparse vectors, over the terms they share (found in C)."""
+    return sum(a[t] * b[t] for t in a.keys() & b.keys())
 
 
 def story_id_for(article_id: str) -> str:
@@ -136,13 +153,17 @@ class StoryIndex:
 
     # -- assignment -------------------------------------------------------------------
 
-    def _weights(self, doc: StoryDoc) -> tuple[dict[str, float], set[str]]:
-        """The article's unit TF-IDF vector, and which of its terms are names."""
+    def _weights(self, doc: StoryDoc) -> tuple[dict[str, float], set[str], set[str]]:
+        """The article's unit TF-IDF vector, which of its terms are names, and which names
+        its headline and lead name (of their first ``core_terms`` terms each)."""
         counts: dict[str, float] = {}
         boost: dict[str, float] = {}
+        core: set[str] = set()
         lead = " ".join((doc.text or "").split()[: self.params.lead_words])
         for text, weight in ((doc.title or "", self.params.title_weight), (lead, 1.0)):
-            for term, name in weighted_terms(text, doc.language, self.params.name_weight):
+            terms = weighted_terms(text, doc.language, self.params.name_weight)
+            core.update(t for t, name in terms[: self.params.core_terms] if name > 1)
+            for term, name in terms:
                 counts[term] = counts.get(term, 0.0) + weight
                 boost[term] = max(boost.get(term, 1.0), name)
         self.docs += 1
@@ -155,7 +176,8 @@ class StoryIndex:
             kept = sorted(weights, key=weights.__getitem__, reverse=True)
             weights = {t: weights[t] for t in kept[: self.params.centroid_terms]}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-        return {t: w / norm for t, w in weights.items()}, {t for t in weights if boost[t] > 1}
+        names = {t for t in weights if boost[t] > 1}
+        return {t: w / norm for t, w in weights.items()}, names, core & names
 
     def final(self, article_id: str, assigned: str) -> str:
         """The story an article is in now (stories opened in this run can merge)."""
@@ -185,7 +207,7 @@ class StoryIndex:
         if self._clock - self._swept > timedelta(days=1):
             self.close_stale(self._clock)
             self._swept = self._clock
-        vector, names = self._weights(doc)
+        vector, names, core = self._weights(doc)
         strongest = sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]
         length = self._length(vector)
         story: Story | None = None
@@ -193,7 +215,7 @@ class StoryIndex:
         if doc.duplicate_of and doc.duplicate_of in self.story_of:
             story = self.stories.get(self.story_of[doc.duplicate_of])
         if story is None:
-            story, others = self._best(vector, names, strongest, now, length)
+            story, others = self._best(vector, names, core, strongest, now, length)
         if story is None:
             story = Story(
                 story_id=story_id_for(doc.id),
@@ -206,7 +228,7 @@ class StoryIndex:
             )
             self.stories[story.story_id] = story
             self._new.add(story.story_id)
-        self._add(story, doc, vector, names, strongest, now)
+        self._add(story, doc, vector, names, core, strongest, now)
         for other in others:
             story = self._maybe_merge(story, other, length)
         return story.story_id
@@ -217,12 +239,12 @@ class StoryIndex:
         survivor."""
         if other.story_id not in self.stories or other is story or not other.norm:
             return story
-        similarity = sum(w * other.centroid.get(t, 0.0) for t, w in story.centroid.items())
+        similarity = _dot(story.centroid, other.centroid)
         apart = max(story.first_seen - other.last_seen, other.first_seen - story.last_seen)
         similarity *= self._recency(apart, length)
         if similarity / (story.norm * other.norm) < self.params.merge_threshold:
             return story
-        if not self._names_agree(story.centroid, story.names, other):
+        if not self._names_agree(story.centroid, story.names, story.core, other):
             return story
         keep, gone = sorted((story, other), key=lambda s: (s.first_seen, s.story_id))
         if gone.story_id not in self._new:
@@ -233,6 +255,7 @@ class StoryIndex:
         for outlet, count in gone.outlets.items():
             keep.outlets[outlet] = keep.outlets.get(outlet, 0) + count
         keep.names |= gone.names
+        keep.core |= gone.core
         keep.first_seen = min(keep.first_seen, gone.first_seen)
         keep.last_seen = max(keep.last_seen, gone.last_seen)
         if gone.first_reported_at is not None and (
@@ -257,29 +280,39 @@ class StoryIndex:
             kept = sorted(centroid, key=centroid.__getitem__, reverse=True)
             story.centroid = {t: centroid[t] for t in kept[: self.params.centroid_terms]}
             story.names.intersection_update(story.centroid)
+            story.core.intersection_update(story.centroid)
         story.norm = math.sqrt(sum(w * w for w in story.centroid.values()))
 
-    def _names_agree(self, vector: dict[str, float], names: set[str], story: Story) -> bool:
+    def _names_agree(
+        self, vector: dict[str, float], names: set[str], core: set[str], story: Story
+    ) -> bool:
         """Whether ``vector`` (an article's, or a story's centroid, whose terms in ``names``
-        are names) and ``story`` name the same happening, as far as names tell."""
+        are names and in ``core`` the names of its leads) and ``story`` name the same
+        happening, as far as names tell."""
         p = self.params
         if len(story.article_ids) > p.name_check_articles:
             return True
-        ours = {t: vector[t] for t in names}  # names are among the vector's terms
-        theirs = {t: story.centroid[t] for t in story.names}
-        if len(ours) < p.min_names or len(theirs) < p.min_names:
-            return True
+
+        def agree(ours: set[str], theirs: set[str], least: int, needed: float) -> bool:
+            if len(ours) < least or len(theirs) < least:
+                return True
+            mine = {t: vector[t] for t in ours}  # names are among the vector's terms
+            other = {t: story.centroid[t] for t in theirs}
+            return max(known(mine, other), known(other, mine)) >= needed
 
         def known(weights: dict[str, float], other: dict[str, float]) -> float:
             top = sorted(weights, key=lambda t: (-weights[t], t))[: p.top_names]
             return sum(weights[t] for t in top if t in other) / sum(weights[t] for t in top)
 
-        return max(known(ours, theirs), known(theirs, ours)) >= p.name_agreement
+        return agree(names, story.names, p.min_names, p.name_agreement) and agree(
+            core, story.core, p.min_core, p.core_agreement
+        )
 
     def _best(
         self,
         vector: dict[str, float],
         names: set[str],
+        core: set[str],
         strongest: list[str],
         now: datetime,
         length: float,
@@ -297,9 +330,9 @@ class StoryIndex:
             story = self.stories.get(story_id)  # postings may still name a merged story
             if story is None or not self._is_open(story, now) or not story.norm:
                 continue
-            score = sum(w * story.centroid.get(t, 0.0) for t, w in vector.items()) / story.norm
+            score = _dot(vector, story.centroid) / story.norm
             score *= self._recency(now - story.last_seen, length)
-            if score >= bar and self._names_agree(vector, names, story):
+            if score >= bar and self._names_agree(vector, names, core, story):
                 scored.append((score, story.story_id, story))
         scored.sort(key=lambda item: (-item[0], item[1]))
         if not scored:
@@ -312,11 +345,13 @@ class StoryIndex:
         doc: StoryDoc,
         vector: dict[str, float],
         names: set[str],
+        core: set[str],
         strongest: list[str],
         now: datetime,
     ) -> None:
         story.article_ids.append(doc.id)
         story.names |= names
+        story.core |= core
         if doc.source:
             story.outlets[doc.source] = story.outlets.get(doc.source, 0) + 1
         story.first_seen = min(story.first_seen, now)
@@ -342,13 +377,13 @@ class StoryIndex:
             return
         now = doc.published_at or self._clock
         self._clock = max(self._clock, now)
-        vector, names = self._weights(doc)
+        vector, names, core = self._weights(doc)
         strongest = sorted(vector, key=vector.__getitem__, reverse=True)[: self.params.query_terms]
         story = self.stories.get(story_id)
         if story is None:
             story = Story(story_id, doc.title, now, now, None, None, None)
             self.stories[story_id] = story
-        self._add(story, doc, vector, names, strongest, now)
+        self._add(story, doc, vector, names, core, strongest, now)
 
     def _prune_terms(self) -> None:
         """Keep the document frequencies of the ``max_terms`` most frequent terms: the
@@ -401,6 +436,7 @@ class StoryIndex:
                     "outlets": s.outlets,
                     "centroid": s.centroid,
                     "names": sorted(s.names),
+                    "core": sorted(s.core),
                 }
                 for s in self.stories.values()
             ],
@@ -435,6 +471,7 @@ class StoryIndex:
                 outlets=dict(item["outlets"]),
                 centroid=dict(item["centroid"]),
                 names=set(item.get("names") or ()).intersection(item["centroid"]),
+                core=set(item.get("core") or ()).intersection(item["centroid"]),
             )
             story.norm = math.sqrt(sum(w * w for w in story.centroid.values()))
             index.stories[story.story_id] = story
