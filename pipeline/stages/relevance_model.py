@@ -303,16 +303,16 @@ def fit_meaning(vectors: np.ndarray, relevant: Sequence[bool]) -> tuple[np.ndarr
 
 
 def cross_validated(
-    examples: Sequence[Example], folds: int = 5, **options: float
+    examples: Sequence[Example], fold_of: Sequence[int], **options: float
 ) -> list[tuple[float, float]]:
     """The log-odds each example gets from the two parts of a model trained on the other
-    folds: (words, meaning)."""
+    folds (``fold_of``: each example's): (words, meaning)."""
     vectors = _embedded(examples)
     relevant = [e.relevant for e in examples]
     out = [(0.0, 0.0)] * len(examples)
-    for k in range(folds):
-        held = list(range(k, len(examples), folds))
-        rest = [n for n in range(len(examples)) if n % folds != k]
+    for k in sorted(set(fold_of)):
+        held = [n for n, fold in enumerate(fold_of) if fold == k]
+        rest = [n for n, fold in enumerate(fold_of) if fold != k]
         model = train([examples[n] for n in rest], **options)  # type: ignore[arg-type]
         model.meaning, model.meaning_bias = fit_meaning(vectors[rest], [relevant[n] for n in rest])
         for n in held:
