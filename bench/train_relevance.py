@@ -58,8 +58,9 @@ def f1(scores: tuple[float, float]) -> float:
 
 
 def set_folds(origins: list[str], others: int) -> list[int]:
-    """The fold of each labelled item (of the set ``origins`` names), whole sets to a fold,
-    the largest first into the smallest fold, then of ``others`` unlabelled items, in turn."""
+    """The fold of each labelled item (``origins``: the set each comes from), a whole set
+    to a fold, the largest set first into the fold with fewest items; then the folds of
+    ``others`` unlabelled items, in turn."""
     sizes = Counter(origins)
     fold_items = [0] * FOLDS
     fold_of_set = {}

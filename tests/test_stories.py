@@ -91,6 +91,14 @@ def test_a_curly_apostrophe_is_an_apostrophe_and_days_are_not_names() -> None:
     assert curly["tuesday"] == 1.0 and curly["europ"] == 3.0
 
 
+def test_a_sentences_first_word_is_a_name_if_the_text_never_writes_it_small() -> None:
+    weights = dict(weighted_terms("Netflix said it would. Studios said no to studios.", "en", 3.0))
+    assert weights["netflix"] == 3.0  # never written small
+    assert weights["studio"] == 1.0  # "studios" is written small too
+    german = dict(weighted_terms("Synchronsprecher warnen. Sie streiken.", "de", 3.0))
+    assert german["synchronsprech"] == 1.0  # in German every noun has a capital
+
+
 def test_german_nouns_after_an_article_or_adjective_are_not_names() -> None:
     sentence = "Wie Katrin Albers am Montag sagte, haben sie sich in München auf einen neuen "
     sentence += "Tarifvertrag geeinigt, der ab sofort gilt."
@@ -163,8 +171,8 @@ def test_look_alike_events_in_three_languages_stay_apart_and_follow_ups_join() -
                 events.setdefault(story[d.id], set()).add(event)
         pairs = len({event for d, event, _ in stream if d.language == language}) // 2
         mixed = [events_ for events_ in events.values() if len(events_) > 1]
-        # Without the check on names 13 of the 28 English pairs, 2 of the 4 French and 3 of
-        # the 4 German ones end in one story; with it, 3 English pairs do.
+        # Without the checks on names 13 of the 28 English pairs, 2 of the 4 French and 3
+        # of the 4 German ones end in one story; with them, 1 English pair does.
         assert len(mixed) <= 0.15 * pairs, (language, mixed)
     first = {event: story[d.id] for d, event, role in stream if role == "first"}
     follow_ups = [(story[d.id], first[event]) for d, event, role in stream if role == "follow-up"]
@@ -172,7 +180,7 @@ def test_look_alike_events_in_three_languages_stay_apart_and_follow_ups_join() -
     assert joined >= 0.95 * len(follow_ups), (joined, len(follow_ups))
 
 
-def test_long_look_alikes_that_name_each_other_stay_apart_in_any_order() -> None:
+def test_long_look_alikes_that_name_each_other_stay_apart_in_random_order() -> None:
     """Full-length reports whose look-alikes share a background (the other phone maker
     named as a rival, the same union, the same weather service), in English, German and
     Spanish, each at a random time of 20 days: time tells nothing, the names of the
@@ -184,11 +192,11 @@ def test_long_look_alikes_that_name_each_other_stay_apart_in_any_order() -> None
     for d, event, _ in stream:
         events.setdefault(story[d.id], set()).add(event)
     mixed = [e for e in events.values() if len(e) > 1]
-    # Without the check on the leads' names 7 stories mix two events of the 12 pairs.
+    # Without the check on the leads' names 6 stories mix two events of the 12 pairs.
     assert len(mixed) <= 1, mixed
     whole = sum(1 for event in {e for _, e, _ in stream}
                 if len({story[d.id] for d, e, _ in stream if e == event}) == 1)  # fmt: skip
-    assert whole >= 22, whole  # of 24; with a story closed after a quiet week, 14
+    assert whole >= 22, whole  # of 24; with a story closed after a quiet week, 12
 
 
 def test_a_repost_is_a_duplicate_in_its_originals_story() -> None:
@@ -214,6 +222,13 @@ def test_index_round_trip_keeps_stories_open() -> None:
     assert reloaded.stories[story].core == index.stories[story].core != set()  # leads' names
     results, _ = assign([doc("fu", NETFLIX_FOLLOW_UP, 23, 9, "StreamWire")], index=reloaded)
     assert results["fu"][0] == index.story_of["tb"]
+
+
+def test_a_follow_up_weeks_later_joins_a_story_still_open() -> None:
+    first, index = assign([doc("tb", NETFLIX_TECHBEAT, 1, 15, "TechBeat")])
+    later = doc("later", NETFLIX_FOLLOW_UP, 16, 9, "StreamWire")  # 15 quiet days later
+    results, _ = assign([later], index=index)
+    assert results["later"][0] == first["tb"][0]
 
 
 def test_closed_stories_take_no_new_articles() -> None:

@@ -307,6 +307,8 @@ def cross_validated(
 ) -> list[tuple[float, float]]:
     """The log-odds each example gets from the two parts of a model trained on the other
     folds (``fold_of``: each example's): (words, meaning)."""
+    if len(fold_of) != len(examples):
+        raise ValueError(f"{len(fold_of)} folds given for {len(examples)} examples")
     vectors = _embedded(examples)
     relevant = [e.relevant for e in examples]
     out = [(0.0, 0.0)] * len(examples)

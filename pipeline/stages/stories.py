@@ -35,7 +35,7 @@ from typing import Any
 from pipeline.stages.dedup import DedupIndex, find_duplicates
 from pipeline.stages.text import weighted_terms
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: a story keeps the names of its leads
 
 
 class StoryStateError(RuntimeError):
@@ -76,15 +76,16 @@ class StoryParams:
     quiet_floor: float = 0.7
     # Names must agree while a story has ``name_check_articles`` articles or fewer (a
     # grown story is known by its centroid), in two ways, each checked only when both sides
-    # name at least a few (a headline may name one); also checked before two stories merge:
-    # - of the ``top_names`` names that weigh most in the article, or of those that weigh
-    #   most in the story, at least ``name_agreement`` of the weight is named by the other;
-    # - the same, at least ``core_agreement``, of the names in the first ``core_terms``
+    # name at least ``min_names`` (``min_core``): a headline may name one. Also checked
+    # before two stories merge.
+    # - Of the ``top_names`` names that weigh most in the article, or of those that weigh
+    #   most in the story, at least ``name_agreement`` of the weight is named by the other.
+    # - The same, at least ``core_agreement``, of the names in the first ``core_terms``
     #   terms of the headline and of the text: who and where the report is about. A
     #   look-alike names the other event's actors in its background, rarely in its lead.
     name_check_articles: int = 3
     top_names: int = 10
-    name_agreement: float = 0.35
+    name_agreement: float = 0.4
     min_names: int = 3
     core_terms: int = 40
     core_agreement: float = 0.25
@@ -122,8 +123,9 @@ class Story:
 
 
 def _dot(a: dict[str, float], b: dict[str, float]) -> float:
-    """The dot product of two sparse vectors, over the terms they share (found in C)."""
-    return sum(a[t] * b[t] for t in a.keys() & b.keys())
+    """The dot product of two sparse vectors, over the terms they share (the set
+    intersection runs in C); summed exactly, so that no set order can change it."""
+    return math.fsum(a[t] * b[t] for t in a.keys() & b.keys())
 
 
 def story_id_for(article_id: str) -> str:
@@ -154,15 +156,15 @@ class StoryIndex:
     # -- assignment -------------------------------------------------------------------
 
     def _weights(self, doc: StoryDoc) -> tuple[dict[str, float], set[str], set[str]]:
-        """The article's unit TF-IDF vector, which of its terms are names, and which names
-        its headline and lead name (of their first ``core_terms`` terms each)."""
+        """The article's unit TF-IDF vector, which of its terms are names, and which of
+        those its headline and lead name (in their first ``core_terms`` terms each)."""
         counts: dict[str, float] = {}
         boost: dict[str, float] = {}
         core: set[str] = set()
         lead = " ".join((doc.text or "").split()[: self.params.lead_words])
         for text, weight in ((doc.title or "", self.params.title_weight), (lead, 1.0)):
             terms = weighted_terms(text, doc.language, self.params.name_weight)
-            core.update(t for t, name in terms[: self.params.core_terms] if name > 1)
+            core.update(t for t, _ in terms[: self.params.core_terms])
             for term, name in terms:
                 counts[term] = counts.get(term, 0.0) + weight
                 boost[term] = max(boost.get(term, 1.0), name)
@@ -177,6 +179,8 @@ class StoryIndex:
             weights = {t: weights[t] for t in kept[: self.params.centroid_terms]}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         names = {t for t in weights if boost[t] > 1}
+        # A lead's subject often opens its sentence, where a capital says nothing: the
+        # lead's names are its words that are names anywhere in the article.
         return {t: w / norm for t, w in weights.items()}, names, core & names
 
     def final(self, article_id: str, assigned: str) -> str:

@@ -79,9 +79,12 @@ def weighted_terms(
     text: str, language: str | None = None, name_weight: float = 1.0
 ) -> list[tuple[str, float]]:
     """Stemmed content words with a weight: ``name_weight`` for names (capitalised inside a
-    sentence, or all capitals), 1 otherwise. In Title Case text capitals say nothing."""
+    sentence, or all capitals; at a sentence's start, outside German, a word the text never
+    writes small: "Netflix said"), 1 otherwise. In Title Case text capitals say nothing."""
     text = unicodedata.normalize("NFKC", text)
-    names = name_weight != 1.0 and not title_case(_TERM.findall(text))
+    found = _TERM.findall(text)
+    names = name_weight != 1.0 and not title_case(found)
+    lower = {w for w in found if w.islower()}  # a word written small somewhere is no name
     german = (language or "").startswith("de")
     kept: list[str] = []
     weights: list[float] = []
@@ -95,7 +98,9 @@ def weighted_terms(
             # Short acronyms (AI, TV, VFX, CEO) are vocabulary; SAG-AFTRA or NETFLIX are names.
             acronym = word.isupper() and len(word) > 1
             capital = (acronym and len(word) > 3) or (
-                not acronym and word[:1].isupper() and position > 0
+                not acronym
+                and word[:1].isupper()
+                and (position > 0 or (not german and lowered not in lower))
             )
             if capital and german and not acronym:
                 capital = before not in _GERMAN_ARTICLES and not (
