@@ -161,13 +161,16 @@ class StoryIndex:
         counts: dict[str, float] = {}
         boost: dict[str, float] = {}
         core: set[str] = set()
+        openers: set[str] = set()
         lead = " ".join((doc.text or "").split()[: self.params.lead_words])
         for text, weight in ((doc.title or "", self.params.title_weight), (lead, 1.0)):
             terms = weighted_terms(text, doc.language, self.params.name_weight)
-            core.update(t for t, _ in terms[: self.params.core_terms])
-            for term, name in terms:
+            core.update(t.stem for t in terms[: self.params.core_terms])
+            for term, name, opener in terms:
                 counts[term] = counts.get(term, 0.0) + weight
                 boost[term] = max(boost.get(term, 1.0), name)
+                if opener:
+                    openers.add(term)
         self.docs += 1
         self.df.update(counts.keys())
         weights = {
@@ -179,9 +182,10 @@ class StoryIndex:
             weights = {t: weights[t] for t in kept[: self.params.centroid_terms]}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         names = {t for t in weights if boost[t] > 1}
-        # A lead's subject often opens its sentence, where a capital says nothing: the
-        # lead's names are its words that are names anywhere in the article.
-        return {t: w / norm for t, w in weights.items()}, names, core & names
+        # A lead's subject often opens its sentence ("Netflix said"): there the names are
+        # also the words that open a sentence and are never written small.
+        lead_names = core & (names | (openers & weights.keys()))
+        return {t: w / norm for t, w in weights.items()}, names, lead_names
 
     def final(self, article_id: str, assigned: str) -> str:
         """The story an article is in now (stories opened in this run can merge)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import cache, lru_cache
+from typing import NamedTuple
 
 import Stemmer
 
@@ -75,19 +76,25 @@ def title_case(words: list[str]) -> bool:
 _SENTENCE = re.compile(r"(?<=[.!?:;\"“”])\s+|\n+")
 
 
-def weighted_terms(
-    text: str, language: str | None = None, name_weight: float = 1.0
-) -> list[tuple[str, float]]:
+class Term(NamedTuple):
+    stem: str
+    weight: float  # ``name_weight`` for a name, 1 otherwise
+    opener: bool  # a name only by opening its sentence: "Netflix said"
+
+
+def weighted_terms(text: str, language: str | None = None, name_weight: float = 1.0) -> list[Term]:
     """Stemmed content words with a weight: ``name_weight`` for names (capitalised inside a
-    sentence, or all capitals; at a sentence's start, outside German, a word the text never
-    writes small: "Netflix said"), 1 otherwise. In Title Case text capitals say nothing."""
+    sentence, or all capitals), 1 otherwise. In Title Case text capitals say nothing.
+
+    A sentence's first word carries no weight, but outside German it is an ``opener`` when
+    the text never writes it small: weak evidence, good enough to say what a lead is about."""
     text = unicodedata.normalize("NFKC", text)
     found = _TERM.findall(text)
     names = name_weight != 1.0 and not title_case(found)
     lower = {w for w in found if w.islower()}  # a word written small somewhere is no name
     german = (language or "").startswith("de")
     kept: list[str] = []
-    weights: list[float] = []
+    flags: list[tuple[float, bool]] = []
     for sentence in _SENTENCE.split(text):
         previous = ""
         for position, word in enumerate(_TERM.findall(sentence)):
@@ -95,12 +102,14 @@ def weighted_terms(
             lowered = word.lower().replace("’", "'").strip("'")
             if len(lowered) < 2 or lowered in STOPWORDS:
                 continue
+            kept.append(lowered)
+            if not names or word.isdigit() or lowered in CALENDAR:
+                flags.append((1.0, False))
+                continue
             # Short acronyms (AI, TV, VFX, CEO) are vocabulary; SAG-AFTRA or NETFLIX are names.
             acronym = word.isupper() and len(word) > 1
             capital = (acronym and len(word) > 3) or (
-                not acronym
-                and word[:1].isupper()
-                and (position > 0 or (not german and lowered not in lower))
+                not acronym and word[:1].isupper() and position > 0
             )
             if capital and german and not acronym:
                 capital = before not in _GERMAN_ARTICLES and not (
@@ -109,11 +118,16 @@ def weighted_terms(
                     and not before.endswith("te")
                     and before not in _GERMAN_NOT_ADJECTIVES
                 )
-            kept.append(lowered)
-            named = names and capital and not word.isdigit() and lowered not in CALENDAR
-            weights.append(name_weight if named else 1.0)
+            opener = (
+                position == 0
+                and not german
+                and not acronym
+                and word[:1].isupper()
+                and lowered not in lower
+            )
+            flags.append((name_weight if capital else 1.0, opener))
     stems = stemmer(language or "en").stemWords(kept)
-    return list(zip(stems, weights, strict=True))
+    return [Term(s, w, o) for s, (w, o) in zip(stems, flags, strict=True)]
 
 
 @lru_cache(maxsize=16)
