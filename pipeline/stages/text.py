@@ -94,7 +94,8 @@ def weighted_terms(text: str, language: str | None = None, name_weight: float = 
     lower = {w for w in found if w.islower()}  # a word written small somewhere is no name
     german = (language or "").startswith("de")
     kept: list[str] = []
-    flags: list[tuple[float, bool]] = []
+    weights: list[float] = []
+    openers: list[bool] = []
     for sentence in _SENTENCE.split(text):
         previous = ""
         for position, word in enumerate(_TERM.findall(sentence)):
@@ -104,7 +105,8 @@ def weighted_terms(text: str, language: str | None = None, name_weight: float = 
                 continue
             kept.append(lowered)
             if not names or word.isdigit() or lowered in CALENDAR:
-                flags.append((1.0, False))
+                weights.append(1.0)
+                openers.append(False)
                 continue
             # Short acronyms (AI, TV, VFX, CEO) are vocabulary; SAG-AFTRA or NETFLIX are names.
             acronym = word.isupper() and len(word) > 1
@@ -118,16 +120,16 @@ def weighted_terms(text: str, language: str | None = None, name_weight: float = 
                     and not before.endswith("te")
                     and before not in _GERMAN_NOT_ADJECTIVES
                 )
-            opener = (
+            weights.append(name_weight if capital else 1.0)
+            openers.append(
                 position == 0
                 and not german
                 and not acronym
                 and word[:1].isupper()
                 and lowered not in lower
             )
-            flags.append((name_weight if capital else 1.0, opener))
     stems = stemmer(language or "en").stemWords(kept)
-    return [Term(s, w, o) for s, (w, o) in zip(stems, flags, strict=True)]
+    return list(map(Term._make, zip(stems, weights, openers, strict=True)))
 
 
 @lru_cache(maxsize=16)
