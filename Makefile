@@ -9,7 +9,7 @@ RUN := $(UV) run --frozen --all-extras
 DEMO_DATE ?= 2026-11-23
 AUDIT_PROBE := https://pypi.org/pypi/pip/24.0/json
 
-.PHONY: install demo test lint audit bench clean
+.PHONY: install browser demo test lint audit bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -25,7 +25,13 @@ demo: install  ## run the Airflow DAGs over the bundled offline sample into a fr
 	rm -rf "$(CURDIR)/demo-lake"
 	$(RUN) python -m sample.demo --date $(DEMO_DATE) --lake "$(CURDIR)/demo-lake"
 
-test: install  ## the whole test suite
+browser:  ## Debian's Chromium, for the digest's browser test, where apt-get can install it
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		chromium >/dev/null; } || echo "make: Chromium could not be" \
+		"installed; the digest's browser test will be skipped" >&2
+
+test: install browser  ## the whole test suite
 	$(RUN) pytest
 
 lint: install  ## style, types and known vulnerabilities

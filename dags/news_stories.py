@@ -9,33 +9,23 @@ builds the day of its logical date. Building a day again changes nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import get_current_context, task
 from newsflow_airflow import (
     ARTICLES,
     LAKE_POOL,
     STORIES,
+    asset_dag,
     execution_timeouts,
     lake_from_airflow,
     partitions_from_events,
 )
-from newsflow_alerts import DayNotifier
 
 TIMEOUTS = execution_timeouts()
 
 
-@dag(
-    dag_id="news_stories",
-    schedule=[ARTICLES],
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    default_args={"retries": 2, "on_failure_callback": DayNotifier()},
-    tags=["newsflow"],
-    doc_md=__doc__,
-)
+@asset_dag("news_stories", ARTICLES, __doc__)
 def news_stories() -> None:
     @task(outlets=[STORIES], pool=LAKE_POOL, execution_timeout=TIMEOUTS["stories"])
     def build() -> list[dict[str, Any]]:

@@ -18,10 +18,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pipeline import __version__
 from pipeline.records import parse_timestamp
+
+if TYPE_CHECKING:
+    from pipeline.lake.store import Lake
 
 
 class UsageError(Exception):
@@ -137,6 +140,18 @@ def _parser() -> argparse.ArgumentParser:
         "migrate", help="turn a lake of the earlier layout (Parquet and manifests) into Delta"
     )
     migrate.add_argument("--lake", help="s3://bucket/prefix or a folder (as for run)")
+
+    dig = commands.add_parser(
+        "digest",
+        help="the day's digest: one HTML page of its stories, coverage and health",
+        description="Build the digest page of a day from the lake's tables, as the "
+        "news_digest DAG does: written to {lake}/digest/dt=DAY/index.html (and "
+        "digest/latest/index.html, unless a later day has a page), or with --out only to "
+        "that file.",
+    )
+    dig.add_argument("--lake", help="s3://bucket/prefix or a folder (as for run)")
+    dig.add_argument("--date", type=_day, help="the day (default: the last committed day)")
+    dig.add_argument("--out", type=Path, help="write the page to this file instead of the lake")
 
     init = commands.add_parser("init", help="make a new lake (a folder, or a bucket's prefix)")
     init.add_argument(
@@ -419,17 +434,50 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
-    from pipeline.lake.migrate import migrate, needs_migration
+def _existing_lake(uri: str | None) -> Lake:
+    """The lake at ``uri`` (else the settings'), which must have been made."""
     from pipeline.lake.store import lake_exists, open_lake
-    from pipeline.runs.commit import build_stories
     from pipeline.settings import load_settings
 
+    settings = load_settings(lake=uri)
+    lake = open_lake(settings.lake, settings.s3)
+    if not lake_exists(lake):
+        raise UsageError(f"there is no newsflow lake at {lake.uri}")
+    return lake
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from pipeline.digest import gather, render, write_digest
+    from pipeline.lake.tables import days
+
     try:
-        settings = load_settings(lake=args.lake)
-        lake = open_lake(settings.lake, settings.s3)
-        if not lake_exists(lake):
-            raise UsageError(f"there is no newsflow lake at {lake.uri}")
+        lake = _existing_lake(args.lake)
+        committed = days(lake, "articles")
+        if args.date is None and not committed:
+            raise UsageError(f"{lake.uri} has no committed day yet; run the pipeline first")
+        day = args.date.isoformat() if args.date else committed[-1]
+        if args.out:
+            page = render(gather(lake, day))
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(page, encoding="utf-8")
+            where = str(args.out)
+        else:
+            where = write_digest(lake, day)
+    except _config_errors() as exc:
+        raise UsageError(str(exc)) from None
+    if day not in committed:
+        print(f"newsflow digest: {day} has no committed articles; the page says so",
+              file=sys.stderr)  # fmt: skip
+    print(f"newsflow digest {day}: {where}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from pipeline.lake.migrate import migrate, needs_migration
+    from pipeline.runs.commit import build_stories
+
+    try:
+        lake = _existing_lake(args.lake)
         if not needs_migration(lake):
             print(f"newsflow migrate: {lake.uri} is already made of Delta tables")
             return 0
@@ -700,8 +748,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     handlers = {"run": cmd_run, "init": cmd_init, "maintain": cmd_maintain,
-                "migrate": cmd_migrate, "backfill": cmd_backfill, "extract": cmd_extract,
-                "cluster": cmd_cluster, "classify": cmd_classify,
+                "migrate": cmd_migrate, "digest": cmd_digest, "backfill": cmd_backfill,
+                "extract": cmd_extract, "cluster": cmd_cluster, "classify": cmd_classify,
                 "reclassify": cmd_reclassify}  # fmt: skip
     name = f"newsflow {args.command}"
     try:

@@ -105,8 +105,8 @@ class Settings:
         """How long each kind of Airflow task may run (its ``execution_timeout``), so that
         nothing holds a worker slot for ever: a batch gets its deadline, then time for the
         exchanges still under way to end (each has its own deadline) and for extraction;
-        a commit, a day's stories or its quality report get ``commit_timeout``; an inbox
-        file, fetched or read like a backfill, four batch deadlines and a commit."""
+        a commit, a day's stories, its quality report or its digest get ``commit_timeout``;
+        an inbox file, fetched or read like a backfill, four batch deadlines and a commit."""
         fetch = self.fetch
         exchange = fetch.total_timeout * (1 + fetch.timeout_retries) + fetch.backoff
         batch = self.batch_deadline + 2 * exchange + _EXTRACTION_ALLOWANCE
@@ -116,6 +116,7 @@ class Settings:
             "commit": float(self.commit_timeout),
             "stories": float(self.commit_timeout),
             "quality": float(self.commit_timeout),
+            "digest": float(self.commit_timeout),
             "inbox": 4.0 * self.batch_deadline + self.commit_timeout,
             "report": 300.0,
         }

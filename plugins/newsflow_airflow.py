@@ -5,7 +5,8 @@ parse time for the time limits alone (a broken one shows as the DAG's import err
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset
@@ -14,6 +15,7 @@ ARTICLES = Asset("newsflow_articles")
 REJECTS = Asset("newsflow_rejects")
 STORIES = Asset("newsflow_stories")
 QUALITY = Asset("newsflow_quality")
+DIGEST = Asset("newsflow_digest")
 
 # Every task that writes the lake runs in this pool of one slot, so the writers of all
 # DAGs take turns in Airflow's queue instead of holding worker slots while they wait for
@@ -21,6 +23,26 @@ QUALITY = Asset("newsflow_quality")
 # ``airflow pools set newsflow_lake 1 "..."`` (docker-compose's airflow-init does).
 LAKE_POOL = "newsflow_lake"
 LAKE_POOL_DESCRIPTION = "One writer of the newsflow lake at a time"
+
+
+def asset_dag(
+    dag_id: str, asset: Asset, doc: str | None
+) -> Callable[[Callable[[], None]], Callable[[], Any]]:
+    """The ``@dag`` of a DAG run on the events of ``asset``, one run at a time, each task
+    retried twice and its failure reported (news_stories, news_quality, news_digest)."""
+    from airflow.sdk import dag
+    from newsflow_alerts import DayNotifier
+
+    return dag(
+        dag_id=dag_id,
+        schedule=[asset],
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args={"retries": 2, "on_failure_callback": DayNotifier()},
+        tags=["newsflow"],
+        doc_md=doc,
+    )
 
 
 def execution_timeouts() -> dict[str, timedelta]:

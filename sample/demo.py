@@ -2,7 +2,8 @@
 
 1. serves the sample outlets from 127.0.0.1 (``sample/site.py``);
 2. runs ``airflow dags test news_ingest <date>`` in a temporary AIRFLOW_HOME on SQLite;
-3. prints what landed, read back from the Delta tables.
+3. runs news_stories, news_quality and news_digest for the day, as the assets would;
+4. prints what landed, read back from the Delta tables, and where the digest page is.
 
 With ``--s3`` the lake is a bucket on a SeaweedFS server started for the demo, reached
 through the ``aws_default`` connection, as in production.
@@ -20,6 +21,7 @@ from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
+from pipeline.digest import page_key
 from pipeline.lake.store import Lake, create_lake, open_lake
 from pipeline.lake.tables import history, read_day
 from pipeline.records import ARTICLES_SCHEMA, OFFTOPIC_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
@@ -164,8 +166,14 @@ def main() -> None:
         # In production the articles asset schedules news_stories; here we run it by hand.
         print(f"Running: airflow dags test news_stories {args.date} ...", flush=True)
         _airflow(["dags", "test", "news_stories", args.date], env, log)
+        for dag_id in ("news_quality", "news_digest"):  # scheduled on the stories asset
+            print(f"Running: airflow dags test {dag_id} {args.date} ...", flush=True)
+            _airflow(["dags", "test", dag_id, args.date], env, log)
         print(f"DAG runs succeeded in {time.monotonic() - started:.0f}s.\n")
         print(_summary(lake, args.date))
+        print(
+            f"\nThe day's digest, a page to open in a browser:\n  {lake.url(page_key(args.date))}"
+        )
 
 
 if __name__ == "__main__":

@@ -139,15 +139,15 @@ def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
     assert [path for path in files if secret in fs.open_input_stream(path).read()] == []
 
 
-def test_three_days_in_date_order_continue_one_story_and_report_their_quality(
+def test_three_days_in_date_order_continue_one_story_with_its_quality_and_digest(
     airflow_home: Path, web: SampleWeb, feeds_file: Path, s3: SeaweedS3, bucket: str
 ) -> None:
     """A backfill of news_ingest is one run per day in date order; run here as three
-    ``airflow dags test`` runs, then the stories and quality DAGs of the last day."""
+    ``airflow dags test`` runs, then the stories, quality and digest DAGs of the last day."""
     env = _env(airflow_home, feeds_file, s3, bucket)
     days = ["2026-11-21", "2026-11-22", "2026-11-23"]
     runs = [("news_ingest", day) for day in days]
-    runs += [("news_stories", days[-1]), ("news_quality", days[-1])]
+    runs += [("news_stories", days[-1]), ("news_quality", days[-1]), ("news_digest", days[-1])]
     for dag_id, day in runs:
         done = subprocess.run(
             [str(BIN / "airflow"), "dags", "test", dag_id, day],
@@ -166,6 +166,8 @@ def test_three_days_in_date_order_continue_one_story_and_report_their_quality(
     quality = read_day(lake, "quality", "2026-11-23", QUALITY_SCHEMA).to_pylist()
     assert quality[0]["articles"] == articles["2026-11-23"].num_rows
     assert quality[0]["stories"] >= 1 and quality[0]["with_language"] == 1.0
+    page = lake.get("digest/dt=2026-11-23/index.html") or b""
+    assert b"<h3>Netflix" in page and lake.get("digest/latest/index.html") == page
 
 
 def test_a_failed_day_fails_the_run_and_reaches_the_operator(

@@ -294,7 +294,11 @@ class S3Lake:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+            # A page (the digest) opens in a browser straight from the bucket.
+            kind = "text/html; charset=utf-8" if key.endswith(".html") else "binary/octet-stream"
+            self._client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=kind
+            )
         except (BotoCoreError, ClientError) as exc:
             raise self._fail("write", key, exc) from exc
 
