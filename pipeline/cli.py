@@ -537,7 +537,9 @@ def _failed_feeds(summary: Any, limit: int = 20) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from pipeline.digest import page_key
     from pipeline.lake.store import open_lake, require_lake
+    from pipeline.runs.commit import build_day
     from pipeline.runs.daily import run
     from pipeline.runs.ingest import Interval, enricher_for
     from pipeline.settings import load_settings
@@ -573,6 +575,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "batches already fetched are staged in the lake and kept)"
         ) from None
     commit = summary.commit
+    stories = build_day(lake, commit.dt, run_id)
     future = summary.total("items_future_dated")
     polled = summary.total("feeds_ok") + summary.total("feeds_not_modified")
     failed = summary.total("feeds_failed")
@@ -597,8 +600,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         f" kept in offtopic/)\n"
         f"  rejects          {_by_reason(commit.rejects, commit.rejects_by_reason)}\n"
         + "".join(f"  extraction alert {alert}\n" for alert in commit.alerts)
-        + f"  extraction stats {lake.url(f'extraction/dt={commit.dt}/')}\n"
+        + f"  stories          {stories.stories} gained articles\n"
+        f"  extraction stats {lake.url(f'extraction/dt={commit.dt}/')}\n"
         f"  articles at      {lake.url(f'articles/dt={commit.dt}/')}\n"
+        f"  digest           {lake.url(page_key(commit.dt))}\n"
         f"  table versions   "
         + ", ".join(f"{name} {version}" for name, version in sorted(commit.versions.items()))
     )

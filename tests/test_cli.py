@@ -13,6 +13,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.lake.store import S3Lake
+from pipeline.lake.tables import read_day
+from pipeline.records import STORIES_SCHEMA
+from pipeline.stages.quality import QUALITY_SCHEMA
 from sample.s3server import SeaweedS3
 from sample.site import SampleWeb
 from tests.conftest import BIN, DAY, SAMPLE_SETTINGS
@@ -90,6 +94,14 @@ def test_run_against_s3_with_aws_variables(
     table = pq.read_table(f"{bucket}/news/articles/dt={DAY}/", filesystem=fs)
     assert table.num_rows == 14
     assert len(set(table.column("article_id").to_pylist())) == 14
+    # The same lake as the DAGs leave: the day's stories, quality report and digest too.
+    lake = S3Lake(f"s3://{bucket}/news", s3.client(), s3.settings())
+    assert "stories          10 gained articles" in result.stdout
+    headlines = read_day(lake, "stories", str(DAY), STORIES_SCHEMA).column("headline")
+    assert any(h.startswith("Netflix goes all in") for h in headlines.to_pylist())
+    assert read_day(lake, "quality", str(DAY), QUALITY_SCHEMA).to_pylist()[0]["articles"] == 14
+    page = f"digest/dt={DAY}/index.html"
+    assert lake.url(page) in result.stdout and b"<h3>Netflix" in (lake.get(page) or b"")
 
 
 def test_run_without_private_network_refuses_the_local_sample(

@@ -581,7 +581,9 @@ def test_entity_blowups_are_never_built(
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     peak_mib = int(done.stderr.rsplit("VmHWM:", 1)[1].split()[0]) / 1024
-    assert peak_mib < 400, f"peak memory {peak_mib:.0f} MiB"
+    # A run's own peak is about 400 MiB (the relevance model, pyarrow, delta-rs; with the
+    # day's stories, quality report and digest built); an entity expanded adds over 1 GB.
+    assert peak_mib < 480, f"peak memory {peak_mib:.0f} MiB"
     table = read_day(LocalLake(tmp_path / "lake"), "articles", DAY.isoformat(),
                            ARTICLES_SCHEMA)  # fmt: skip
     (row,) = table.to_pylist()

@@ -8,8 +8,8 @@ and staged (:class:`pipeline.runs.ingest.Landing`) as batches of their day, and 
 reached is saved in ``_state/backfill/{job}.json``. An interrupted backfill started again
 with the same arguments resumes from there: the batches it stages again have the same
 names, so nothing is staged twice. When the input is read, the days are committed in date
-order (relevance, duplicates, stories; the same ``commit`` as a live run) and each day's
-stories table is written.
+order (relevance, duplicates, stories; the same ``commit`` as a live run), and each day's
+stories, quality report and digest page are written.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline.lake.state import SeenIndex
 from pipeline.lake.store import Lake, LakeError, get_json, put_json
-from pipeline.runs.commit import build_stories, commit
+from pipeline.runs.commit import build_day, commit
 from pipeline.runs.ingest import (
     POOL_MIN_PAGES,
     Interval,
@@ -148,7 +148,7 @@ def backfill(
         # Pages read back from the raw archive replace their day: extracted again, not new.
         committed = commit(day, lake, run_id, enricher, replace=not source.archives,
                            window_days=settings.dedup_window_days)  # fmt: skip
-        stories = build_stories(lake, dt, run_id)
+        stories = build_day(lake, dt, run_id)
         report.articles += committed.articles
         report.offtopic += committed.offtopic
         report.rejects += committed.rejects

@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.digest import write_digest
 from pipeline.lake.state import (
     FeedState,
     load_day_record,
@@ -64,6 +65,7 @@ from pipeline.sources.feeds import Feed, Validators
 from pipeline.stages.dedup import DedupIndex
 from pipeline.stages.enrich import Enricher
 from pipeline.stages.monitor import PAGES_SCHEMA, commit_day, save_pages
+from pipeline.stages.quality import write_quality
 from pipeline.stages.stories import (
     StoryDoc,
     StoryIndex,
@@ -395,6 +397,15 @@ def build_stories(lake: Lake, dt: str, run_id: str) -> StoriesReport:
     row is read, then written back with the day's articles added."""
     with lease(lake, f"stories of {dt} by {run_id}") as held:
         return _build_stories(lake, dt, run_id, held.check if held else (lambda: None))
+
+
+def build_day(lake: Lake, dt: str, run_id: str) -> StoriesReport:
+    """In one process, what the DAGs that follow a committed day make of it: its stories
+    (news_stories), then its quality report (news_quality) and digest page (news_digest)."""
+    stories = build_stories(lake, dt, run_id)
+    write_quality(lake, dt, run_id)
+    write_digest(lake, dt)
+    return stories
 
 
 def _build_stories(lake: Lake, dt: str, run_id: str, fence: Callable[[], None]) -> StoriesReport:
