@@ -153,6 +153,20 @@ def _parser() -> argparse.ArgumentParser:
     dig.add_argument("--date", type=_day, help="the day (default: the last committed day)")
     dig.add_argument("--out", type=Path, help="write the page to this file instead of the lake")
 
+    status = commands.add_parser(
+        "status",
+        help="what a lake holds: committed days and gaps, table versions, state, open "
+        "stories, failing and retired feeds",
+    )
+    status.add_argument("--lake", help="s3://bucket/prefix or a folder (as for run)")
+    for name, does in (
+        ("stories", "build a committed day's stories and story_days, as news_stories does"),
+        ("quality", "write a committed day's quality report, as news_quality does"),
+    ):
+        day_command = commands.add_parser(name, help=does)
+        day_command.add_argument("--lake", help="s3://bucket/prefix or a folder (as for run)")
+        day_command.add_argument("--date", type=_day, required=True, help="the day")
+
     init = commands.add_parser("init", help="make a new lake (a folder, or a bucket's prefix)")
     init.add_argument(
         "--lake", help="s3://bucket/prefix or a folder (default: $NEWSFLOW_LAKE or ./lake)"
@@ -444,6 +458,66 @@ def _existing_lake(uri: str | None) -> Lake:
     if not lake_exists(lake):
         raise UsageError(f"there is no newsflow lake at {lake.uri}")
     return lake
+
+
+def _committed_day(lake: Lake, day: date) -> str:
+    from pipeline.lake.state import load_day_record
+
+    if not load_day_record(lake, day.isoformat()):
+        raise UsageError(f"{day} has not been committed in {lake.uri}; run it first")
+    return day.isoformat()
+
+
+def _run_id(command: str) -> str:
+    return f"cli_{command}__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipeline.status import describe, lake_status
+
+    try:
+        print(describe(lake_status(_existing_lake(args.lake))))
+    except _config_errors() as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def cmd_stories(args: argparse.Namespace) -> int:
+    from pipeline.runs.commit import build_stories
+
+    try:
+        lake = _existing_lake(args.lake)
+        report = build_stories(lake, _committed_day(lake, args.date), _run_id("stories"))
+    except _config_errors() as exc:
+        raise UsageError(str(exc)) from None
+    print(f"newsflow stories {report.dt}\n"
+          f"  stories          {report.stories} gained articles"
+          f" ({report.rebuilt} built again from all their articles)\n"
+          f"  stories table    version {report.version}, at {lake.url('stories')}")  # fmt: skip
+    return 0
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    from pipeline.stages.quality import write_quality
+
+    try:
+        lake = _existing_lake(args.lake)
+        row = write_quality(lake, _committed_day(lake, args.date), _run_id("quality"))
+    except _config_errors() as exc:
+        raise UsageError(str(exc)) from None
+    reasons = {r["reason"]: r["rows"] for r in row["rejects_by_reason"] or []}
+    print(
+        f"newsflow quality {args.date}\n"
+        f"  articles         {row['articles']} from {row['outlets']} outlets"
+        f" ({row['duplicates']} duplicate{'s' * (row['duplicates'] != 1)},"
+        f" {row['offtopic']} off-topic)\n"
+        f"  rejects          {_by_reason(row['rejects'], reasons)}\n"
+        f"  stories          {row['stories']} ({row['stories_several_outlets']} told by"
+        " several outlets)\n"
+        + "".join(f"  extraction alert {alert}\n" for alert in row["extraction_alerts"] or [])
+        + f"  report at        {lake.url(f'quality/dt={args.date}/')}"
+    )
+    return 0
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -754,6 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handlers = {"run": cmd_run, "init": cmd_init, "maintain": cmd_maintain,
                 "migrate": cmd_migrate, "digest": cmd_digest, "backfill": cmd_backfill,
+                "status": cmd_status, "stories": cmd_stories, "quality": cmd_quality,
                 "extract": cmd_extract, "cluster": cmd_cluster, "classify": cmd_classify,
                 "reclassify": cmd_reclassify}  # fmt: skip
     name = f"newsflow {args.command}"

@@ -52,6 +52,28 @@ def lake(settings: Settings) -> LocalLake:
     return LocalLake(settings.lake)
 
 
+@pytest.fixture(scope="module")
+def landed_day(tmp_path_factory: pytest.TempPathFactory) -> LocalLake:
+    """A lake holding the sample web's day as ``newsflow run`` leaves it (its stories,
+    quality report and digest built), made once for the tests of a module."""
+    from pipeline.runs.commit import build_day
+    from pipeline.runs.daily import run
+    from pipeline.runs.ingest import Interval
+
+    work = tmp_path_factory.mktemp("landed")
+    with SampleWeb() as web:
+        settings = load_settings(
+            feeds=str(web.write_feeds_file(work / "feeds.yaml")),
+            lake=str(work / "lake"),
+            allow_private_network=True,
+            env={"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)},
+        )
+        lake = LocalLake(settings.lake)
+        summary = run(settings, lake, Interval.day(DAY), "test__landed")
+    build_day(lake, summary.dt, "test__landed")
+    return lake
+
+
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as scripted:

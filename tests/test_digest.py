@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,33 +14,16 @@ import pytest
 from pipeline.cli import main
 from pipeline.digest import LATEST, gather, page_key, write_digest
 from pipeline.lake.store import LocalLake
-from pipeline.runs.commit import build_stories
-from pipeline.runs.daily import run
-from pipeline.runs.ingest import Interval
-from pipeline.settings import load_settings
-from sample.site import SampleWeb
-from tests.conftest import DAY, SAMPLE_SETTINGS
+from tests.conftest import DAY
 
 DT = DAY.isoformat()
 NETFLIX = "Netflix goes all in on generative AI as it looks to speed up production"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLake]:
-    """The sample web's day, landed with its stories."""
-    work = tmp_path_factory.mktemp("digest")
-    with SampleWeb() as web:
-        settings = load_settings(
-            feeds=str(web.write_feeds_file(work / "feeds.yaml")),
-            lake=str(work / "lake"),
-            allow_private_network=True,
-            env={"NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)},
-        )
-        lake = LocalLake(settings.lake)
-        run(settings, lake, Interval.day(DAY), "test__digest")
-    build_stories(lake, DT, "test__digest")
-    yield lake
+@pytest.fixture
+def lake(landed_day: LocalLake) -> LocalLake:
+    return landed_day
 
 
 class Outline(HTMLParser):

@@ -50,6 +50,10 @@ class Lake(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
     def get(self, key: str) -> bytes | None: ...
     def list_keys(self, prefix: str) -> list[str]: ...
+    def sizes(self, prefix: str) -> dict[str, int]:
+        """The size in bytes of each object whose key starts with ``prefix``."""
+        ...
+
     def delete(self, key: str) -> None: ...
     def url(self, key: str) -> str: ...
     def open(self, key: str, start: int = 0) -> IO[bytes]:
@@ -171,17 +175,20 @@ class LocalLake:
                 return None
 
     def list_keys(self, prefix: str) -> list[str]:
+        return sorted(self.sizes(prefix))
+
+    def sizes(self, prefix: str) -> dict[str, int]:
         base = self._path(prefix) if prefix else self.root
         folder = base if base.is_dir() else base.parent
         if not folder.exists():
-            return []
-        keys = []
+            return {}
+        sizes = {}
         with _local("list", self.url(prefix)):
             for path in folder.rglob("*"):
                 key = path.relative_to(self.root).as_posix()
                 if path.is_file() and key.startswith(prefix) and not path.name.startswith("."):
-                    keys.append(key)
-        return sorted(keys)
+                    sizes[key] = path.stat().st_size
+        return sizes
 
     def list_top(self, prefix: str) -> list[str]:
         """The keys directly in the folder ``prefix`` (ending in ``/``), not below it."""
@@ -354,17 +361,20 @@ class S3Lake:
         return None if found is None else found[0]
 
     def list_keys(self, prefix: str) -> list[str]:
+        return sorted(self.sizes(prefix))
+
+    def sizes(self, prefix: str) -> dict[str, int]:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        keys: list[str] = []
+        sizes: dict[str, int] = {}
         strip = len(self.prefix) + 1 if self.prefix else 0
         try:
             paginator = self._client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
-                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+                sizes.update((obj["Key"][strip:], obj["Size"]) for obj in page.get("Contents", []))
         except (BotoCoreError, ClientError) as exc:
             raise self._fail("list", prefix, exc) from exc
-        return sorted(keys)
+        return sizes
 
     def list_top(self, prefix: str) -> list[str]:
         """The keys directly under ``prefix`` (ending in ``/``), not below it."""
