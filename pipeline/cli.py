@@ -101,6 +101,15 @@ def _record(line: bytes, where: str, command: str) -> dict[str, Any] | None:
     return record
 
 
+def _private_network(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--allow-private-network",
+        action="store_true",
+        default=None,
+        help="let the hosts named in the feeds file be on loopback or private addresses",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsflow", description="News about AI in entertainment: feeds to Parquet."
@@ -115,12 +124,7 @@ def _parser() -> argparse.ArgumentParser:
         "--lake", help="s3://bucket/prefix or a folder (default: $NEWSFLOW_LAKE or ./lake)"
     )
     run.add_argument("--date", type=_day, help="the day to ingest, UTC (default: today)")
-    run.add_argument(
-        "--allow-private-network",
-        action="store_true",
-        default=None,
-        help="let the hosts named in the feeds file be on loopback or private addresses",
-    )
+    _private_network(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--create", action="store_true", help="make the lake if there is none")
 
@@ -152,6 +156,15 @@ def _parser() -> argparse.ArgumentParser:
     dig.add_argument("--lake", help="s3://bucket/prefix or a folder (as for run)")
     dig.add_argument("--date", type=_day, help="the day (default: the last committed day)")
     dig.add_argument("--out", type=Path, help="write the page to this file instead of the lake")
+
+    feeds = commands.add_parser("feeds", help="the feeds file's feeds")
+    feeds_commands = feeds.add_subparsers(dest="feeds_command", required=True)
+    check = feeds_commands.add_parser(
+        "check",
+        help="poll each feed once, landing nothing: status, items, newest item, robots.txt",
+    )
+    check.add_argument("--feeds", help="feeds file (as for run)")
+    _private_network(check)
 
     status = commands.add_parser(
         "status",
@@ -470,6 +483,27 @@ def _committed_day(lake: Lake, day: date) -> str:
 
 def _run_id(command: str) -> str:
     return f"cli_{command}__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    from pipeline.settings import load_settings
+    from pipeline.sources.check import check_feeds, describe
+    from pipeline.sources.feeds import load_feeds
+    from pipeline.sources.http import Fetcher, NetworkPolicy
+
+    try:
+        settings = load_settings(feeds=args.feeds, allow_private_network=args.allow_private_network)
+        feeds = load_feeds(settings.feeds_path)
+    except _config_errors() as exc:
+        raise UsageError(str(exc)) from None
+    network = NetworkPolicy.for_urls([f.url for f in feeds], settings.allow_private_network)
+    with Fetcher(settings.fetch, network) as fetcher:
+        checks = check_feeds(fetcher, feeds, settings.workers)
+    for check in checks:
+        print(describe(check))
+    failed = sum(c.status != "ok" for c in checks)
+    print(f"newsflow feeds check: {len(checks) - failed} of {len(checks)} feeds answered")
+    return 1 if failed else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -828,7 +862,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handlers = {"run": cmd_run, "init": cmd_init, "maintain": cmd_maintain,
                 "migrate": cmd_migrate, "digest": cmd_digest, "backfill": cmd_backfill,
-                "status": cmd_status, "stories": cmd_stories, "quality": cmd_quality,
+                "feeds": cmd_feeds, "status": cmd_status, "stories": cmd_stories,
+                "quality": cmd_quality,
                 "extract": cmd_extract, "cluster": cmd_cluster, "classify": cmd_classify,
                 "reclassify": cmd_reclassify}  # fmt: skip
     name = f"newsflow {args.command}"

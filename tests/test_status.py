@@ -4,6 +4,7 @@ day builds by hand."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -11,8 +12,10 @@ from pipeline.cli import main
 from pipeline.lake.state import FEED_STATES_KEY, STATE_VERSION
 from pipeline.lake.store import LocalLake, create_lake, put_json
 from pipeline.lake.tables import history
+from pipeline.sources.feeds import load_feeds
 from pipeline.status import gaps
-from tests.conftest import DAY
+from sample.site import SampleWeb
+from tests.conftest import DAY, SAMPLE_SETTINGS
 
 DT = DAY.isoformat()
 
@@ -63,3 +66,25 @@ def test_stories_and_quality_build_a_committed_day_again_and_refuse_another(
     assert "rejects          5 (http-404 1, http-500 1, malformed-feed 1, robots 1" in out
     assert main(["quality", "--lake", landed_day.uri, "--date", "2026-11-20"]) == 2
     assert "2026-11-20 has not been committed" in capsys.readouterr().err
+
+
+def test_feeds_check_polls_each_feed_once_and_lands_nothing(
+    web: SampleWeb,
+    feeds_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("NEWSFLOW_SETTINGS", str(SAMPLE_SETTINGS))
+    monkeypatch.chdir(tmp_path)  # where a lake would be made by default
+    args = ["feeds", "check", "--feeds", str(feeds_file), "--allow-private-network"]
+    assert main(args) == 1  # one feed answers 500
+    out = capsys.readouterr().out
+    assert out.count("\nok     ") + out.startswith("ok     ") == 11
+    assert "failed " in out and "http-500: server answered 500" in out
+    assert "turns away GPTBot, CCBot, Google-Extended" in out  # Screen Trade Daily's robots.txt
+    assert "1 entries without a usable link" in out  # the truncated feed, still read
+    assert "newsflow feeds check: 11 of 12 feeds answered" in out
+    assert [p.name for p in tmp_path.iterdir()] == ["feeds.yaml"]  # no lake made
+    feed_paths = {urlsplit(f.url).path for f in load_feeds(feeds_file)}
+    assert {r.path for r in web.requests} <= feed_paths | {"/robots.txt"}  # no article read

@@ -423,7 +423,7 @@ def _tdmrep_rule(document: bytes, path: str) -> dict[str, Any] | None:
     return next(matching, None)
 
 
-def _disallowed(robots: Protego, url: str, crawlers: Iterable[str]) -> list[str]:
+def ai_crawlers_disallowed(robots: Protego, url: str, crawlers: Iterable[str]) -> list[str]:
     """The crawlers that ``robots`` keeps away from ``url``. Most crawlers fall under the
     same group of rules (``*``), so each group is asked once where protego tells which
     group applies (a private method: without it, each crawler is asked)."""
@@ -470,7 +470,9 @@ def page_rights(
             break
     directives = f"{meta.get('robots', '')},{header.get('x-robots-tag', '')}".lower()
     return {
-        "ai_crawlers_disallowed": None if robots is None else _disallowed(robots, url, crawlers),
+        "ai_crawlers_disallowed": None
+        if robots is None
+        else ai_crawlers_disallowed(robots, url, crawlers),
         "tdm_reserved": reserved,
         "tdm_policy": policy,
         "tdm_source": source,
