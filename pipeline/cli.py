@@ -649,7 +649,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.lake.store import open_lake, require_lake
     from pipeline.runs.commit import build_day
     from pipeline.runs.daily import run
-    from pipeline.runs.ingest import Interval, enricher_for
+    from pipeline.runs.ingest import Interval, enricher_for, plan_batches
     from pipeline.settings import load_settings
     from pipeline.sources.feeds import load_feeds
     from pipeline.stages.extract import load_hints
@@ -667,14 +667,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     except _config_errors() as exc:
         raise UsageError(str(exc)) from None
     run_id = f"cli__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+    batches = len(plan_batches(load_feeds(settings.feeds_path), settings.batch_size))
     try:
         with tqdm(
-            desc=f"newsflow run {day}",
+            desc=f"newsflow run {day}, polling batch 1/{batches}",
+            total=0,
             unit="page",
             disable=args.no_progress or None,
             file=sys.stderr,
         ) as bar:
-            summary = run(settings, lake, Interval.day(day), run_id, on_page=bar.update)
+            # The total grows as each batch's feeds are polled and its pages are known.
+            polled = 0
+
+            def pages(count: int) -> None:
+                nonlocal polled
+                polled += 1
+                bar.total += count
+                bar.set_description(f"newsflow run {day}, batch {polled}/{batches}")
+
+            summary = run(
+                settings, lake, Interval.day(day), run_id, on_page=bar.update, on_pages=pages
+            )
     except _config_errors() as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
 import os
+import pty
+import re
 import signal
 import socket
+import struct
 import subprocess
+import termios
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -102,6 +107,38 @@ def test_run_against_s3_with_aws_variables(
     assert read_day(lake, "quality", str(DAY), QUALITY_SCHEMA).to_pylist()[0]["articles"] == 14
     page = f"digest/dt={DAY}/index.html"
     assert lake.url(page) in result.stdout and b"<h3>Netflix" in (lake.get(page) or b"")
+
+
+def test_run_in_a_terminal_shows_a_progress_bar_with_a_total_and_an_eta(
+    web: SampleWeb, feeds_file: Path, tmp_path: Path
+) -> None:
+    """What a person at a terminal sees: the pages to fetch once the feeds are polled, how
+    many are done, and the time left (tqdm draws only on a terminal: a pseudo-terminal)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NEWSFLOW"))}
+    env = {**clean, "NEWSFLOW_SETTINGS": str(SAMPLE_SETTINGS)}
+    args = ["run", "--feeds", str(feeds_file), "--lake", str(tmp_path / "lake"), "--create",
+            "--date", DAY.isoformat(), "--allow-private-network"]  # fmt: skip
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    process = subprocess.Popen([NEWSFLOW, *args], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=secondary)  # fmt: skip
+    os.close(secondary)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the run ended and closed its end
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(primary)
+    assert process.wait(timeout=300) == 0
+    text = drawn.decode(errors="replace")
+    assert "newsflow run 2026-11-23, polling batch 1/3" in text  # the sample's 3 batches
+    assert "newsflow run 2026-11-23, batch 3/3" in text
+    fetched = re.findall(r"(\d+)/(\d+) \[[^<\]]*<([\d:?]+)", text)  # done/total [spent<left
+    assert fetched and fetched[-1][0] == fetched[-1][1] != "0", text[-500:]
 
 
 def test_run_without_private_network_refuses_the_local_sample(

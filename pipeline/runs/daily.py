@@ -49,9 +49,12 @@ def run(
     run_id: str,
     *,
     on_page: Callable[[], None] | None = None,
+    on_pages: Callable[[int], None] | None = None,
     on_batch: Callable[[BatchReport], None] | None = None,
 ) -> RunSummary:
-    """A whole run in one process: the same steps the DAG runs as tasks."""
+    """A whole run in one process: the same steps the DAG runs as tasks. ``on_pages`` is
+    told how many pages each batch will fetch once its feeds are polled, ``on_page`` of
+    each page fetched, ``on_batch`` of each batch done."""
     enricher = enricher_for(settings)  # a broken config file stops the run before any fetch
     load_hints(*settings.hint_files())
     feeds = load_feeds(settings.feeds_path)
@@ -59,7 +62,9 @@ def run(
     planned = plan_batches(feeds, settings.batch_size)
     for feeds_of_batch in planned:
         try:
-            report = ingest_batch(feeds_of_batch, interval, lake, settings, on_page=on_page)
+            report = ingest_batch(
+                feeds_of_batch, interval, lake, settings, on_page=on_page, on_pages=on_pages
+            )
         except (LakeError, StateError):
             raise  # the lake itself: the next batch and the commit would fail alike
         except Exception as exc:  # as a failed task in Airflow: the day goes on without it

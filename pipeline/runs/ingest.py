@@ -555,6 +555,7 @@ def ingest_batch(
     *,
     fetcher: Fetcher | None = None,
     on_page: Callable[[], None] | None = None,
+    on_pages: Callable[[int], None] | None = None,
 ) -> BatchReport:
     """Poll, fetch, archive and extract one batch of feeds; stage the results.
 
@@ -590,6 +591,8 @@ def ingest_batch(
             expected_pages=len(urls), archive=staged,
         )  # fmt: skip
         landing.rejects.extend(selection.rejects)
+        if on_pages:
+            on_pages(len(urls))  # the pages this batch will fetch
         ask_again: set[str] = set()  # feeds with pages that may be fetched on a later try
         for url, outcome in fetcher.get_many(urls, settings.workers, deadline):
             item, feed = by_url[url]
