@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline.lake.state import SeenIndex
 from pipeline.lake.store import Lake, LakeError, get_json, put_json
-from pipeline.runs.commit import build_day, commit
+from pipeline.runs.commit import StoriesReport, build_day, commit
 from pipeline.runs.ingest import (
     POOL_MIN_PAGES,
     Interval,
@@ -74,8 +74,11 @@ def backfill(
     *,
     enricher: Enricher | None = None,
     progress: Progress | None = None,
+    build: Callable[[Lake, str, str], StoriesReport] = build_day,
 ) -> BackfillReport:
-    """Read ``source`` for the days from ``first`` to ``last`` and commit those days."""
+    """Read ``source`` for the days from ``first`` to ``last`` and commit those days, then
+    ``build`` what follows from each (its stories, quality report and digest; in Airflow,
+    where the DAGs on the articles asset write the report and digest, its stories)."""
     job = source.job(first, last)
     checkpoint = f"_state/backfill/{job}.json"
     state: dict[str, Any] = get_json(lake, checkpoint) or {
@@ -148,7 +151,7 @@ def backfill(
         # Pages read back from the raw archive replace their day: extracted again, not new.
         committed = commit(day, lake, run_id, enricher, replace=not source.archives,
                            window_days=settings.dedup_window_days)  # fmt: skip
-        stories = build_day(lake, dt, run_id)
+        stories = build(lake, dt, run_id)
         report.articles += committed.articles
         report.offtopic += committed.offtopic
         report.rejects += committed.rejects
