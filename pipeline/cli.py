@@ -581,23 +581,29 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from pipeline.lake.migrate import migrate, needs_migration
+    from pipeline.lake.migrate import drop_renamed_columns, migrate, needs_migration
     from pipeline.runs.commit import build_stories
 
     try:
         lake = _existing_lake(args.lake)
-        if not needs_migration(lake):
-            print(f"newsflow migrate: {lake.uri} is already made of Delta tables")
-            return 0
         run_id = f"migrate__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
-        done = migrate(lake, run_id, lambda dt: build_stories(lake, dt, run_id))
+        layout = needs_migration(lake)
+        if layout:
+            done = migrate(lake, run_id, lambda dt: build_stories(lake, dt, run_id))
+        dropped = drop_renamed_columns(lake, run_id)
     except _config_errors() as exc:
         raise UsageError(str(exc)) from None
+    renamed = ", ".join(f"{column} of {table}" for table, column in dropped)
+    if not layout:
+        print(f"newsflow migrate: {lake.uri} is already made of Delta tables"
+              + (f"; renamed columns dropped: {renamed}" if dropped else ""))  # fmt: skip
+        return 0
     tables = ", ".join(f"{name} {n}" for name, n in sorted(done.tables.items()))
     print(f"newsflow migrate {lake.uri}\n"
           f"  days migrated    {len(done.days)}\n"
           f"  days per table   {tables or 'none'}\n"
-          f"  files removed    {done.files_removed} (Parquet of the earlier layout)")  # fmt: skip
+          f"  files removed    {done.files_removed} (Parquet of the earlier layout)\n"
+          f"  columns dropped  {renamed or 'none'} (renamed since)")  # fmt: skip
     return 0
 
 

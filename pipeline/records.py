@@ -16,9 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 5  # 2: articles.rights, stories.topics and stories.stakeholders; offtopic
+SCHEMA_VERSION = 6  # 2: articles.rights, stories.topics and stories.stakeholders; offtopic
 # 3: articles.flags; 4: stories one current row per story (with its counts), story_days;
-# 5: articles.published_date
+# 5: articles.published_date; 6: rejects.at renamed rejected_at (``at`` is an SQL keyword)
 
 # The most one field may hold, in characters (and in entries, for lists): nothing a
 # hostile feed or page sends lands bigger. Bodies are capped in bytes before parsing and
@@ -165,7 +165,7 @@ class Reject:
     stage: str  # "feed", "fetch", "extract"
     reason: str  # short stable code, e.g. "http-404", "robots", "too-short"
     detail: str
-    at: datetime
+    rejected_at: datetime
     feed_url: str | None = None
     source_domain: str | None = None
     status: int | None = None
@@ -184,7 +184,7 @@ REJECTS_SCHEMA = pa.schema(
         pa.field("stage", pa.string(), nullable=False),
         pa.field("reason", pa.string(), nullable=False),
         pa.field("detail", pa.string(), nullable=False),
-        pa.field("at", _TS, nullable=False),
+        pa.field("rejected_at", _TS, nullable=False),
         pa.field("feed_url", pa.string()),
         pa.field("source_domain", pa.string()),
         pa.field("status", pa.int32()),

@@ -190,7 +190,9 @@ COLUMNS: dict[str, dict[str, Column]] = {
         "stage": Column("where it failed: `feed`, `fetch`, `extract` or `batch`", "`fetch`"),
         "reason": Column("a stable code, listed below", "`http-404`"),
         "detail": Column("what happened, in words", "`server answered 404`"),
-        "at": Column("when it happened", "`2026-11-23 06:12:44+00`"),
+        "rejected_at": Column(
+            "when it happened (`at` before version 6)", "`2026-11-23 06:12:44+00`", 6
+        ),
         "feed_url": Column("the feed that listed it", "`https://streamwire.example/feed/`"),
         "source_domain": Column("the outlet's domain", "`streamwire.example`"),
         "status": Column("the HTTP status, if one was answered", "`404`"),

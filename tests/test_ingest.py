@@ -81,7 +81,7 @@ def test_run_lands_every_good_article_and_records_every_failure(
     assert ("fetch", "robots", f"{games}/private/subscriber-briefing-ai-tools/") in found
     assert ("extract", "too-short", f"{reel}/tv/2026/11/video-interview-showrunner/") in found
     assert len(rejects) == 5
-    assert all(r["detail"] and r["at"] for r in rejects)
+    assert all(r["detail"] and r["rejected_at"] for r in rejects)
     assert summary.total("feeds_failed") == 1 and summary.commit.articles == table.num_rows
 
 

@@ -13,6 +13,10 @@ The earlier ``stories`` table held a row per story and day; its successors (one 
 row per story in ``stories``, a row per story and day in ``story_days``) are built from
 the migrated articles instead, day after day in date order, before each day's manifest
 goes.
+
+Migration also rewrites a table that still has a column renamed since (``rejects.at``,
+``rejected_at`` from schema version 6, since ``at`` is an SQL keyword) without it, in one
+commit; until then reads give the earlier column's values under the new name.
 """
 
 from __future__ import annotations
@@ -26,10 +30,14 @@ import pyarrow as pa
 
 from pipeline.lake.state import load_day_record, save_day_record
 from pipeline.lake.store import MARKER, Lake, get_json, put_json, read_parquet
-from pipeline.lake.tables import days, open_table, replace_day
+from pipeline.lake.tables import RENAMED, days, drop_earlier_columns, open_table, replace_day
+from pipeline.records import REJECTS_SCHEMA
 
 log = logging.getLogger(__name__)
 MANIFESTS = "_manifests/"
+# The schema of each table with renamed columns (``RENAMED``), as it is written now.
+SCHEMAS: dict[str, pa.Schema] = {"rejects": REJECTS_SCHEMA}
+assert set(SCHEMAS) == set(RENAMED)
 
 
 @dataclass
@@ -37,6 +45,15 @@ class Migration:
     days: list[str] = field(default_factory=list)  # days whose manifest was migrated
     tables: dict[str, int] = field(default_factory=dict)  # table -> days written
     files_removed: int = 0
+
+
+def drop_renamed_columns(lake: Lake, run_id: str) -> list[tuple[str, str]]:
+    """Rewrite each table that still has a column renamed since (``rejects.at``, now
+    ``rejected_at``) without it; (table, earlier name) of each dropped."""
+    dropped = []
+    for name, schema in SCHEMAS.items():
+        dropped += [(name, old) for old in drop_earlier_columns(lake, name, schema, run_id)]
+    return dropped
 
 
 def needs_migration(lake: Lake) -> bool:

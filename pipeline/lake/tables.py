@@ -43,6 +43,11 @@ TABLE_NAMES = (
 )  # fmt: skip
 
 
+# Columns renamed since files were written: table → {name: earlier name}. A read gives
+# the earlier column's values where the new one is null; ``newsflow migrate`` rewrites a
+# table that still has the earlier column without it.
+RENAMED: dict[str, dict[str, str]] = {"rejects": {"rejected_at": "at"}}
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -252,9 +257,20 @@ def read_where(
         return schema.remove_metadata().empty_table()
     present = {field.name for field in table.schema().fields}
     columns = [c for c in schema.names if c in present]
+    earlier = {new: old for new, old in RENAMED.get(name, {}).items()
+               if new in schema.names and old in present}  # fmt: skip
     partitions = None if days is None else pc.field(PARTITION).isin(list(days))
     with _lake_errors("read", lake, name):
-        rows = table.to_pyarrow_dataset().to_table(columns=columns, filter=partitions)
+        rows = table.to_pyarrow_dataset().to_table(
+            columns=columns + list(earlier.values()), filter=partitions
+        )
+    for new, old in earlier.items():
+        values = rows.column(old)
+        if new in rows.column_names:
+            values = pc.coalesce(rows.column(new), values.cast(rows.schema.field(new).type))
+            rows = rows.set_column(rows.schema.get_field_index(new), new, values)
+        else:
+            rows = rows.append_column(new, values)
     # Filtered here, not in the scan: the scan checks a filter against each file's column
     # statistics, which delta-rs gives as string views that pyarrow cannot compare.
     return _fit(rows.filter(where) if where is not None else rows, schema)
@@ -318,6 +334,31 @@ def history(lake: Lake, name: str, limit: int | None = None) -> list[Commit]:
             )
         )
     return commits
+
+
+def drop_earlier_columns(lake: Lake, name: str, schema: pa.Schema, run_id: str) -> list[str]:
+    """Rewrite table ``name`` in ``schema``'s columns (and ``dt``) if it still has columns
+    since renamed (``RENAMED``), in one commit that drops them; the earlier names dropped.
+    Earlier versions keep them, for time travel."""
+    table = open_table(lake, name, to="write")
+    present = set() if table is None else {f.name for f in table.schema().fields}
+    earlier = sorted(old for old in RENAMED.get(name, {}).values() if old in present)
+    if not earlier:
+        return []
+    rows = read_where(lake, name, schema.append(pa.field(PARTITION, pa.string())))
+    properties = _properties(run_id, {"rows": rows.num_rows, "dropped": earlier})
+    with _lake_errors("write", lake, name):
+        write_deltalake(
+            lake.table_uri(name),
+            _arrow_schema(rows),
+            mode="overwrite",
+            schema_mode="overwrite",
+            partition_by=[PARTITION],
+            storage_options=lake.storage_options(),
+            commit_properties=properties,
+        )
+    log.info("%s: rewritten without %s", name, ", ".join(earlier))
+    return earlier
 
 
 def maintain(
