@@ -907,5 +907,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 70
 
 
+def console() -> None:
+    """The ``newsflow`` command: ``main``, then an exit that skips the interpreter's
+    finalisation. Native threads (pyarrow's, delta-rs') may still be winding down when it
+    runs, and now and then one aborts the process (``terminate called without an active
+    exception``) after the command's work was done and said."""
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse's usage errors, --help and --version
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
