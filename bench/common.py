@@ -87,9 +87,11 @@ def held_out(name: str) -> bool:
 # taxonomy was tuned on the first two, and held out whole; the others by writers in each
 # language who had not seen the taxonomy, each in the manner of other outlets (general,
 # trade, wire, regional, culture and business news; people, technology, politics and
-# opinion pages; broadcasters' web copy, the specialist press, the legal and labour beat,
-# youth and fandom sites, newsletters' briefs, magazine features and profiles), one
-# written to beat a keyword filter, one plain coverage that names AI as most news does.
+# opinion pages; broadcasters' web copy, the specialist press, critics' reviews, podcast
+# and radio news, the creator economy, international entertainment desks, press releases,
+# event reports, the legal and labour beat, youth and fandom sites, newsletters' briefs,
+# magazine features and profiles), one written to beat a keyword filter, one plain
+# coverage that names AI as most news does.
 RELEVANCE_SETS = {
     "relevance_set.jsonl": "own",
     "relevance_adversarial.jsonl": "adversarial",
@@ -108,6 +110,12 @@ RELEVANCE_SETS = {
     "relevance_plain.jsonl": "plain",
     "relevance_broadcast.jsonl": "broadcast",
     "relevance_specialist.jsonl": "specialist",
+    "relevance_reviews.jsonl": "reviews",
+    "relevance_audio.jsonl": "audio",
+    "relevance_creators.jsonl": "creators",
+    "relevance_international.jsonl": "international",
+    "relevance_releases.jsonl": "releases",
+    "relevance_events.jsonl": "events",
     "relevance_legal.jsonl": "legal",
     "relevance_fandom.jsonl": "fandom",
     "relevance_briefs.jsonl": "briefs",
