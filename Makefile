@@ -31,7 +31,7 @@ browser:  ## Debian's Chromium, for the digest's browser test, where apt-get can
 		chromium >/dev/null; } || echo "make: Chromium could not be" \
 		"installed; the digest's browser test will be skipped" >&2
 
-test: install browser  ## the whole test suite, over two processes (a test module to each)
+test: install browser  ## the whole test suite, over two processes (each test module on one of them)
 	$(RUN) pytest -n 2 --dist loadscope
 
 lint: install  ## style, types and known vulnerabilities
