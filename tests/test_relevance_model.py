@@ -14,7 +14,9 @@ from pipeline.stages.relevance_model import (
     Example,
     ModelError,
     RelevanceModel,
+    embed,
     features,
+    passage,
     train,
 )
 
@@ -105,9 +107,14 @@ def test_a_model_file_round_trips_and_a_bad_one_is_named(tmp_path: Path) -> None
     for title, text in RELEVANT[:2] + OFF_TOPIC[:2]:
         probability = model.probability(title, text, "en")
         assert abs(again.probability(title, text, "en") - probability) < 1e-3
+    # Each part's log-odds, not only their saturated mix: five decimals are kept.
+    vectors = embed([passage(t, x.split()) for t, x in RELEVANT[:2] + OFF_TOPIC[:2]])
+    assert np.allclose(again.meaning.logits(vectors), model.meaning.logits(vectors), atol=1e-3)
+    assert again.meaning.bias == pytest.approx(model.meaning.bias, abs=1e-6)
     bad = tmp_path / "bad.json.gz"
     document = json.loads(gzip.decompress(path.read_bytes()))
     meaning, out = document["meaning"], document["meaning"]["out"]
+    huge = [1e9] * len(out)
     for damaged in (
         b"not gzip",
         path.read_bytes()[:-20],  # cut short
@@ -119,6 +126,8 @@ def test_a_model_file_round_trips_and_a_bad_one_is_named(tmp_path: Path) -> None
         gzip.compress(json.dumps({**document, "meaning": {**meaning, "out": out[:-1]}}).encode()),
         gzip.compress(json.dumps({**document, "meaning": {**meaning, "bias": "NaN"}}).encode()),
         gzip.compress(json.dumps({**document, "meaning": {**meaning, "hidden": 1}}).encode()),
+        gzip.compress(json.dumps({**document, "meaning": {**meaning, "out": huge}}).encode()),
+        gzip.compress(json.dumps({**document, "meaning": {"out": out}}).encode()),  # parts missing
         gzip.compress(json.dumps({**document, "weights": [[7, "inf"]]}).encode()),
     ):
         bad.write_bytes(damaged)

@@ -22,10 +22,10 @@ share of the second):
   layer of ``HIDDEN`` rectified units. It carries what the training items taught to
   phrasings, and languages, that they never used.
 
-Each training item is also read cut to its headline and first sentence, with the same
-label (``bench/train_relevance.py``): trained on leads of 25 to 70 words alone, the hidden
-layer extrapolates wildly on an article whose lead is one sentence, and vetoes plain
-coverage.
+Both parts are trained on each item as written and cut to its headline and first
+sentence, with the same label (``bench/train_relevance.py``): trained on leads of 25 to 70
+words alone, the hidden layer extrapolates wildly on an article whose lead is one
+sentence, and vetoes plain coverage.
 
 The model file is gzip JSON with the nonzero word weights and the meaning weights; it
 belongs to the taxonomy it was trained with.
