@@ -400,8 +400,9 @@ def cross_validated(
         rest = [n for n, fold in enumerate(fold_of) if fold != k]
         model = train([examples[n] for n in rest], **options)  # type: ignore[arg-type]
         model.meaning = fit_meaning(vectors[rest], [relevant[n] for n in rest])
-        for n in held:
+        meaning = model.meaning.logits(vectors[held])
+        for n, meaning_logit in zip(held, meaning, strict=True):
             e = examples[n]
             found = features(e.title, e.text, e.language, e.signals)
-            out[n] = (model.words_logit(found), model.meaning_logit(vectors[n]))
+            out[n] = (model.words_logit(found), float(meaning_logit))
     return out
