@@ -52,7 +52,7 @@ audit: install  ## every locked dependency against PyPI's vulnerability advisori
 bench: install  ## extraction, relevance, backfill, 180 days of commits, a hostile day and soak
 	$(RUN) python bench/extract_bench.py
 	$(RUN) python bench/relevance_bench.py
-	$(RUN) python bench/backfill_bench.py
+	$(RUN) python bench/backfill_bench.py --sizes 10000 50000 100000
 	$(RUN) python bench/lake_bench.py
 	$(RUN) python bench/hostile_day_bench.py
 	$(RUN) python bench/soak_bench.py

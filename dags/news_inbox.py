@@ -5,8 +5,8 @@ fires when a file lands in the inbox: a list of article URLs (fetched, into the
 partition of the day the file was found) or a WARC file (its records into the partitions
 of their own days). Each file the triggering events name is ingested through the same
 path as a backfill, then moved to ``inbox/done/`` (or ``inbox/failed/`` with the reason).
-The days it committed are emitted on ``newsflow_articles``, so ``news_stories`` and
-``news_quality`` follow.
+The days it committed are emitted on ``newsflow_articles``, an event per day (its
+partition key), so ``news_stories``, ``news_quality`` and ``news_digest`` follow.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, dag, get_current_context, task
-from newsflow_airflow import ARTICLES, LAKE_POOL, execution_timeouts, lake_from_airflow
+from newsflow_airflow import ARTICLES, LAKE_POOL, emit, execution_timeouts, lake_from_airflow
 from newsflow_alerts import DayNotifier, deliver
 from newsflow_inbox import InboxTrigger
 
@@ -67,13 +67,7 @@ def news_inbox() -> None:
         results = [process(lake, settings, claim, final_attempt=final) for claim in claims]
         days = sorted({day for r in results if r.report for day in r.report.days})
         rows = sum(r.report.articles for r in results if r.report)
-        if days:
-            context["outlet_events"][ARTICLES].extra = {
-                "partition": f"dt={days[-1]}",
-                "partitions": [f"dt={day}" for day in days],
-                "rows": rows,
-                "source": "inbox",
-            }
+        emit(context, ARTICLES, days, {"rows": rows, "source": "inbox"})
         failed = [r for r in results if r.status == "failed" and r.reason]
         if failed:  # each reason lies beside its file in inbox/failed/
             lines = [f"{r.name}: {r.reason}" for r in failed]

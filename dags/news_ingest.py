@@ -25,7 +25,14 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
-from newsflow_airflow import ARTICLES, LAKE_POOL, REJECTS, execution_timeouts, lake_from_airflow
+from newsflow_airflow import (
+    ARTICLES,
+    LAKE_POOL,
+    REJECTS,
+    emit,
+    execution_timeouts,
+    lake_from_airflow,
+)
 from newsflow_alerts import DayNotifier, deliver
 from newsflow_timetable import UtcDayTimetable
 
@@ -104,9 +111,7 @@ def news_ingest() -> None:
         lake = lake_from_airflow()
         result = commit_day(_interval(), lake, context["run_id"], enricher_for(settings), batches,
                             window_days=settings.dedup_window_days)  # fmt: skip
-        partition = f"dt={result.dt}"
         articles: dict[str, Any] = {
-            "partition": partition,
             "rows": result.articles,
             "new_rows": result.new_articles,
             "versions": result.versions,
@@ -114,13 +119,12 @@ def news_ingest() -> None:
             "extraction_alerts": result.alerts,
         }
         rejects: dict[str, Any] = {
-            "partition": partition,
             "rows": result.rejects,
             "by_reason": result.rejects_by_reason,
             "version": result.versions.get("rejects"),
         }
-        context["outlet_events"][ARTICLES].extra = articles
-        context["outlet_events"][REJECTS].extra = rejects
+        emit(context, ARTICLES, [result.dt], articles)
+        emit(context, REJECTS, [result.dt], rejects)
         return {
             "dt": result.dt,
             "articles": result.articles,

@@ -1,12 +1,11 @@
 """news_quality: the quality report of each day whose stories landed.
 
-Scheduled on the ``newsflow_stories`` asset: each event's metadata names the partitions
-(``dt=…``) whose stories were written, and this DAG writes ``quality/dt=…`` for each
-(articles, outlets, off-topic, duplicates, rejects by reason, stories told by several
-outlets, completeness of the records, extraction alerts), then emits
-``newsflow_quality``. The partition comes from the triggering event, never from the
-clock; run by hand (``airflow dags test news_quality 2026-11-23``), it reports on the
-day of its logical date.
+Scheduled on the ``newsflow_stories`` asset, a run per day whose stories were written
+(the event's partition key): it writes ``quality/dt=…`` (articles, outlets, off-topic,
+duplicates, rejects by reason, stories told by several outlets, completeness of the
+records, extraction alerts), then emits ``newsflow_quality`` for the day. The day comes
+from the triggering event, never from the clock; run by hand (``airflow dags test
+news_quality 2026-11-23``), it reports on the day of its logical date.
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ from newsflow_airflow import (
     QUALITY,
     STORIES,
     asset_dag,
+    emit,
     execution_timeouts,
     lake_from_airflow,
-    partitions_from_events,
+    partition_day,
 )
 
 TIMEOUTS = execution_timeouts()
@@ -30,21 +30,14 @@ TIMEOUTS = execution_timeouts()
 @asset_dag("news_quality", STORIES, __doc__)
 def news_quality() -> None:
     @task(outlets=[QUALITY], pool=LAKE_POOL, execution_timeout=TIMEOUTS["quality"])
-    def report() -> list[dict[str, Any]]:
+    def report() -> dict[str, Any]:
         from pipeline.stages.quality import write_quality
 
         context = get_current_context()
-        days = partitions_from_events(context, STORIES)
-        if not days:
-            return []  # the event named no day
-        lake = lake_from_airflow()
-        rows = [write_quality(lake, day, context["run_id"]) for day in days]
-        context["outlet_events"][QUALITY].extra = {
-            "partition": f"dt={days[-1]}",
-            "partitions": [f"dt={day}" for day in days],
-            "rows": len(rows),
-        }
-        return [{k: v for k, v in row.items() if k != "built_at"} for row in rows]
+        day = partition_day(context)
+        row = write_quality(lake_from_airflow(), day, context["run_id"])
+        emit(context, QUALITY, [day], {"articles": row["articles"], "stories": row["stories"]})
+        return {k: v for k, v in row.items() if k != "built_at"}
 
     report()
 

@@ -38,6 +38,12 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-23") from None
 
 
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 up")
+    return int(value)
+
+
 def _not_in_the_future(flag: str, day: date) -> None:
     today = datetime.now(UTC).date()
     if day > today:
@@ -229,8 +235,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Backfill the days from --from to --to (inclusive) from news sitemaps "
         "(given, or declared in the outlets' robots.txt), from WARC files (CC-NEWS layout, "
         "local or s3://) or from the lake's own raw archive (re-extraction, no network). "
-        "Only the outlets of the feeds file are kept. An interrupted backfill, started "
-        "again with the same arguments, resumes where it stopped.",
+        "Only the outlets of the feeds file are kept, unless --outlets any. Each input "
+        "file is a shard, landed on its own (--workers at once); the days are then "
+        "committed in date order. An interrupted backfill, started again with the same "
+        "arguments, resumes where it stopped.",
     )
     back.add_argument("--from", dest="start", type=_day, required=True, help="first day")
     back.add_argument("--to", dest="end", type=_day, required=True, help="last day")
@@ -245,6 +253,20 @@ def _parser() -> argparse.ArgumentParser:
         help="--source warc: a WARC file, a path or s3://bucket/key with * wildcards; "
         "--source sitemap: a sitemap or sitemap index URL (default: those the outlets' "
         "robots.txt declare). Repeat for more",
+    )
+    back.add_argument(
+        "--outlets",
+        choices=("feeds", "any"),
+        default="feeds",
+        help="keep the pages of the feeds file's outlets (default), or of any site "
+        "(--source warc): a page is then extracted only when its raw bytes name AI or, in "
+        "its title, entertainment",
+    )
+    back.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="input files landed at once, each by a process of its own (default 1)",
     )
     back.add_argument(
         "--allow-private-network",
@@ -745,47 +767,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pipeline.lake.store import make_s3_client, open_lake, require_lake
-    from pipeline.runs.backfill import backfill
+    from pipeline.lake.store import open_lake, require_lake
+    from pipeline.runs.backfill import Spec, backfill
     from pipeline.runs.ingest import enricher_for
     from pipeline.settings import load_settings
-    from pipeline.sources.base import BackfillError, Source
-    from pipeline.sources.feeds import load_feeds
-    from pipeline.sources.http import Fetcher, NetworkPolicy
-    from pipeline.sources.raw import RawSource, raw_inputs
-    from pipeline.sources.sitemaps import SitemapSource
-    from pipeline.sources.warc import WarcSource, file_inputs
+    from pipeline.sources.base import BackfillError
 
     if args.end < args.start:
         raise UsageError("--to is before --from")
     _not_in_the_future("--to", args.end)
-    if args.source != "sitemap" and (args.source == "warc") != bool(args.input):
-        need = "needs" if args.source == "warc" else "takes no"
-        raise UsageError(f"--source {args.source} {need} --input")
-    stack = ExitStack()
+    if args.source == "raw" and args.input:
+        raise UsageError("--source raw takes no --input: it reads the lake's own archive")
     try:
+        spec = Spec(args.source, tuple(args.input), args.start, args.end, args.outlets).check()
         settings = load_settings(
             feeds=args.feeds, lake=args.lake, allow_private_network=args.allow_private_network
         )
         enricher = enricher_for(settings)
-        feeds = load_feeds(settings.feeds_path)
         create = args.create and args.source != "raw"  # a lake's own archive: it must exist
         lake = require_lake(open_lake(settings.lake, settings.s3), create=create)
-        source: Source
-        if args.source == "sitemap":
-            urls = [f.url for f in feeds] + [u for f in feeds for u in f.sitemaps] + args.input
-            network = NetworkPolicy.for_urls(urls, settings.allow_private_network)
-            fetcher = stack.enter_context(Fetcher(settings.fetch, network))
-            source = SitemapSource(args.input, feeds, fetcher, args.start)
-        elif args.source == "warc":
-            inputs = file_inputs(args.input, lambda: make_s3_client(settings.s3))
-            source = WarcSource(inputs, feeds)
-        else:
-            source = RawSource(raw_inputs(lake, args.start, args.end), feeds, lake)
         with tqdm(
             desc=f"newsflow backfill {args.source}",
-            unit="B",
-            unit_scale=True,
+            unit="B" if args.workers == 1 else " shards",
+            unit_scale=args.workers == 1,
             disable=args.no_progress or None,
             file=sys.stderr,
         ) as bar:
@@ -798,22 +802,21 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 bar.set_postfix_str(
                     f"{read} read, {kept} kept, {read / seconds:.0f} records/s", refresh=False
                 )
-                if read % 200 == 0:
+                if read % 200 == 0 or args.workers > 1:
                     bar.refresh()
 
-            report = backfill(
-                source, lake, settings, args.start, args.end, enricher=enricher, progress=progress
-            )
+            report = backfill(spec, lake, settings, workers=args.workers, enricher=enricher,
+                              progress=progress)  # fmt: skip
     except _config_errors(BackfillError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
         raise KeyboardInterrupt("the same command resumes it") from None
-    finally:
-        stack.close()
     print(
         f"newsflow backfill {args.source} {args.start}..{args.end}"
         f"{' (resumed)' if report.resumed else ''}\n"
-        f"  records read     {report.read} ({report.kept} kept, {report.batches} batches)\n"
+        f"  records read     {report.read} ({report.kept} kept, {report.batches} batches, "
+        f"{report.shards} shards)\n"
+        f"  left out         {_by_reason(sum(report.left_out.values()), report.left_out)}\n"
         f"  days committed   {len(report.days)}"
         f"{': ' + ', '.join(report.days) if len(report.days) <= 7 else ''}\n"
         f"  articles         {report.articles} ({report.offtopic} off-topic)\n"

@@ -83,6 +83,7 @@ class Settings:
     batch_size: int = 10  # feeds per mapped task
     batch_deadline: int = 1800  # seconds a batch may spend polling and fetching
     commit_timeout: int = 3600  # seconds a day's commit (or its stories, or quality) may take
+    shard_timeout: int = 14400  # seconds a backfill's shard (a WARC file) may take to land
     lookback_days: int = 3  # items older than this before the interval are left out
     dedup_window_days: int = 30  # near copies are looked for among this many days' articles
     retire_after_gone: int = 3  # a feed answering 410 Gone this many polls in a row is retired
@@ -106,7 +107,8 @@ class Settings:
         nothing holds a worker slot for ever: a batch gets its deadline, then time for the
         exchanges still under way to end (each has its own deadline) and for extraction;
         a commit, a day's stories, its quality report or its digest get ``commit_timeout``;
-        an inbox file, fetched or read like a backfill, four batch deadlines and a commit."""
+        an inbox file, fetched or read like a backfill, four batch deadlines and a commit; a
+        backfill's shard ``shard_timeout``, and its commit of the days that time again."""
         fetch = self.fetch
         exchange = fetch.total_timeout * (1 + fetch.timeout_retries) + fetch.backoff
         batch = self.batch_deadline + 2 * exchange + _EXTRACTION_ALLOWANCE
@@ -118,6 +120,8 @@ class Settings:
             "quality": float(self.commit_timeout),
             "digest": float(self.commit_timeout),
             "inbox": 4.0 * self.batch_deadline + self.commit_timeout,
+            "shard": float(self.shard_timeout),
+            "backfill_commit": float(self.shard_timeout),
             "report": 300.0,
         }
         return {task: timedelta(seconds=round(value)) for task, value in seconds.items()}
@@ -134,8 +138,8 @@ def _truthy(value: str) -> bool:
 
 
 _INGEST_KEYS = frozenset(
-    {"batch_size", "batch_deadline", "commit_timeout", "lookback_days", "dedup_window_days",
-     "retire_after_gone", "min_words", "workers", "extract_workers"}
+    {"batch_size", "batch_deadline", "commit_timeout", "shard_timeout", "lookback_days",
+     "dedup_window_days", "retire_after_gone", "min_words", "workers", "extract_workers"}
 )  # fmt: skip
 _RELEVANCE = SimpleNamespace(threshold=THRESHOLD, taxonomy="topics.yaml", entities="entities.yaml")
 _TOP_KEYS = frozenset({"feeds", "lake", "fetch", "ingest", "relevance", "outlets", "tables"})
@@ -146,7 +150,7 @@ _TABLE_KEYS = frozenset({"retention_days"})
 _POSITIVE = frozenset(
     {"connect_timeout", "read_timeout", "total_timeout", "max_bytes", "max_crawl_delay",
      "per_host_concurrency", "stall_after", "batch_size", "batch_deadline", "commit_timeout",
-     "retire_after_gone", "min_words", "workers"}
+     "shard_timeout", "retire_after_gone", "min_words", "workers"}
 )  # fmt: skip
 
 

@@ -1,12 +1,17 @@
 """What the newsflow DAGs share: the lake's assets, the tasks' time limits, and the lake
 reached through Airflow's ``aws_default`` connection. The lake and its credentials are
 read when a task runs, never when a DAG file is parsed; the settings file is read at
-parse time for the time limits alone (a broken one shows as the DAG's import error)."""
+parse time for the time limits alone (a broken one shows as the DAG's import error).
+
+The assets are partitioned by day: an event's ``partition_key`` is the day it landed
+(``2026-11-23``, the table's ``dt``), and its extra holds counts. A DAG scheduled on an
+asset (:func:`asset_dag`) has one run per partition key, whose ``partition_key`` is the
+day it works on (:func:`partition_day`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Asset
@@ -28,14 +33,15 @@ LAKE_POOL_DESCRIPTION = "One writer of the newsflow lake at a time"
 def asset_dag(
     dag_id: str, asset: Asset, doc: str | None
 ) -> Callable[[Callable[[], None]], Callable[[], Any]]:
-    """The ``@dag`` of a DAG run on the events of ``asset``, one run at a time, each task
-    retried twice and its failure reported (news_stories, news_quality, news_digest)."""
-    from airflow.sdk import dag
+    """The ``@dag`` of a DAG run on the events of ``asset``, a run per day (partition key)
+    and one run at a time, each task retried twice and its failure reported (news_stories,
+    news_quality, news_digest)."""
+    from airflow.sdk import PartitionedAssetTimetable, dag
     from newsflow_alerts import DayNotifier
 
     return dag(
         dag_id=dag_id,
-        schedule=[asset],
+        schedule=PartitionedAssetTimetable(assets=asset),
         start_date=datetime(2026, 1, 1, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
@@ -53,21 +59,23 @@ def execution_timeouts() -> dict[str, timedelta]:
     return load_settings().task_timeouts()
 
 
-def partitions_from_events(context: Any, asset: Asset) -> list[str]:
-    """The days to work on: the partitions (``dt=…``) that the triggering events of
-    ``asset`` name (possibly none), else the run's logical date (a run started by hand)."""
-    events = context["triggering_asset_events"].get(asset, [])
-    days = []
-    for event in events:
-        extra = event.extra or {}
-        for partition in [extra.get("partition", ""), *extra.get("partitions", [])]:
-            if isinstance(partition, str) and partition.startswith("dt="):
-                days.append(partition.removeprefix("dt="))
-    if events:
-        return sorted(set(days))  # none, when the upstream run landed no day
+def partition_day(context: Any) -> str:
+    """The day a run works on: its partition key (the day an upstream event landed), else
+    its logical date (a run started by hand: ``airflow dags test news_stories 2026-11-23``)."""
+    key = context.get("partition_key") or getattr(context.get("dag_run"), "partition_key", None)
+    if key:
+        return str(date.fromisoformat(str(key).removeprefix("dt=")))  # refused if not a day
     if context.get("logical_date") is None:
-        raise ValueError(f"no partition to work on: no {asset.name} event and no logical date")
-    return [context["logical_date"].strftime("%Y-%m-%d")]
+        raise ValueError("no day to work on: the run has no partition key and no logical date")
+    return str(context["logical_date"].strftime("%Y-%m-%d"))
+
+
+def emit(context: Any, asset: Asset, days: list[str], extra: dict[str, Any]) -> None:
+    """An event of ``asset`` for each of ``days`` (its partition key), with ``extra``."""
+    accessor = context["outlet_events"][asset]
+    accessor.extra = extra
+    if days:
+        accessor.add_partitions(sorted(set(days)))
 
 
 def lake_from_airflow(must_exist: bool = True) -> Any:

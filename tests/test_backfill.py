@@ -3,29 +3,27 @@ S3, through the same path as a live run; an interrupted backfill resumed."""
 
 from __future__ import annotations
 
-import io
 import subprocess
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
 from pipeline.lake.store import LocalLake
 from pipeline.lake.tables import read_day
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
 from pipeline.runs import backfill as backfill_module
-from pipeline.runs.backfill import backfill
+from pipeline.runs.backfill import Spec, backfill, backfill_source
 from pipeline.settings import Settings
 from pipeline.sources.feeds import load_feeds
 from pipeline.sources.warc import WarcSource, file_inputs
 from sample.s3server import SeaweedS3
 from sample.site import SampleWeb
 from tests.conftest import BIN, DAY, SAMPLE_SETTINGS
+from tests.crawls import any_site_warc, cc_news_warc
 from tests.test_ingest import run_day
 
 DT = DAY.isoformat()
@@ -64,42 +62,6 @@ def test_raw_backfill_re_extracts_the_same_articles_without_any_request(
         k for k in lake.list_keys("_state/backfill/") if not k.startswith("_state/backfill/done/")
     ] == []
     assert rows(lake, "stories")
-
-
-def cc_news_warc(web: SampleWeb, days: list[date]) -> bytes:
-    """A WARC file as CC-NEWS writes them: a warcinfo record, then request/response pairs
-    of article pages from many sites, crawled on ``days`` (one outlet a day here), plus
-    pages of an outlet not in the feeds file and a 404."""
-    buffer = io.BytesIO()
-    writer = WARCWriter(buffer, gzip=True)
-    writer.write_record(writer.create_warcinfo_record("CC-NEWS-test.warc.gz", {"software": "t"}))
-
-    def response(url: str, body: bytes, when: datetime, status: str = "200 OK") -> None:
-        http = StatusAndHeaders(status, [("Content-Type", "text/html; charset=utf-8")],
-                                protocol="HTTP/1.1")  # fmt: skip
-        date_header = {"WARC-Date": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        request = f"GET {url} HTTP/1.1\r\nUser-Agent: CCBot\r\n\r\n".encode()
-        records = [
-            writer.create_warc_record(url, "request", payload=io.BytesIO(request),
-                                      length=len(request), warc_headers_dict=date_header),
-            writer.create_warc_record(url, "response", payload=io.BytesIO(body), length=len(body),
-                                      http_headers=http, warc_headers_dict=date_header),
-        ]  # fmt: skip
-        for record in records:
-            writer.write_record(record)
-
-    outlets = ["techbeat", "rudebaguette", "streamwire"]  # each tells the Netflix story
-    for day, outlet in zip(days, outlets, strict=False):
-        crawled = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-        for article in web.outlets[outlet]["articles"]:
-            if article.get("status", 200) != 200:
-                continue
-            url = web.article_url(outlet, article["slug"])
-            response(url, web._page(outlet, article).encode(), crawled)
-        response("https://elsewhere.example/news/ai-actors", b"<html><p>Other site</p></html>",
-                 crawled)  # fmt: skip
-        response(web.article_url(outlet, "gone"), b"not here", crawled, "404 Not Found")
-    return buffer.getvalue()
 
 
 def test_warc_backfill_from_s3_writes_each_day_and_continues_stories(
@@ -149,7 +111,7 @@ def test_an_interrupted_backfill_resumes_without_duplicates(
 
     source = WarcSource(file_inputs([str(warc)], _no_s3), feeds)
     straight = LocalLake(tmp_path / "straight")
-    whole = backfill(source, straight, settings, days[0], DAY)
+    whole = backfill_source(source, straight, settings, days[0], DAY)
     assert (whole.kept, whole.batches) == (6, 3)  # two pages a day, staged two at a time
 
     lake = LocalLake(tmp_path / "interrupted")
@@ -159,12 +121,12 @@ def test_an_interrupted_backfill_resumes_without_duplicates(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        backfill(source, lake, settings, days[0], DAY, progress=interrupt)
+        backfill_source(source, lake, settings, days[0], DAY, progress=interrupt)
     (checkpoint,) = lake.list_keys("_state/backfill/")
     assert lake.list_keys("articles/") == []  # nothing committed before the input is read
     assert len(lake.list_keys("_staging/")) == 2 * 3  # articles, pages, rejects per batch
 
-    resumed = backfill(source, lake, settings, days[0], DAY)
+    resumed = backfill_source(source, lake, settings, days[0], DAY)
     assert resumed.resumed and (resumed.read, resumed.kept) == (whole.read, whole.kept)
     assert lake.get(checkpoint) is None and lake.list_keys("_staging/") == []
     for day in days:
@@ -207,3 +169,48 @@ def test_sitemap_backfill_fetches_the_days_pages_from_the_outlets_sitemaps(
     assert not any("2026/11/23" in p for p in paths if "sitemap" not in p)
     rejects = read_day(lake, "rejects", last.isoformat(), REJECTS_SCHEMA).to_pylist()
     assert {r["reason"] for r in rejects} >= {"robots", "http-404"}
+
+
+def test_a_backfill_of_any_site_extracts_only_what_the_prefilter_lets_through(
+    web: SampleWeb, settings: Settings, tmp_path: Path
+) -> None:
+    crawl = tmp_path / "CC-NEWS-any.warc.gz"
+    crawl.write_bytes(any_site_warc(web, DAY))
+    web.stop()
+    lake = LocalLake(tmp_path / "lake")
+    report = backfill(Spec("warc", (str(crawl),), DAY, DAY, "any"), lake, settings)
+    left_out = report.left_out
+    assert left_out["not an HTML page"] == 2  # the PDF and the redirect: bodies never read
+    assert left_out["prefilter: no AI or entertainment term"] >= 1  # the bakery, at least
+    assert report.kept + sum(left_out.values()) == report.read
+    articles = rows(lake)
+    domains = {r["source_name"] for r in articles}
+    assert domains <= {"techbeat-mirror.example", "streamwire-mirror.example"} and domains
+    assert all("bakery" not in r["url"] for r in rows(lake, "offtopic"))
+    # The same crawl with the feeds file's outlets: none of these sites is one of them.
+    only_feeds = backfill(
+        Spec("warc", (str(crawl),), DAY, DAY), LocalLake(tmp_path / "f"), settings
+    )
+    assert only_feeds.kept == 0 and only_feeds.left_out["not an outlet kept"] > 0
+
+
+def test_shards_landed_by_two_processes_commit_as_one_process_does(
+    web: SampleWeb, settings: Settings, tmp_path: Path
+) -> None:
+    days = [DAY - timedelta(days=2), DAY - timedelta(days=1), DAY]
+    outlets = ("techbeat", "rudebaguette", "streamwire")
+    for number, (day, outlet) in enumerate(zip(days, outlets, strict=True)):  # a file a day
+        (tmp_path / f"CC-NEWS-{number}.warc.gz").write_bytes(cc_news_warc(web, [day], (outlet,)))
+    web.stop()
+    spec = Spec("warc", (str(tmp_path / "CC-NEWS-*.warc.gz"),), days[0], DAY)
+    one = LocalLake(tmp_path / "one")
+    two = LocalLake(tmp_path / "two")
+    alone = backfill(spec, one, settings)
+    together = backfill(spec, two, settings, workers=2)
+    assert (alone.shards, together.shards) == (3, 3)
+    assert (alone.read, alone.kept, alone.days) == (together.read, together.kept, together.days)
+    for day in days:
+        want, got = rows(one, dt=day.isoformat()), rows(two, dt=day.isoformat())
+        assert [r["article_id"] for r in got] == [r["article_id"] for r in want] != []
+        assert [r["story_id"] for r in got] == [r["story_id"] for r in want]
+    assert two.list_keys("_staging/") == [] and len(two.list_keys("_state/backfill/done/")) == 1

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow.fs as pafs
 import pytest
@@ -22,6 +23,7 @@ from sample.s3server import SECRET_KEY, SeaweedS3
 from sample.site import SampleWeb
 from tests.alert_sink import recorded
 from tests.conftest import BIN, DAY, LAKE_POOL, ROOT, SAMPLE_SETTINGS, airflow_env
+from tests.crawls import cc_news_warc
 
 pytestmark = pytest.mark.airflow
 
@@ -57,7 +59,8 @@ def test_dag_folder_imports_with_zero_errors(airflow_home: Path) -> None:
     # Every writer of the lake takes its turn in one pool of one slot, which the
     # deployment makes (the fixture here, airflow-init in docker-compose).
     writers = {"news_ingest.commit", "news_inbox.ingest", "news_stories.build",
-               "news_quality.report", "news_maintenance.maintain"}  # fmt: skip
+               "news_backfill.commit", "news_quality.report",
+               "news_maintenance.maintain"}  # fmt: skip
     in_pool = {task for task, pool in report["pools"].items() if pool == LAKE_POOL}
     assert in_pool == writers
     pools = subprocess.run(
@@ -94,15 +97,11 @@ def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
     assert table.num_rows == 14
     assert len(set(table.column("article_id").to_pylist())) == table.num_rows
 
-    # The articles asset event carries the partition and its row count.
-    with sqlite3.connect(airflow_home / "airflow.db") as db:
-        events = db.execute(
-            "select a.name, e.extra from asset_event e join asset a on a.id = e.asset_id"
-        ).fetchall()
-    extras = {name: json.loads(extra) for name, extra in events}
-    assert extras["newsflow_articles"]["partition"] == f"dt={DAY}"
-    assert extras["newsflow_articles"]["rows"] == table.num_rows
-    assert "newsflow_rejects" in extras
+    # The articles asset event has the day as its partition key, and its row count.
+    events = asset_events(airflow_home)
+    assert events["newsflow_articles"] == [(DAY.isoformat(), events["newsflow_articles"][0][1])]
+    assert events["newsflow_articles"][0][1]["rows"] == table.num_rows
+    assert [key for key, _ in events["newsflow_rejects"]] == [DAY.isoformat()]
 
     # The stories of the day, built by the DAG the articles asset schedules.
     stories_run = subprocess.run(
@@ -137,6 +136,61 @@ def test_news_ingest_run_by_airflow_lands_the_day_on_s3(
     files = [info.path for info in objects if info.type == pafs.FileType.File]
     assert len(files) > 20
     assert [path for path in files if secret in fs.open_input_stream(path).read()] == []
+
+
+def asset_events(airflow_home: Path) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Each asset's events in Airflow's database: (partition key, extra), in order."""
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        rows = db.execute(
+            "select a.name, e.partition_key, e.extra from asset_event e"
+            " join asset a on a.id = e.asset_id order by e.id"
+        ).fetchall()
+    events: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for name, key, extra in rows:
+        events.setdefault(name, []).append((key, json.loads(extra)))
+    return events
+
+
+def test_news_backfill_lands_each_shard_and_emits_each_day_as_a_partition(
+    airflow_home: Path, web: SampleWeb, feeds_file: Path, tmp_path: Path
+) -> None:
+    """``news_backfill`` over two WARC files: a mapped landing per file, then the days
+    committed in date order, one story across them, and an articles event per day."""
+    days = [DAY - timedelta(days=2), DAY - timedelta(days=1), DAY]
+    (tmp_path / "CC-NEWS-1.warc.gz").write_bytes(cc_news_warc(web, days[:2]))
+    (tmp_path / "CC-NEWS-2.warc.gz").write_bytes(cc_news_warc(web, days[2:], ("streamwire",)))
+    web.stop()  # the pages come from the WARC files
+    create_lake(LocalLake(tmp_path / "lake"))
+    env = airflow_env(
+        airflow_home,
+        NEWSFLOW_FEEDS=str(feeds_file),
+        NEWSFLOW_LAKE=str(tmp_path / "lake"),
+        NEWSFLOW_SETTINGS=str(SAMPLE_SETTINGS),
+    )
+    conf = {"source": "warc", "inputs": [str(tmp_path / "CC-NEWS-*.warc.gz")],
+            "from": str(days[0]), "to": str(DAY), "outlets": "feeds"}  # fmt: skip
+    done = subprocess.run(
+        [str(BIN / "airflow"), "dags", "test", "news_backfill", "--conf", json.dumps(conf)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lake = LocalLake(tmp_path / "lake")
+    articles = {
+        day: read_day(lake, "articles", str(day), ARTICLES_SCHEMA).to_pylist() for day in days
+    }
+    assert all(articles.values())
+    netflix = {r["story_id"] for rows in articles.values() for r in rows if "netflix" in r["url"]}
+    assert len(netflix) == 1  # one story across the days and the shards
+    assert read_day(lake, "stories", str(DAY), STORIES_SCHEMA).num_rows
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        landed = db.execute(
+            "select map_index, state from task_instance"
+            " where dag_id = 'news_backfill' and task_id = 'land' order by map_index"
+        ).fetchall()
+    assert landed == [(0, "success"), (1, "success")]
+    events = asset_events(airflow_home)
+    assert sorted(key for key, _ in events["newsflow_articles"][-3:]) == [str(d) for d in days]
+    assert lake.list_keys("_staging/") == []
 
 
 def test_three_days_in_date_order_continue_one_story_with_its_quality_and_digest(

@@ -27,7 +27,7 @@ from pipeline.runs.ingest import POOL_MIN_PAGES
 from pipeline.settings import Settings
 from sample.site import SampleWeb
 from tests.conftest import BIN, SAMPLE_SETTINGS, airflow_env, prepare_airflow
-from tests.test_backfill import cc_news_warc
+from tests.crawls import cc_news_warc
 
 
 def _urls(web: SampleWeb, times: int = 1) -> bytes:

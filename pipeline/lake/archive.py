@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
@@ -140,6 +140,7 @@ class RawRecord:
     date: str
     offset: int = 0  # of its gzip member in the file
     item: FeedItem | None = None  # what the feed said of it, when newsflow archived it
+    skipped: bool = False  # not wanted by its headers: its body was not read (empty)
 
     @property
     def fetched_at(self) -> datetime | None:
@@ -151,8 +152,13 @@ class RawRecord:
         return Page(self.url, self.url, self.status, self.headers, self.body, fetched)
 
 
-def iter_records(stream: IO[bytes] | Readable) -> Iterator[RawRecord]:
-    """The response records of a WARC stream, one at a time, with their offsets."""
+# Whether a record is wanted, from its URL, HTTP status and headers alone.
+Wanted = Callable[[str, int, list[tuple[str, str]]], bool]
+
+
+def iter_records(stream: IO[bytes] | Readable, wanted: Wanted | None = None) -> Iterator[RawRecord]:
+    """The response records of a WARC stream, one at a time, with their offsets. A record
+    that ``wanted`` refuses comes ``skipped``, its body not read."""
     records = ArchiveIterator(stream)
     for record in records:
         if record.rec_type != "response" or record.http_headers is None:
@@ -163,11 +169,14 @@ def iter_records(stream: IO[bytes] | Readable) -> Iterator[RawRecord]:
             status = int(http.get_statuscode())
         except (TypeError, ValueError):
             status = 0
+        url, headers = record.rec_headers.get_header("WARC-Target-URI"), list(http.headers)
+        skipped = wanted is not None and not wanted(url or "", status, headers)
         yield RawRecord(
-            url=record.rec_headers.get_header("WARC-Target-URI"),
+            url=url,
             status=status,
-            headers=list(http.headers),
-            body=record.content_stream().read(),
+            headers=headers,
+            body=b"" if skipped else record.content_stream().read(),
+            skipped=skipped,
             date=record.rec_headers.get_header("WARC-Date"),
             offset=records.get_record_offset(),
             item=item_from_header(item) if item else None,

@@ -34,7 +34,7 @@ from typing import Any
 
 from pipeline.lake.store import Lake, LakeError, get_json, put_json
 from pipeline.records import parse_timestamp
-from pipeline.runs.backfill import BackfillReport, backfill
+from pipeline.runs.backfill import BackfillReport, backfill_source
 from pipeline.runs.commit import build_stories
 from pipeline.settings import Settings
 from pipeline.sources.base import Input
@@ -188,7 +188,7 @@ def _ingest(
     lowered = name.lower()
     if lowered.endswith((".warc", ".warc.gz")):
         warc = WarcSource([Input(lake.url(key), 0, partial(lake.open, key))], feeds)
-        return backfill(warc, lake, settings, *_ALL_DAYS, build=build_stories)
+        return backfill_source(warc, lake, settings, *_ALL_DAYS, build=build_stories)
     data = lake.get(key) or b""
     if b"\x00" in data[:4096]:
         raise InboxError(f"{name} is neither a WARC file (.warc, .warc.gz) nor a list of URLs")
@@ -201,4 +201,5 @@ def _ingest(
     network = NetworkPolicy.for_urls([f.url for f in feeds] + urls, settings.allow_private_network)
     with Fetcher(settings.fetch, network) as fetcher:
         urls_source = UrlListSource(lake.url(key), data, feeds, fetcher, found)
-        return backfill(urls_source, lake, settings, found, found, build=build_stories)
+        return backfill_source(urls_source, lake, settings, found, found,
+                               build=build_stories)  # fmt: skip

@@ -1,13 +1,19 @@
 """What every source of pages that are not a live feed poll has: its inputs (files or
 URLs), read from a position one record at a time, each record a :class:`Found` page with
 the day whose partition it belongs to, and the rights signals that go with it.
+
+A source keeps the outlets of the feeds file (``outlets="feeds"``) or every site
+(``outlets="any"``: a page of a site the file does not list comes as the site's own
+outlet, named by its domain). What it leaves out it counts in ``left_out``, by reason.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -25,6 +31,7 @@ log = logging.getLogger(__name__)
 
 
 Position = tuple[int, int]  # (input file, offset of the last record read in it)
+OUTLETS = ("feeds", "any")  # which sites a source keeps: the feeds file's, or every one
 
 
 class BackfillError(RuntimeError):
@@ -79,9 +86,10 @@ def _site(url: str) -> tuple[str, int | None]:
     return source_domain(url), port
 
 
-def ok_page(record: RawRecord) -> bool:
-    content_type = next((v for k, v in record.headers if k.lower() == "content-type"), "")
-    return record.status == 200 and ("html" in content_type.lower() or not content_type)
+def is_html(status: int, headers: list[tuple[str, str]]) -> bool:
+    """Whether a response is a page to extract: status 200, HTML (or of no stated type)."""
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    return status == 200 and ("html" in content_type.lower() or not content_type)
 
 
 class Source:
@@ -90,19 +98,41 @@ class Source:
     name = ""
     archives = True  # whether its pages go to the raw archive (not when they come from it)
 
-    def __init__(self, inputs: list[Input], feeds: list[Feed]) -> None:
+    def __init__(self, inputs: list[Input], feeds: list[Feed], outlets: str = "feeds") -> None:
         if not inputs:
             raise BackfillError(f"the {self.name} backfill has no input files to read")
+        if outlets not in OUTLETS:
+            raise BackfillError(f"outlets {outlets!r}: use one of {', '.join(OUTLETS)}")
         self.inputs = inputs
+        self.outlets = outlets
         self._by_site: dict[tuple[str, int | None], Feed] = {}
         for feed in feeds:
             self._by_site.setdefault(_site(feed.url), feed)
         self.by_url = {feed.url: feed for feed in feeds}
+        self.left_out: Counter[str] = Counter()  # records left out, by reason
 
     def outlet(self, url: str) -> Feed | None:
         """The feed of the outlet a page belongs to: same domain (and same port, when one
-        is written in the URL)."""
-        return self._by_site.get(_site(url))
+        is written in the URL); with ``outlets="any"``, a site the feeds file does not
+        list is an outlet of its own, named by its domain."""
+        site = _site(url)
+        feed = self._by_site.get(site)
+        if feed is None and self.outlets == "any" and site[0]:
+            parts = urlsplit(url)
+            feed = Feed(url=f"{parts.scheme}://{parts.netloc}/", name=site[0])
+            self._by_site[site] = feed
+        return feed
+
+    def shard(self, index: int) -> Source:
+        """The same source reading its input ``index`` alone (a shard of a backfill spread
+        over workers)."""
+        if not 0 <= index < len(self.inputs):
+            raise BackfillError(f"no input {index}: the {self.name} backfill has "
+                                f"{len(self.inputs)}")  # fmt: skip
+        part = copy.copy(self)
+        part.inputs = [self.inputs[index]]
+        part.left_out = Counter()
+        return part
 
     def job(self, first: date, last: date) -> str:
         """The same arguments make the same job, so that a second start resumes it."""
@@ -119,12 +149,17 @@ class Source:
             source = self.inputs[index]
             start = resume_at if index == first and resume_at >= 0 else 0
             with closing(source.open(start)) as stream:
-                for record in iter_records(_Counted(stream)):
+                for record in iter_records(_Counted(stream), self.wanted):
                     if index == first and resume_at >= 0 and record.offset == 0:
                         continue  # the record the saved position points at was read
                     record.offset += start  # offsets in the file, not in this read of it
                     yield (index, record.offset), record, done + record.offset
             done += source.size
+
+    def wanted(self, url: str, status: int, headers: list[tuple[str, str]]) -> bool:
+        """Whether a record is read, from its URL, status and headers (its body is not
+        read when not): every record, unless a source says otherwise."""
+        return True
 
     def found(self, index: int, record: RawRecord) -> Found | None:
         raise NotImplementedError

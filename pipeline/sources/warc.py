@@ -1,6 +1,12 @@
 """WARC files in Common Crawl's CC-NEWS layout, local or on S3 (with ``*`` wildcards),
-streamed record by record with ranged reads: the responses from the feeds' outlets, each
-on the day of its ``WARC-Date`` (the day a live run would have fetched it).
+streamed record by record with ranged reads: the responses from the feeds' outlets (or
+from any site), each on the day of its ``WARC-Date`` (the day a live run would have
+fetched it).
+
+A record is judged by its headers first: one that is not an HTML page with status 200,
+or not of an outlet kept, is skipped without its body being read. With a ``prefilter``
+(a backfill of every site), a page is kept only when its raw bytes might be relevant
+(:mod:`pipeline.stages.prefilter`); the rest is counted and never parsed.
 """
 
 from __future__ import annotations
@@ -15,25 +21,50 @@ from typing import IO, TYPE_CHECKING
 
 from pipeline.lake.archive import RawRecord
 from pipeline.lake.store import open_s3_object
-from pipeline.sources.feeds import FeedItem
+from pipeline.sources.feeds import Feed, FeedItem
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-from pipeline.sources.base import BackfillError, Found, Input, Source, ok_page
+from pipeline.sources.base import BackfillError, Found, Input, Source, is_html
 
 log = logging.getLogger(__name__)
 
 
 class WarcSource(Source):
-    """WARC files (CC-NEWS layout): responses from the feeds' outlets, by WARC-Date."""
+    """WARC files (CC-NEWS layout): responses from the outlets kept, by WARC-Date."""
 
     name = "warc"
 
+    def __init__(
+        self,
+        inputs: list[Input],
+        feeds: list[Feed],
+        outlets: str = "feeds",
+        prefilter: Callable[[bytes], bool] | None = None,
+    ) -> None:
+        super().__init__(inputs, feeds, outlets)
+        self.prefilter = prefilter
+
+    def wanted(self, url: str, status: int, headers: list[tuple[str, str]]) -> bool:
+        if not is_html(status, headers):
+            self.left_out["not an HTML page"] += 1
+            return False
+        if not url or self.outlet(url) is None:
+            self.left_out["not an outlet kept"] += 1
+            return False
+        return True
+
     def found(self, index: int, record: RawRecord) -> Found | None:
         fetched = record.fetched_at
-        feed = self.outlet(record.url) if record.url else None
-        if feed is None or fetched is None or not ok_page(record):
+        if record.skipped:
+            return None
+        feed = self.outlet(record.url)
+        if feed is None or fetched is None:
+            self.left_out["no date"] += 1
+            return None
+        if self.prefilter is not None and not self.prefilter(record.body):
+            self.left_out["prefilter: no AI or entertainment term"] += 1
             return None
         item = FeedItem(feed_url=feed.url, url=record.url, title=None, published_at=None)
         return Found(fetched.date(), item, feed, record.page())
