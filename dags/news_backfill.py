@@ -21,7 +21,6 @@ writer (its pool), and builds each day's stories. Each day committed is an event
 from __future__ import annotations
 
 import os
-import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +32,7 @@ from newsflow_airflow import (
     emit,
     execution_timeouts,
     lake_from_airflow,
+    settings_from_airflow,
 )
 from newsflow_alerts import DayNotifier
 
@@ -71,10 +71,10 @@ def news_backfill() -> None:
     def plan() -> list[dict[str, Any]]:
         from pipeline.runs.backfill import Spec
         from pipeline.runs.backfill import plan as plan_shards
-        from pipeline.settings import load_settings
 
         spec = Spec.from_dict(dict(get_current_context()["params"])).check()
-        planned = plan_shards(spec, load_settings(), lake_from_airflow())
+        settings = settings_from_airflow()  # S3 inputs are read with the lake's credentials
+        planned = plan_shards(spec, settings, lake_from_airflow(settings=settings))
         return [
             {"job": planned.job, "shard": index, "spec": planned.shard(spec, index).to_dict()}
             for index in range(len(planned.shards))
@@ -85,13 +85,12 @@ def news_backfill() -> None:
         from pipeline.runs.backfill import Spec
         from pipeline.runs.backfill import land as land_shard
         from pipeline.runs.ingest import START_METHOD_VARIABLE
-        from pipeline.settings import load_settings
 
         os.environ[START_METHOD_VARIABLE] = "fork"  # see pipeline.runs.ingest.extraction_pool
-        spec = Spec.from_dict(shard["spec"])
-        report = land_shard(spec, shard["job"], shard["shard"], lake_from_airflow(),
-                            load_settings())  # fmt: skip
-        return {**report.to_dict(), "host": socket.gethostname()}
+        spec, settings = Spec.from_dict(shard["spec"]), settings_from_airflow()
+        lake = lake_from_airflow(settings=settings)
+        report = land_shard(spec, shard["job"], shard["shard"], lake, settings)
+        return report.to_dict()
 
     @task(
         outlets=[ARTICLES, REJECTS], pool=LAKE_POOL, execution_timeout=TIMEOUTS["backfill_commit"]
@@ -99,21 +98,17 @@ def news_backfill() -> None:
     def commit(planned: list[dict[str, Any]], landed: list[dict[str, Any]]) -> dict[str, Any]:
         from pipeline.runs.backfill import ShardReport, Spec, commit_days
         from pipeline.runs.commit import build_stories
-        from pipeline.settings import load_settings
 
         context = get_current_context()
         if not planned:
             return {}
         spec = Spec.from_dict(dict(context["params"]))
-        reports = [ShardReport(**{k: v for k, v in r.items() if k != "host"}) for r in landed]
-        done = commit_days(spec, planned[0]["job"], reports, lake_from_airflow(), load_settings(),
-                           build=build_stories)  # fmt: skip
-        emit(
-            context,
-            ARTICLES,
-            done.days,
-            {"rows": done.articles, "source": f"backfill {spec.source}"},
-        )
+        reports = [ShardReport(**report) for report in landed]
+        settings = settings_from_airflow()
+        done = commit_days(spec, planned[0]["job"], reports, lake_from_airflow(settings=settings),
+                           settings, build=build_stories)  # fmt: skip
+        articles = {"rows": done.articles, "source": f"backfill {spec.source}"}
+        emit(context, ARTICLES, done.days, articles)
         emit(
             context, REJECTS, done.days, {"rows": done.rejects, "by_reason": done.rejects_by_reason}
         )

@@ -11,6 +11,7 @@ day it works on (:func:`partition_day`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -78,29 +79,33 @@ def emit(context: Any, asset: Asset, days: list[str], extra: dict[str, Any]) -> 
         accessor.add_partitions(sorted(set(days)))
 
 
-def lake_from_airflow(must_exist: bool = True) -> Any:
-    """The lake, with S3 credentials from the aws_default connection when there is one;
-    refused if there is no lake there (``newsflow init`` makes one), unless told not to."""
+def settings_from_airflow() -> Any:
+    """The settings, with the S3 credentials and endpoint of the aws_default connection
+    when there is one (for the lake, and for WARC files read from S3)."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from pipeline.lake.store import open_lake, require_lake
     from pipeline.settings import S3Settings, load_settings
 
     settings = load_settings()
-    s3 = settings.s3
-    if settings.lake.startswith("s3://"):
-        try:
-            conn = BaseHook.get_connection("aws_default")
-        except AirflowNotFoundException:
-            pass  # boto3's own chain: AWS_* variables, profiles, instance roles
-        else:
-            extra = conn.extra_dejson
-            s3 = S3Settings(
-                endpoint_url=extra.get("endpoint_url") or s3.endpoint_url,
-                access_key_id=conn.login or s3.access_key_id,
-                secret_access_key=conn.password or s3.secret_access_key,
-                region=extra.get("region_name") or s3.region,
-            )
-    lake = open_lake(settings.lake, s3)
+    try:
+        conn = BaseHook.get_connection("aws_default")
+    except AirflowNotFoundException:
+        return settings  # boto3's own chain: AWS_* variables, profiles, instance roles
+    s3, extra = settings.s3, conn.extra_dejson
+    return replace(settings, s3=S3Settings(
+        endpoint_url=extra.get("endpoint_url") or s3.endpoint_url,
+        access_key_id=conn.login or s3.access_key_id,
+        secret_access_key=conn.password or s3.secret_access_key,
+        region=extra.get("region_name") or s3.region,
+    ))  # fmt: skip
+
+
+def lake_from_airflow(must_exist: bool = True, settings: Any = None) -> Any:
+    """The lake, with S3 credentials from the aws_default connection when there is one;
+    refused if there is no lake there (``newsflow init`` makes one), unless told not to."""
+    from pipeline.lake.store import open_lake, require_lake
+
+    settings = settings or settings_from_airflow()
+    lake = open_lake(settings.lake, settings.s3)
     return require_lake(lake) if must_exist else lake
