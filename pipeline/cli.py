@@ -788,8 +788,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         lake = require_lake(open_lake(settings.lake, settings.s3), create=create)
         with tqdm(
             desc=f"newsflow backfill {args.source}",
-            unit="B" if args.workers == 1 else " shards",
-            unit_scale=args.workers == 1,
+            unit="B",
+            unit_scale=True,
             disable=args.no_progress or None,
             file=sys.stderr,
         ) as bar:
@@ -802,7 +802,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 bar.set_postfix_str(
                     f"{read} read, {kept} kept, {read / seconds:.0f} records/s", refresh=False
                 )
-                if read % 200 == 0 or args.workers > 1:
+                if read % 200 == 0 or args.workers > 1:  # workers: as each shard lands
                     bar.refresh()
 
             report = backfill(spec, lake, settings, workers=args.workers, enricher=enricher,

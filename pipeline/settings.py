@@ -79,6 +79,9 @@ class Settings:
     lake: str = "./lake"
     allow_private_network: bool = False
     s3: S3Settings = field(default_factory=S3Settings)
+    # Where WARC files named by s3:// URIs are read, when not with the lake's settings (in
+    # Airflow, the newsflow_crawl connection: Common Crawl's bucket beside a lake elsewhere).
+    crawl_s3: S3Settings | None = None
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     batch_size: int = 10  # feeds per mapped task
     batch_deadline: int = 1800  # seconds a batch may spend polling and fetching

@@ -81,24 +81,35 @@ def emit(context: Any, asset: Asset, days: list[str], extra: dict[str, Any]) -> 
 
 def settings_from_airflow() -> Any:
     """The settings, with the S3 credentials and endpoint of the aws_default connection
-    when there is one (for the lake, and for WARC files read from S3)."""
+    when there is one (the lake's), and of the newsflow_crawl connection when there is one
+    (where WARC files on S3 are read, Common Crawl's bucket on AWS; else the lake's)."""
+    from pipeline.settings import load_settings
+
+    settings = load_settings()
+    lake = _s3_of("aws_default", settings.s3)
+    return replace(settings, s3=lake or settings.s3, crawl_s3=_s3_of("newsflow_crawl", None))
+
+
+def _s3_of(conn_id: str, default: Any) -> Any:
+    """The S3 settings of an Airflow connection, those not in it from ``default``; None
+    when there is no such connection (boto3's own chain then: AWS_* variables, profiles,
+    instance roles)."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from pipeline.settings import S3Settings, load_settings
+    from pipeline.settings import S3Settings
 
-    settings = load_settings()
     try:
-        conn = BaseHook.get_connection("aws_default")
+        conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        return settings  # boto3's own chain: AWS_* variables, profiles, instance roles
-    s3, extra = settings.s3, conn.extra_dejson
-    return replace(settings, s3=S3Settings(
-        endpoint_url=extra.get("endpoint_url") or s3.endpoint_url,
-        access_key_id=conn.login or s3.access_key_id,
-        secret_access_key=conn.password or s3.secret_access_key,
-        region=extra.get("region_name") or s3.region,
-    ))  # fmt: skip
+        return None
+    extra, default = conn.extra_dejson, default or S3Settings()
+    return S3Settings(
+        endpoint_url=extra.get("endpoint_url") or default.endpoint_url,
+        access_key_id=conn.login or default.access_key_id,
+        secret_access_key=conn.password or default.secret_access_key,
+        region=extra.get("region_name") or default.region,
+    )
 
 
 def lake_from_airflow(must_exist: bool = True, settings: Any = None) -> Any:

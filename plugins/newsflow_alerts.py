@@ -22,6 +22,9 @@ EMAIL = "NEWSFLOW_ALERT_EMAIL"
 
 
 def _day(context: Any) -> str | None:
+    key = context.get("partition_key") or getattr(context.get("dag_run"), "partition_key", None)
+    if key:  # a run of a partitioned asset's event: its day
+        return str(key)
     for key in ("data_interval_start", "logical_date"):
         if context.get(key) is not None:
             return str(context[key].strftime("%Y-%m-%d"))

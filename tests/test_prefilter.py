@@ -30,6 +30,8 @@ def page(title: str, body: str, head: str = "") -> bytes:
         "Synchronsprecher warnen vor KI-Stimmen im Fernsehen.",  # cased, before a hyphen
         "Les doubleurs face à l&#39;IA générative.",  # cased, after an entity
         "Die Künstliche Intelligenz schreibt jetzt Drehbücher.",  # accents, case folded
+        "KÜNSTLICHE INTELLIGENZ IM KINO",  # capitals with accents
+        "Studios hire for machine&nbsp;learning and machine\u00a0learning roles.",  # spaces
     ],
 )
 def test_a_page_naming_ai_passes(prefilter: Prefilter, body: str) -> None:
@@ -41,6 +43,8 @@ def test_entertainment_in_the_title_or_description_passes(prefilter: Prefilter) 
     assert prefilter(page("Hollywood extras scanned on set", "They were asked to stand still."))
     described = '<meta property="og:description" content="A new Broadway musical opens">'
     assert prefilter(page("Opening night", "Tickets sold out.", described))
+    first = """<meta content="It's Hollywood's night" name='description'>"""  # content first
+    assert prefilter(page("Opening night", "Tickets sold out.", first))
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,11 @@ file); each shard is landed on its own, then the days are committed in date orde
 
 - :func:`land` streams one shard's records; a few hundred pages at a time are archived,
   extracted and staged (:class:`pipeline.runs.ingest.Landing`) as batches of their day,
-  and the position reached is saved in ``_state/backfill/{job}/{shard}.json``. A shard
-  started again resumes from there: the batches it stages again have the same names, so
-  nothing is staged twice. Shards write nothing but their own raw files, staged batches
-  and checkpoint, so any number land at once, on one machine or on many workers.
+  and the position reached is saved in ``_state/backfill/{job}/{shard}.json`` (the shard
+  named by its input, the job by its spec). A shard started again resumes from there:
+  the batches it stages again have the same names, so nothing is staged twice. Shards
+  write nothing but their own raw files, staged batches and checkpoint, so any number
+  land at once, on one machine or on many workers.
 - :func:`commit_days` commits the days in date order (relevance, duplicates, stories;
   the same ``commit`` as a live run, the lake's one writer) and builds what follows from
   each day.
@@ -20,6 +21,7 @@ file); each shard is landed on its own, then the days are committed in date orde
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -79,6 +81,14 @@ class Spec:
                                 "archive's pages are the outlets' own")  # fmt: skip
         return self
 
+    @property
+    def job(self) -> str:
+        """The same spec makes the same job (its inputs as given, wildcards and all), so
+        that a second start resumes it; a file that appeared since is a shard of its own."""
+        text = "\n".join([self.source, str(self.first), str(self.last), self.outlets,
+                          *self.inputs])  # fmt: skip
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "inputs": list(self.inputs), "from": str(self.first),
                 "to": str(self.last), "outlets": self.outlets}  # fmt: skip
@@ -109,7 +119,8 @@ def open_source(spec: Spec, settings: Settings, lake: Lake) -> Iterator[Source]:
             from pipeline.stages.relevance import Taxonomy
 
             prefilter = Prefilter.from_taxonomy(Taxonomy.load(settings.taxonomy_path, False))
-        inputs = file_inputs(list(spec.inputs), lambda: make_s3_client(settings.s3))
+        crawl = settings.crawl_s3 or settings.s3
+        inputs = file_inputs(list(spec.inputs), lambda: make_s3_client(crawl))
         yield WarcSource(inputs, feeds, spec.outlets, prefilter)
     elif spec.source == "raw":
         inputs = [Input(key, 0, partial(lake.open, key)) for key in spec.inputs]
@@ -136,12 +147,7 @@ class Plan:
 
 def plan(spec: Spec, settings: Settings, lake: Lake) -> Plan:
     with open_source(spec, settings, lake) as source:
-        return Plan(_job(spec, source), [i.name for i in source.inputs])
-
-
-def _job(spec: Spec, source: Source) -> str:
-    job = source.job(spec.first, spec.last)
-    return job if spec.outlets == "feeds" else f"{job}-any"
+        return Plan(spec.job, [i.name for i in source.inputs])
 
 
 @dataclass
@@ -163,8 +169,10 @@ class ShardReport:
 Progress = Callable[[int, int, int, int], None]
 
 
-def _checkpoint(job: str, shard: int) -> str:
-    return f"_state/backfill/{job}/{shard:05d}.json"
+def _shard_key(name: str) -> str:
+    """A shard's name in its checkpoint and batches: its input's, whatever its place in
+    the listing (a listing that grew between two starts keeps every shard's progress)."""
+    return hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
 def land(
@@ -179,7 +187,9 @@ def land(
 ) -> ShardReport:
     """Stage the pages of shard ``shard`` of ``job`` (``spec`` reads that shard alone, or
     ``source`` is given); a shard landed already is not read again."""
-    checkpoint = _checkpoint(job, shard)
+    (name,) = spec.inputs or ("",)
+    key = _shard_key(name)
+    checkpoint = f"_state/backfill/{job}/{key}.json"
     state: dict[str, Any] = get_json(lake, checkpoint) or {
         "spec": spec.to_dict(), "position": None, "seq": 0, "days": [], "read": 0,
         "kept": 0, "left_out": {}, "done": False,
@@ -189,8 +199,7 @@ def land(
         with ExitStack() as stack:
             if source is None:
                 source = stack.enter_context(open_source(spec, settings, lake))
-            _stage_all(source, lake, settings, spec, job, shard, state, checkpoint, progress)
-    (name,) = spec.inputs or ("",)
+            _stage_all(source, lake, settings, spec, f"{job}-{key}", state, checkpoint, progress)
     report = ShardReport(shard, name, state["read"], state["kept"], state["seq"], resumed,
                          sorted(state["days"]), dict(state["left_out"]))  # fmt: skip
     log.info("landed shard %s of %s: %s", shard, job, report)
@@ -202,14 +211,13 @@ def _stage_all(
     lake: Lake,
     settings: Settings,
     spec: Spec,
-    job: str,
-    shard: int,
+    shard: str,
     state: dict[str, Any],
     checkpoint: str,
     progress: Progress | None,
 ) -> None:
     if state["position"] is not None:
-        log.info("resuming shard %s of %s at offset %s", shard, job, state["position"][1])
+        log.info("resuming shard %s at offset %s", shard, state["position"][1])
     seen = SeenIndex.open_or_empty(lake)
     total = sum(i.size for i in source.inputs)
     stack = ExitStack()  # one pool of extraction processes for the whole shard, if any
@@ -224,7 +232,7 @@ def _stage_all(
             if pool:
                 stack.enter_context(pool)
         for day in sorted(buffers):
-            batch = f"backfill-{job}-{shard:05d}-{state['seq']:06d}"
+            batch = f"backfill-{shard}-{state['seq']:06d}"
             found = buffers[day]
             landing = Landing(
                 lake, day.isoformat(), batch, settings, seen, source.rights,
@@ -283,9 +291,20 @@ class BackfillReport:
     rejects: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     stories: int = 0
+    articles_by_day: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def tally(self, dt: str, day: dict[str, Any]) -> None:
+        """Count what the commit of day ``dt`` wrote."""
+        self.articles_by_day[dt] = day["articles"]
+        self.articles += day["articles"]
+        self.offtopic += day["offtopic"]
+        self.rejects += day["rejects"]
+        self.stories += day["stories"]
+        for reason, count in day["rejects_by_reason"].items():
+            self.rejects_by_reason[reason] = self.rejects_by_reason.get(reason, 0) + count
 
     def add(self, shard: ShardReport) -> None:
         self.shards += 1
@@ -310,24 +329,28 @@ def commit_days(
 ) -> BackfillReport:
     """Commit the days the shards landed, in date order, and ``build`` what follows from
     each (its stories, quality report and digest; in Airflow, where the DAGs on the
-    articles asset write the report and digest, its stories); then the job is done."""
+    articles asset write the report and digest, its stories); then the job is done.
+    Each day committed is noted, so that a commit started again (a retried task) goes on
+    from the next day."""
     report = BackfillReport(job=job, source=spec.source)
     for shard in landed:
         report.add(shard)
     enricher = enricher or enricher_for(settings)
     run_id = f"backfill__{job}"
+    noted = f"_state/backfill/{job}/committed.json"
+    days: dict[str, dict[str, Any]] = (get_json(lake, noted) or {}).get("days", {})
     for dt in report.days:
-        day = Interval.day(date.fromisoformat(dt))
-        # Pages read back from the raw archive replace their day: extracted again, not new.
-        committed = commit(day, lake, run_id, enricher, replace=spec.source == "raw",
-                           window_days=settings.dedup_window_days)  # fmt: skip
-        stories = build(lake, dt, run_id)
-        report.articles += committed.articles
-        report.offtopic += committed.offtopic
-        report.rejects += committed.rejects
-        for reason, count in committed.rejects_by_reason.items():
-            report.rejects_by_reason[reason] = report.rejects_by_reason.get(reason, 0) + count
-        report.stories += stories.stories
+        if dt not in days:
+            day = Interval.day(date.fromisoformat(dt))
+            # Pages read back from the raw archive replace their day: extracted again.
+            committed = commit(day, lake, run_id, enricher, replace=spec.source == "raw",
+                               window_days=settings.dedup_window_days)  # fmt: skip
+            stories = build(lake, dt, run_id)
+            days[dt] = {"articles": committed.articles, "offtopic": committed.offtopic,
+                        "rejects": committed.rejects, "stories": stories.stories,
+                        "rejects_by_reason": committed.rejects_by_reason}  # fmt: skip
+            put_json(lake, noted, {"days": days})
+        report.tally(dt, days[dt])
     done = {"spec": spec.to_dict(), "finished_at": datetime.now(UTC).isoformat(),
             "report": report.to_dict()}  # fmt: skip
     put_json(lake, f"_state/backfill/done/{job}.json", done)
@@ -387,9 +410,10 @@ def _run(
     progress: Progress | None,
     build: Callable[[Lake, str, str], StoriesReport],
 ) -> BackfillReport:
-    the_plan = Plan(_job(spec, source), [i.name for i in source.inputs])
+    the_plan = Plan(spec.job, [i.name for i in source.inputs])
     if workers > 1 and len(the_plan.shards) > 1:
-        landed = _land_in_processes(spec, the_plan, lake, settings, workers, progress)
+        landed = _land_in_processes(spec, the_plan, source.inputs, lake, settings, workers,
+                                    progress)  # fmt: skip
     else:
         landed = []
         total = sum(i.size for i in source.inputs)
@@ -420,6 +444,7 @@ def _shifted(
 def _land_in_processes(
     spec: Spec,
     the_plan: Plan,
+    inputs: list[Input],
     lake: Lake,
     settings: Settings,
     workers: int,
@@ -437,9 +462,10 @@ def _land_in_processes(
             pool.submit(_land_apart, the_plan.shard(spec, i), the_plan.job, i, lake.uri, apart)
             for i in range(count)
         ]
+        sizes = {i.name: i.size for i in inputs}
         for future in as_completed(futures):
             landed.append(future.result())
-            if progress:
+            if progress:  # bytes of the shards landed
                 read, kept = sum(r.read for r in landed), sum(r.kept for r in landed)
-                progress(len(landed), count, read, kept)
+                progress(sum(sizes[r.name] for r in landed), sum(sizes.values()), read, kept)
     return sorted(landed, key=lambda r: r.shard)

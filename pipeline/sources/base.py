@@ -10,7 +10,6 @@ outlet, named by its domain). What it leaves out it counts in ``left_out``, by r
 from __future__ import annotations
 
 import copy
-import hashlib
 import io
 import logging
 from collections import Counter
@@ -118,8 +117,8 @@ class Source:
         site = _site(url)
         feed = self._by_site.get(site)
         if feed is None and self.outlets == "any" and site[0]:
-            parts = urlsplit(url)
-            feed = Feed(url=f"{parts.scheme}://{parts.netloc}/", name=site[0])
+            port = f":{site[1]}" if site[1] else ""  # the site, however the URL wrote it
+            feed = Feed(url=f"https://{site[0]}{port}/", name=site[0])
             self._by_site[site] = feed
         return feed
 
@@ -133,12 +132,6 @@ class Source:
         part.inputs = [self.inputs[index]]
         part.left_out = Counter()
         return part
-
-    def job(self, first: date, last: date) -> str:
-        """The same arguments make the same job, so that a second start resumes it."""
-        names = "\n".join(i.name for i in self.inputs)
-        text = f"{self.name}\n{first}\n{last}\n{names}"
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def records(self, position: Position | None) -> Iterator[tuple[Position, RawRecord, int]]:
         """Records from just after ``position``, each with its position and the bytes of

@@ -11,10 +11,11 @@ accept on its meaning alone an article whose AI terms are weak or absent. Weak A
 in the title and description.
 
 It errs towards passing: a term is matched as the start of a word (so "deepfake" finds
-"deepfakes", and "kino*" any German compound starting so), lower-cased bytes against the
-term as written (accents included), the cased terms (AI, KI, A.I.) as whole words as
-written. Whatever passes is extracted and read by the full relevance decision;
-``bench/prefilter_bench.py`` measures how much of what that decision accepts passes.
+"deepfakes", and "kino*" any German compound starting so), in the lower-cased page (read
+as UTF-8, else as Latin-1) against the term as written (accents included), the cased
+terms (AI, KI, A.I.) as whole words as written. Whatever passes is extracted and read by
+the full relevance decision; ``bench/backfill_bench.py`` measures how much of what that
+decision accepts passes.
 """
 
 from __future__ import annotations
@@ -28,30 +29,30 @@ import ahocorasick
 from pipeline.stages.relevance import COMPOUND, EXACT, STRONG, Taxonomy
 
 # The head of a page, as far as its title and description are looked for.
-HEAD_BYTES = 64 * 1024
+HEAD_CHARACTERS = 64 * 1024
 _TITLE = re.compile(r"<title[^>]*>([^<]{1,1000})", re.IGNORECASE)
-_META = re.compile(
-    r"<meta[^>]{0,200}?(?:name|property)\s*=\s*[\"']?(?:og:title|og:description|description|"
-    r"twitter:title|twitter:description)[\"']?[^>]{0,50}?content\s*=\s*[\"']([^\"']{1,2000})",
+_META = re.compile(r"<meta\b[^>]{1,3000}>", re.IGNORECASE)
+_META_NAME = re.compile(
+    r"""(?:name|property)\s*=\s*["']?(?:og:|twitter:)?(?:title|description)["'\s/>]""",
     re.IGNORECASE,
 )
+_CONTENT = re.compile(r"""content\s*=\s*(["'])(.{1,2000}?)\1""", re.IGNORECASE | re.DOTALL)
 _SHORT = 3  # a last word this short ends a word too: "llm" is not "llmore"
+# Between the words of a term: up to three spaces, marks or entities ("voice&nbsp;clone").
+_GAP = r"(?:[\W_]|&\w{2,6};){1,3}"
 # A cased term in running text, not in a token of markup or a script's data ("…/AI+x…"):
 # after a space, a tag, a hyphen or an opening mark (or an entity: "l&#39;IA"), and before
-# a space, a tag or a mark. UTF-8 is read a byte a character: before it, the last byte of
-# a curly quote or a no-break space; after it, the first byte of one or of a guillemet.
-_CASED_BEFORE = r"(?:(?<=[\s>(;\-\"'\u00a0\u00ab\u0098\u0099\u009c\u009e])|^)"
-_CASED_AFTER = r"(?=[\s<.,;:!?)&\"'\u00c2\u00e2-]|$)"
+# a space, a tag or a mark.
+_CASED_BEFORE = r"(?:(?<=[\s>(;\-\"'\u00ab\u2018\u2019\u201c\u201e])|^)"
+_CASED_AFTER = r"(?=[\s<.,;:!?)&\"'\u00bb\u2019\u201d-]|$)"
 
 
 def _text(body: bytes) -> str:
-    """Bytes as a string of one character each, whatever the encoding: a term is found
-    in the same form, its UTF-8 bytes read the same way (see ``_written``)."""
-    return body.decode("latin-1")
-
-
-def _written(term: str) -> str:
-    return _text(term.encode())
+    """The page as text: UTF-8, else Latin-1 (every byte a character)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")
 
 
 @dataclass(frozen=True)
@@ -87,23 +88,22 @@ class _Terms:
 
 def _term(term: str) -> tuple[str, _Term] | None:
     """``term`` as its anchor and a pattern over lower-cased text; None for no word."""
-    written = _written(term.lower().removeprefix(EXACT)).lower()  # as the text is lowered
+    written = term.lower().removeprefix(EXACT)
     leading, trailing = written.startswith(COMPOUND), written.endswith(COMPOUND)
     parts = [w for w in re.split(r"[\s\-_.,'/]+", written.strip(COMPOUND)) if w]
     if not parts:
         return None
-    body = r"[\W_]{1,3}".join(re.escape(p) for p in parts)
+    body = _GAP.join(re.escape(p) for p in parts)
     start = "" if leading else r"(?<![a-z0-9])"
     end = r"(?![a-z0-9])" if len(parts[-1]) <= _SHORT and not trailing else ""
-    reach = sum(len(p) + 3 for p in parts)
+    reach = sum(len(p) + 8 for p in parts)
     return max(parts, key=len), _Term(re.compile(start + body + end), reach)
 
 
 def _cased(term: str) -> tuple[str, _Term]:
     """A cased term (AI, KI) as written, a whole word in running text."""
-    written = _written(term)
-    pattern = re.compile(_CASED_BEFORE + re.escape(written) + _CASED_AFTER)
-    return written, _Term(pattern, len(written) + 1)
+    pattern = re.compile(_CASED_BEFORE + re.escape(term) + _CASED_AFTER)
+    return term, _Term(pattern, len(term) + 1)
 
 
 class Prefilter:
@@ -127,16 +127,25 @@ class Prefilter:
 
     def names_ai(self, body: bytes) -> bool:
         """Whether a strong or cased AI term is anywhere in ``body``."""
-        text = _text(body)
-        return self._cased.found(text) or self._ai.found(text.lower())
+        return self._names_ai(_text(body))
 
     def headline_says(self, body: bytes) -> bool:
         """Whether a weak AI term or an entertainment term is in the page's title or its
         description tags."""
-        head = _text(body[:HEAD_BYTES])
+        return self._headline_says(_text(body))
+
+    def _names_ai(self, text: str) -> bool:
+        return self._cased.found(text) or self._ai.found(text.lower())
+
+    def _headline_says(self, text: str) -> bool:
+        head = text[:HEAD_CHARACTERS]
         said = [m.group(1) for m in _TITLE.finditer(head)]
-        said += [m.group(1) for m in _META.finditer(head)]
+        for tag in _META.finditer(head):
+            content = _CONTENT.search(tag.group(0))
+            if content and _META_NAME.search(tag.group(0)):
+                said.append(content.group(2))
         return bool(said) and self._headline.found("\n".join(said).lower())
 
     def __call__(self, body: bytes) -> bool:
-        return self.names_ai(body) or self.headline_says(body)
+        text = _text(body)
+        return self._names_ai(text) or self._headline_says(text)
