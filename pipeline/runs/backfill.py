@@ -134,8 +134,7 @@ def open_source(spec: Spec, settings: Settings, lake: Lake) -> Iterator[Source]:
 
 @dataclass(frozen=True)
 class Plan:
-    """A backfill's job id (the same spec and inputs make the same job, so that a second
-    start resumes it) and its shards: one input each, in order."""
+    """A backfill's job id (its spec's) and its shards: the inputs found, one a shard."""
 
     job: str
     shards: list[str]
