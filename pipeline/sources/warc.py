@@ -64,7 +64,7 @@ class WarcSource(Source):
             self.left_out["no date"] += 1
             return None
         if self.prefilter is not None and not self.prefilter(record.body):
-            self.left_out["prefilter: no AI or entertainment term"] += 1
+            self.left_out["prefilter: AI not named"] += 1
             return None
         item = FeedItem(feed_url=feed.url, url=record.url, title=None, published_at=None)
         return Found(fetched.date(), item, feed, record.page())

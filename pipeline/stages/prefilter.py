@@ -1,50 +1,60 @@
 """Relevance first: a test on a page's raw bytes, before any HTML is parsed, of whether
-it might be about AI in entertainment, so that a backfill of every outlet in a crawl
-extracts only the few pages that might be.
+the full relevance decision could accept it, so that a backfill of every outlet in a crawl
+extracts only the pages that might be about AI in entertainment.
 
-A page passes when one of the taxonomy's strong AI terms (``signals.ai`` in
-``config/topics.yaml``) appears anywhere in its bytes, in markup and scripts too (a page's
-JSON-LD and meta tags repeat its headline and description), or when a weak AI term or an
-entertainment term appears in its ``<title>`` or its description meta tags: the model may
-accept on its meaning alone an article whose AI terms are weak or absent. Weak AI terms
-("robot", "software", "generator") are in nearly every page's markup, so they count only
-in the title and description.
+The decision (:mod:`pipeline.stages.relevance`) rejects a whole article that names AI by no
+strong or cased term of the taxonomy. So a page passes when such a term is in what
+extraction could read of it: the page without its scripts (but those holding data: JSON-LD,
+a state object), styles and comments, its tags and their attributes (but the title meta
+tags) as spaces, its character references decoded. Terms are matched as the decision
+matches them, only more loosely:
 
-It errs towards passing: a term is matched as the start of a word (so "deepfake" finds
-"deepfakes", and "kino*" any German compound starting so), in the lower-cased page (read
-as UTF-8, else as Latin-1) against the term as written (accents included), the cased
-terms (AI, KI, A.I.) as whole words as written. Whatever passes is extracted and read by
-the full relevance decision; ``bench/backfill_bench.py`` measures how much of what that
-decision accepts passes.
+- folded (lower case, no accents), each word of a term by the start that every inflection
+  of it shares (the folded word's common part with its stem in each language the pipeline
+  stems: "machine learning" finds "machines learned"), the words of a phrase in a row;
+- a German compound's listed part inside a word ("*generator" in "Bildgenerator");
+- cased terms (AI, KI, A.I.) as written, as whole words.
+
+So the prefilter lets through every page the decision could accept whose text has
+``MIN_WORDS`` words or more (shorter pages are rejected as too short before relevance is
+asked); what it lets through beyond those is read and rejected by the decision.
+``bench/backfill_bench.py`` measures both.
 """
 
 from __future__ import annotations
 
+import html
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import ahocorasick
 
 from pipeline.stages.relevance import COMPOUND, EXACT, STRONG, Taxonomy
+from pipeline.stages.text import STEMMED, fold, stemmer, words
 
-# The head of a page, as far as its title and description are looked for.
-HEAD_CHARACTERS = 64 * 1024
-_TITLE = re.compile(r"<title[^>]*>([^<]{1,1000})", re.IGNORECASE)
+# What extraction never reads: scripts but data ones, styles, comments.
+_INERT = re.compile(
+    r"<script\b([^>]*)>(.*?)</script\s*>|<style\b[^>]*>.*?</style\s*>|<!--.*?-->",
+    re.IGNORECASE | re.DOTALL,
+)
+_DATA_SCRIPT = re.compile(r"json", re.IGNORECASE)  # JSON-LD, __NEXT_DATA__ and the like
+_STATE = ("__INITIAL_STATE__", "__PRELOADED_STATE__", "__APOLLO_STATE__")
+_TAG = re.compile(r"</?[a-zA-Z!?][^>]*>")
+HEAD_CHARACTERS = 64 * 1024  # where the title meta tags are looked for
+_LANG = re.compile(r"""<html\b[^>]*?\blang\s*=\s*["']?([a-zA-Z]{2})\b""", re.IGNORECASE)
 _META = re.compile(r"<meta\b[^>]{1,3000}>", re.IGNORECASE)
-_META_NAME = re.compile(
-    r"""(?:name|property)\s*=\s*["']?(?:og:|twitter:)?(?:title|description)["'\s/>]""",
+_META_TITLE = re.compile(
+    r"""(?:name|property|itemprop)\s*=\s*["']?[\w:.\-]*(?:title|headline)["'\s/>]""",
     re.IGNORECASE,
 )
 _CONTENT = re.compile(r"""content\s*=\s*(["'])(.{1,2000}?)\1""", re.IGNORECASE | re.DOTALL)
-_SHORT = 3  # a last word this short ends a word too: "llm" is not "llmore"
-# Between the words of a term: up to three spaces, marks or entities ("voice&nbsp;clone").
-_GAP = r"(?:[\W_]|&\w{2,6};){1,3}"
-# A cased term in running text, not in a token of markup or a script's data ("…/AI+x…"):
-# after a space, a tag, a hyphen or an opening mark (or an entity: "l&#39;IA"), and before
-# a space, a tag or a mark.
-_CASED_BEFORE = r"(?:(?<=[\s>(;\-\"'\u00ab\u2018\u2019\u201c\u201e])|^)"
-_CASED_AFTER = r"(?=[\s<.,;:!?)&\"'\u00bb\u2019\u201d-]|$)"
+_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+_LETTER = r"[^\W_]"  # of a word, as :func:`pipeline.stages.text.words` reads them
+_TAIL = _LETTER + "{0,40}"  # the rest of a word after the start of a term's word
+_GAP = r"[\W_]{1,80}"  # between two words: marks, spaces, removed tags
+_FIRST_LETTERS = 3
 
 
 def _text(body: bytes) -> str:
@@ -55,15 +65,64 @@ def _text(body: bytes) -> str:
         return body.decode("latin-1")
 
 
+def _readable(page: str) -> str:
+    """What extraction could read of a page: its title meta tags, then the page without
+    scripts, styles, comments and tags, its character references decoded."""
+
+    def inert(found: re.Match[str]) -> str:
+        attributes, script = found.group(1), found.group(2)
+        if script is not None and (
+            _DATA_SCRIPT.search(attributes) or any(s in script for s in _STATE)
+        ):
+            return " " + script + " "
+        return " "
+
+    titles = [
+        content.group(2)
+        for tag in _META.finditer(page, 0, HEAD_CHARACTERS)
+        if _META_TITLE.search(tag.group(0)) and (content := _CONTENT.search(tag.group(0)))
+    ]
+    return html.unescape("\n".join([*titles, _TAG.sub(" ", _INERT.sub(inert, page))]))
+
+
+def _languages(page: str) -> tuple[str, ...]:
+    """The languages the decision may stem the page's words in: the one it declares (if
+    stemmed) and English, the stemmer of every other; every one when it declares none."""
+    declared = _LANG.search(page, 0, HEAD_CHARACTERS)
+    if declared is None:
+        return STEMMED
+    language = declared.group(1).lower()
+    return (language, "en") if language in STEMMED and language != "en" else ("en",)
+
+
+def _folded(text: str) -> str:
+    """``text`` folded as the decision folds its words: lower case, no accents."""
+    if text.isascii():
+        return text.lower()
+    return _MARKS.sub("", unicodedata.normalize("NFKD", text.lower()))
+
+
 @dataclass(frozen=True)
 class _Term:
-    pattern: re.Pattern[str]
-    reach: int  # how far the whole term may reach on either side of its anchor
+    pattern: re.Pattern[str]  # a candidate from its first word on, each word a group
+    # The term's words stemmed in each language (None: the pattern is enough).
+    stems: dict[str, tuple[str, ...]] | None = None
+
+    def found(self, text: str, at: int, languages: Iterable[str]) -> bool:
+        """Whether the term starts at ``at``."""
+        candidate = self.pattern.match(text, at)
+        if candidate is None or self.stems is None:
+            return candidate is not None
+        written = candidate.groups()
+        return any(
+            tuple(stemmer(language).stemWords(written)) == self.stems[language]
+            for language in languages
+        )
 
 
 class _Terms:
-    """Terms found at once: an Aho-Corasick automaton finds the anchor of each (its longest
-    word) in one pass, and the term's pattern is tried around each anchor found."""
+    """Terms found at once: an Aho-Corasick automaton finds where each may start (the
+    start of its first word) in one pass, and the term is tried there."""
 
     def __init__(self, terms: Iterable[tuple[str, _Term]]) -> None:
         self._automaton = ahocorasick.Automaton()
@@ -75,77 +134,68 @@ class _Terms:
         if anchors:
             self._automaton.make_automaton()
 
-    def found(self, text: str) -> bool:
+    def found(self, text: str, languages: Iterable[str] = STEMMED) -> bool:
         if not len(self._automaton):
             return False
         for end, (length, listed) in self._automaton.iter(text):
-            at = end + 1 - length
-            for term in listed:
-                if term.pattern.search(text, max(0, at - term.reach), at + term.reach):
-                    return True
+            if any(term.found(text, end + 1 - length, languages) for term in listed):
+                return True
         return False
 
 
+def _start(word: str) -> str:
+    """The start that the inflections of a folded word share: its common part with its
+    stem in each language, and at least its first three letters (a stemmer that changes a
+    vowel, Dutch "open" to "oop", would leave next to nothing)."""
+    stems = [stemmer(language).stemWord(word) for language in STEMMED]
+    first, last = min([word, *stems]), max([word, *stems])  # the two least alike
+    pairs = enumerate(zip(first, last, strict=False))
+    shared = next((i for i, (a, b) in pairs if a != b), len(first))
+    return word[: max(shared, _FIRST_LETTERS)]
+
+
 def _term(term: str) -> tuple[str, _Term] | None:
-    """``term`` as its anchor and a pattern over lower-cased text; None for no word."""
-    written = term.lower().removeprefix(EXACT)
-    leading, trailing = written.startswith(COMPOUND), written.endswith(COMPOUND)
-    parts = [w for w in re.split(r"[\s\-_.,'/]+", written.strip(COMPOUND)) if w]
+    """A strong term as its anchor and a _Term over folded text; None for no word.
+
+    A candidate is found by the start that every inflection of each word shares (its
+    common part with its stem in each language), then its words are stemmed as the
+    decision stems them: "machine learning" finds "machines learned", not "ai" "aims"."""
+    exact, compound = term.startswith(EXACT), COMPOUND in term
+    parts = [fold(w) for w in words(term.removeprefix(EXACT).strip(COMPOUND))]
     if not parts:
         return None
-    body = _GAP.join(re.escape(p) for p in parts)
-    start = "" if leading else r"(?<![a-z0-9])"
-    end = r"(?![a-z0-9])" if len(parts[-1]) <= _SHORT and not trailing else ""
-    reach = sum(len(p) + 8 for p in parts)
-    return max(parts, key=len), _Term(re.compile(start + body + end), reach)
+    starts = [p if exact else _start(p) for p in parts]
+    tail = "" if exact else _TAIL
+    body = _GAP.join("(" + re.escape(s) + tail + ")" for s in starts) + "(?!" + _LETTER + ")"
+    if not term.startswith(COMPOUND):  # the last part of a compound: anywhere in a word
+        body = "(?<!" + _LETTER + ")" + body
+    stems = None  # an exact term's words are as written; a compound's parts any word's
+    if not exact and not compound:
+        stems = {language: tuple(stemmer(language).stemWords(parts)) for language in STEMMED}
+    return starts[0], _Term(re.compile(body), stems)
 
 
 def _cased(term: str) -> tuple[str, _Term]:
-    """A cased term (AI, KI) as written, a whole word in running text."""
-    pattern = re.compile(_CASED_BEFORE + re.escape(term) + _CASED_AFTER)
-    return term, _Term(pattern, len(term) + 1)
+    """A cased term (AI, KI, A.I.) as written, a whole word."""
+    pattern = re.compile(r"(?<!" + _LETTER + ")" + re.escape(term) + r"(?!" + _LETTER + ")")
+    return term, _Term(pattern)
 
 
 class Prefilter:
-    """Whether a page's raw bytes might be about AI in entertainment (see the module)."""
+    """Whether the relevance decision could accept a page, from its raw bytes (see the
+    module)."""
 
-    def __init__(self, ai: Iterable[str], cased: Iterable[str], headline: Iterable[str]) -> None:
+    def __init__(self, ai: Iterable[str], cased: Iterable[str]) -> None:
         self._ai = _Terms(t for t in map(_term, dict.fromkeys(ai)) if t)
         self._cased = _Terms(_cased(term) for term in sorted(set(cased)))
-        self._headline = _Terms(t for t in map(_term, dict.fromkeys(headline)) if t)
 
     @classmethod
     def from_taxonomy(cls, taxonomy: Taxonomy) -> Prefilter:
-        cased = taxonomy.cased
-        ai = [(t, e) for t, e in taxonomy.terms if e.key == "ai" and t not in cased]
-        return cls(
-            [t for t, e in ai if e.weight == STRONG],
-            cased,
-            [t for t, e in ai if e.weight != STRONG]
-            + [t for t, e in taxonomy.terms if e.key == "entertainment"],
-        )
-
-    def names_ai(self, body: bytes) -> bool:
-        """Whether a strong or cased AI term is anywhere in ``body``."""
-        return self._names_ai(_text(body))
-
-    def headline_says(self, body: bytes) -> bool:
-        """Whether a weak AI term or an entertainment term is in the page's title or its
-        description tags."""
-        return self._headline_says(_text(body))
-
-    def _names_ai(self, text: str) -> bool:
-        return self._cased.found(text) or self._ai.found(text.lower())
-
-    def _headline_says(self, text: str) -> bool:
-        head = text[:HEAD_CHARACTERS]
-        said = [m.group(1) for m in _TITLE.finditer(head)]
-        for tag in _META.finditer(head):
-            content = _CONTENT.search(tag.group(0))
-            if content and _META_NAME.search(tag.group(0)):
-                said.append(content.group(2))
-        return bool(said) and self._headline.found("\n".join(said).lower())
+        """The taxonomy's strong AI terms and its cased ones: those that name AI."""
+        strong = [t for t, e in taxonomy.terms if e.key == "ai" and e.weight == STRONG]
+        return cls([t for t in strong if t not in taxonomy.cased], taxonomy.cased)
 
     def __call__(self, body: bytes) -> bool:
-        text = _text(body)
-        return self._names_ai(text) or self._headline_says(text)
+        page = _text(body)
+        text = _readable(page)
+        return self._cased.found(text) or self._ai.found(_folded(text), _languages(page))

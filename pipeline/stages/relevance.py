@@ -14,6 +14,14 @@ the entertainment industry: it can overrule the taxonomy's yes when it is sure o
 veto), and its no when it is confident of a yes (its bar). Its probability, put on the
 taxonomy's scale, then stands for the relevance: the lower of the two under its veto, the
 higher otherwise.
+
+A whole article (``MIN_WORDS`` words or more, as the pipeline lands them; the labelled items
+are a headline and a lead) that never names AI by a strong or a cased term is not about AI,
+whatever else it says: its relevance is 0 and the model is not asked. News about AI says
+so in its text; an article that merely sounds like it (a game's quest log, a design course)
+is what the model, trained on short items, would otherwise take on its meaning. This is
+also what lets a backfill's prefilter (:mod:`pipeline.stages.prefilter`) be exact: the
+terms it looks for in a page's bytes are the ones the decision requires.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from dataclasses import dataclass, field
 from itertools import compress, count
 from pathlib import Path
 
-from pipeline.settings import TAXONOMY, THRESHOLD
+from pipeline.settings import MIN_WORDS, TAXONOMY, THRESHOLD
 from pipeline.stages.relevance_model import LEAD_WORDS as MODEL_LEAD
 from pipeline.stages.relevance_model import ModelError, RelevanceModel, hashed, passage
 from pipeline.stages.text import fold, stemmer, words
@@ -36,6 +44,9 @@ MAX_WORDS = 1500  # words of the body that are read; the rest says little more
 # Signal strength s = 1 - exp(-hits / SATURATION): one strong title mention gives 0.78.
 SATURATION = 2.0
 MIN_SIGNAL = 0.45  # a signal weaker than this scales the score down in proportion
+
+# The key under which _scan counts the strong and cased AI terms found (AI named).
+NAMED = "ai named"
 
 _MAX_CACHE = 500_000  # words remembered per language with their stems
 
@@ -172,6 +183,7 @@ class Result:
     entertainment: float
     topics: list[str]
     model: float | None = None  # the model's probability, where it was asked
+    named_ai: bool = False  # whether a strong or a cased AI term names AI
     evidence: tuple[float, ...] = ()  # what the model reads of the taxonomy: see _evidence
 
 
@@ -293,10 +305,14 @@ class Taxonomy:
             for word, weight in cased:
                 if word not in other and matcher.unless.get(word, set()).isdisjoint(present):
                     hits["ai"] = hits.get("ai", 0.0) + weight
+                    hits[NAMED] = hits.get(NAMED, 0.0) + weight
         ai, entertainment = (
             _strength(hits.get("ai", 0.0)),
             _strength(hits.get("entertainment", 0.0)),
         )
+        named = hits.get(NAMED, 0.0) > 0
+        if not named and len(text_words) >= MIN_WORDS:  # a whole article that never names AI
+            return Result(0.0, False, ai, entertainment, [], None, named_ai=False)
         # Both signals count (geometric mean); a weak one pulls the score down further, so
         # that a strong AI story with a passing word about films stays below the bar.
         relevance = math.sqrt(ai * entertainment) * min(1.0, min(ai, entertainment) / MIN_SIGNAL)
@@ -315,7 +331,7 @@ class Taxonomy:
         relevant = relevance >= threshold
         topics = sorted(k for k, v in hits.items() if "/" in k and v >= STRONG) if relevant else []
         return Result(
-            round(relevance, 4), relevant, ai, entertainment, topics, probability, evidence
+            round(relevance, 4), relevant, ai, entertainment, topics, probability, named, evidence
         )
 
     def _defined_otherwise(self, text: str, matcher: _Matcher) -> set[str]:
@@ -379,6 +395,8 @@ class Taxonomy:
                     for entry in phrases.get(key, ()):
                         if covered.get(entry.key, 0) <= i:  # not inside a longer phrase
                             hits[entry.key] = hits.get(entry.key, 0.0) + entry.weight * weight
+                            if entry.key == "ai" and entry.weight >= STRONG:
+                                hits[NAMED] = hits.get(NAMED, 0.0) + weight
                             covered[entry.key] = i + n
             if role & _UNLESS:
                 present.add(stem[written[i]])

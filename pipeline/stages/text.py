@@ -61,6 +61,7 @@ _GERMAN_NOT_ADJECTIVES = frozenset(
 
 _STEMMERS = {"en": "english", "es": "spanish", "fr": "french", "de": "german", "it": "italian",
              "pt": "portuguese", "nl": "dutch"}  # fmt: skip
+STEMMED = tuple(_STEMMERS)  # the languages stemmed as written; any other as English
 
 
 @cache
