@@ -146,6 +146,11 @@ def relevance_first(records: int, share: float, seed: int = 11) -> None:
           f"whose extracted text names AI (all the decision could accept); it lets through "
           f"{sum(passes.values())}/{len(pages)} = {sum(passes.values()) / len(pages):.3f} of "
           f"the pages, at {cost * 1000:.1f} ms a page (reading its file included)")  # fmt: skip
+    for folder in sorted({p.parent.parent for p in pages}):
+        ours = [p for p in pages if p.parent.parent == folder]
+        print(f"  {folder.name}: lets through {sum(passes[p] for p in ours) / len(ours):.3f}"
+              f" of {len(ours)} pages; {sum(decided[p][1] for p in ours) / len(ours):.3f}"
+              " name AI in their extracted text")  # fmt: skip
     rng = random.Random(seed)
     chosen = [rng.choice(beat) if rng.random() < share else rng.choice(other)
               for _ in range(records)]  # fmt: skip

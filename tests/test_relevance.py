@@ -219,3 +219,20 @@ def test_classify_command(tmp_path: Path) -> None:
     assert set(rows[0]) == {"id", "relevance", "is_relevant", "topics"}
     assert [r["is_relevant"] for r in rows] == [True, False, True]
     assert "sector/tv-streaming" in rows[0]["topics"] and rows[1]["topics"] == []
+
+
+def test_a_whole_article_that_never_names_ai_is_not_relevant(taxonomy: Taxonomy) -> None:
+    """A headline and lead may be taken on meaning; an article of MIN_WORDS words or more
+    must name AI by a strong or cased term."""
+    title = "Studio swaps its voice actors for a voice generator"
+    lead = "The dubbing house now renders every line of its games with software."
+    filler = " The festival programme runs for ten days across the old town." * 12
+    whole = taxonomy.classify(title, lead + filler, "en")
+    assert (whole.relevance, whole.is_relevant, whole.model, whole.named_ai) == (
+        0.0, False, None, False
+    )  # fmt: skip
+    assert taxonomy.classify(title, lead + filler, "en", threshold=0).is_relevant
+    short = taxonomy.classify(title, lead, "en")
+    assert short.model is not None and short.relevance > 0 and not short.named_ai
+    named = taxonomy.classify(title, lead + " Its AI voices are cheaper." + filler, "en")
+    assert named.named_ai and named.relevance > 0

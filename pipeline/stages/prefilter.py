@@ -107,6 +107,7 @@ class _Term:
     pattern: re.Pattern[str]  # a candidate from its first word on, each word a group
     # The term's words stemmed in each language (None: the pattern is enough).
     stems: dict[str, tuple[str, ...]] | None = None
+    inside: bool = False  # found inside a word too: the last part of a compound
 
     def found(self, text: str, at: int, languages: Iterable[str]) -> bool:
         """Whether the term starts at ``at``."""
@@ -114,10 +115,10 @@ class _Term:
         if candidate is None or self.stems is None:
             return candidate is not None
         written = candidate.groups()
-        return any(
-            tuple(stemmer(language).stemWords(written)) == self.stems[language]
-            for language in languages
-        )
+        for language in languages:
+            if tuple(stemmer(language).stemWords(written)) == self.stems[language]:
+                return True
+        return False
 
 
 class _Terms:
@@ -130,16 +131,21 @@ class _Terms:
         for anchor, term in terms:
             anchors.setdefault(anchor, []).append(term)
         for anchor, listed in anchors.items():
-            self._automaton.add_word(anchor, (len(anchor), listed))
+            inside = any(term.inside for term in listed)
+            self._automaton.add_word(anchor, (len(anchor), inside, listed))
         if anchors:
             self._automaton.make_automaton()
 
     def found(self, text: str, languages: Iterable[str] = STEMMED) -> bool:
         if not len(self._automaton):
             return False
-        for end, (length, listed) in self._automaton.iter(text):
-            if any(term.found(text, end + 1 - length, languages) for term in listed):
-                return True
+        for end, (length, inside, listed) in self._automaton.iter(text):
+            at = end + 1 - length
+            if at and not inside and text[at - 1].isalnum():
+                continue  # inside a word: most of the automaton's finds ("gen" in "agent")
+            for term in listed:
+                if term.found(text, at, languages):
+                    return True
         return False
 
 
@@ -172,7 +178,7 @@ def _term(term: str) -> tuple[str, _Term] | None:
     stems = None  # an exact term's words are as written; a compound's parts any word's
     if not exact and not compound:
         stems = {language: tuple(stemmer(language).stemWords(parts)) for language in STEMMED}
-    return starts[0], _Term(re.compile(body), stems)
+    return starts[0], _Term(re.compile(body), stems, inside=term.startswith(COMPOUND))
 
 
 def _cased(term: str) -> tuple[str, _Term]:

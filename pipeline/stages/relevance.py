@@ -312,7 +312,7 @@ class Taxonomy:
         )
         named = hits.get(NAMED, 0.0) > 0
         if not named and len(text_words) >= MIN_WORDS:  # a whole article that never names AI
-            return Result(0.0, False, ai, entertainment, [], None, named_ai=False)
+            return Result(0.0, threshold <= 0, ai, entertainment, [], None, named_ai=False)
         # Both signals count (geometric mean); a weak one pulls the score down further, so
         # that a strong AI story with a passing word about films stays below the bar.
         relevance = math.sqrt(ai * entertainment) * min(1.0, min(ai, entertainment) / MIN_SIGNAL)
