@@ -12,7 +12,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.lake.store import LocalLake
+from pipeline.lake.store import LocalLake, read_parquet
 from pipeline.lake.tables import read_day
 from pipeline.records import ARTICLES_SCHEMA, REJECTS_SCHEMA, STORIES_SCHEMA
 from pipeline.runs import backfill as backfill_module
@@ -125,6 +125,10 @@ def test_an_interrupted_backfill_resumes_without_duplicates(
     (checkpoint,) = lake.list_keys("_state/backfill/")
     assert lake.list_keys("articles/") == []  # nothing committed before the input is read
     assert len(lake.list_keys("_staging/")) == 2 * 3  # articles, pages, rejects per batch
+    staged = [k for k in lake.list_keys("_staging/") if k.endswith(".articles.parquet")]
+    tables = [read_parquet(lake, key, ARTICLES_SCHEMA) for key in staged]
+    landed = [r for table in tables if table is not None for r in table.to_pylist()]
+    assert landed and all(r["relevance"] is not None for r in landed)  # scored by the shard
 
     resumed = backfill_source(source, lake, settings, days[0], DAY)
     assert resumed.resumed and (resumed.read, resumed.kept) == (whole.read, whole.kept)

@@ -183,9 +183,12 @@ def land(
     *,
     source: Source | None = None,
     progress: Progress | None = None,
+    enricher: Enricher | None = None,
 ) -> ShardReport:
     """Stage the pages of shard ``shard`` of ``job`` (``spec`` reads that shard alone, or
-    ``source`` is given); a shard landed already is not read again."""
+    ``source`` is given), their articles scored (with ``enricher``, else the settings'); a
+    shard landed already is not read again. Pages read back from the raw archive are
+    scored by the commit, which scores their whole day again."""
     (name,) = spec.inputs or ("",)
     key = _shard_key(name)
     checkpoint = f"_state/backfill/{job}/{key}.json"
@@ -198,7 +201,12 @@ def land(
         with ExitStack() as stack:
             if source is None:
                 source = stack.enter_context(open_source(spec, settings, lake))
-            _stage_all(source, lake, settings, spec, f"{job}-{key}", state, checkpoint, progress)
+            if spec.source == "raw":
+                enricher = None
+            elif enricher is None:
+                enricher = enricher_for(settings)
+            _stage_all(source, lake, settings, spec, f"{job}-{key}", state, checkpoint, progress,
+                       enricher)  # fmt: skip
     report = ShardReport(shard, name, state["read"], state["kept"], state["seq"], resumed,
                          sorted(state["days"]), dict(state["left_out"]))  # fmt: skip
     log.info("landed shard %s of %s: %s", shard, job, report)
@@ -214,6 +222,7 @@ def _stage_all(
     state: dict[str, Any],
     checkpoint: str,
     progress: Progress | None,
+    enricher: Enricher | None,
 ) -> None:
     if state["position"] is not None:
         log.info("resuming shard %s at offset %s", shard, state["position"][1])
@@ -236,6 +245,7 @@ def _stage_all(
             landing = Landing(
                 lake, day.isoformat(), batch, settings, seen, source.rights,
                 expected_pages=len(found), archive=batch if source.archives else None, pool=pool,
+                enricher=enricher,
             )  # fmt: skip
             for f in found:
                 if f.page is not None:
@@ -410,6 +420,7 @@ def _run(
     build: Callable[[Lake, str, str], StoriesReport],
 ) -> BackfillReport:
     the_plan = Plan(spec.job, [i.name for i in source.inputs])
+    enricher = enricher or enricher_for(settings)
     if workers > 1 and len(the_plan.shards) > 1:
         landed = _land_in_processes(spec, the_plan, source.inputs, lake, settings, workers,
                                     progress)  # fmt: skip
@@ -420,7 +431,7 @@ def _run(
             shifted = _shifted(progress, landed, source.inputs[:index], total)
             part, shard = the_plan.shard(spec, index), source.shard(index)
             landed.append(land(part, the_plan.job, index, lake, settings, source=shard,
-                               progress=shifted))  # fmt: skip
+                               progress=shifted, enricher=enricher))  # fmt: skip
     return commit_days(spec, the_plan.job, landed, lake, settings, enricher=enricher,
                        build=build)  # fmt: skip
 

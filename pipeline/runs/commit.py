@@ -103,16 +103,14 @@ def _keep_last(table: pa.Table, keys: list[Any]) -> pa.Table:
     return table.take(pa.array(sorted(last.values()), pa.int64()))
 
 
-def _score(table: pa.Table, enricher: Enricher) -> tuple[pa.Table, pa.Table]:
-    """Relevance, topics and entities of every row; the relevant rows, then the others."""
+def _score(table: pa.Table, enricher: Enricher, again: bool = True) -> tuple[pa.Table, pa.Table]:
+    """Relevance, topics and entities of every row (``again``), or of the rows not scored
+    where they were landed; the relevant rows, then the others."""
     rows = table.to_pylist()
-    relevant = []
-    for row in rows:
-        enrichment = enricher(row["title"], row["text"], row["language"])
-        result = enrichment.relevance
-        row["relevance"], row["topics"] = result.relevance, result.topics
-        row["entities"] = enrichment.entities if result.is_relevant else None
-        relevant.append(result.is_relevant)
+    relevant = [
+        enricher.score(row) if again or row["relevance"] is None else enricher.scored(row)
+        for row in rows
+    ]
     scored = pa.Table.from_pylist(rows, schema=ARTICLES_SCHEMA)
     mask = pa.array(relevant, pa.bool_())
     return scored.filter(mask), scored.filter(pc.invert(mask))
@@ -262,7 +260,7 @@ def _commit(
         fresh = new.filter(
             pa.array([a not in here and seen.landed(a) is None for a in ids], pa.bool_())
         )
-        articles, offtopic = _score(fresh, enricher)
+        articles, offtopic = _score(fresh, enricher, again=False)
         articles = _order(_group(articles, dedup, story_index))
         day_offtopic = in_offtopic.num_rows + offtopic.num_rows
         day_articles = in_articles.num_rows + articles.num_rows

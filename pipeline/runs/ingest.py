@@ -424,7 +424,9 @@ def make_fetcher(settings: Settings, feeds: list[Feed]) -> Fetcher:
 
 class Landing:
     """Archives, extracts and stages the pages of one batch of one day: what a live run
-    and a backfill do alike with a page once they have it.
+    and a backfill do alike with a page once they have it. With an ``enricher`` (a
+    backfill's shards, landed at once), the articles are scored here, so that the commit,
+    the lake's one writer, has only to read their scores.
 
     Pages go to the batch's WARC file (unless they already lie in the raw archive, as
     on a re-extraction) and to extraction, by a pool of processes when the batch is big
@@ -443,8 +445,10 @@ class Landing:
         expected_pages: int,
         archive: str | None,
         pool: ProcessPoolExecutor | None = None,
+        enricher: Enricher | None = None,
     ) -> None:
         self.lake, self.dt, self.batch, self.settings = lake, dt, batch, settings
+        self.enricher = enricher  # to score the articles here, not in the commit
         self.seen, self.rights = seen, rights
         self.warc = WarcBuffer(f"raw/dt={dt}/{archive}") if archive else None
         self.hints = load_hints(*settings.hint_files())
@@ -533,6 +537,9 @@ class Landing:
             self._stack.close()
         dt, batch, lake = self.dt, self.batch, self.lake
         rows = [a.to_row() for a in articles.values()]
+        if self.enricher is not None:
+            for row in rows:
+                self.enricher.score(row)
         lake.put(
             _staging(dt, batch, "articles.parquet"),
             table_to_parquet(to_table(rows, ARTICLES_SCHEMA)),

@@ -357,6 +357,19 @@ class Enricher:
         entities = find_entities(self.gazetteer, title, text) if result.is_relevant else []
         return Enrichment(result, entities)
 
+    def score(self, row: dict[str, Any]) -> bool:
+        """Fill an article row's relevance, topics and entities; whether it is relevant."""
+        enrichment = self(row["title"], row["text"], row["language"])
+        result = enrichment.relevance
+        row["relevance"], row["topics"] = result.relevance, result.topics
+        row["entities"] = enrichment.entities if result.is_relevant else None
+        return result.is_relevant
+
+    def scored(self, row: dict[str, Any]) -> bool:
+        """Whether a row scored already (by :meth:`score`, where it was landed) is relevant:
+        its relevance as stored, to the four places it was stored with, against the bar."""
+        return bool(round(row["relevance"], 4) >= self.threshold)
+
 
 # -- rights ----------------------------------------------------------------------------
 

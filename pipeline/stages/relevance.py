@@ -328,11 +328,10 @@ class Taxonomy:
                 relevance = min(relevance, on_scale)
             else:
                 relevance = max(relevance, on_scale)
+        relevance = round(relevance, 4)  # as stored: the decision can be read back from it
         relevant = relevance >= threshold
         topics = sorted(k for k, v in hits.items() if "/" in k and v >= STRONG) if relevant else []
-        return Result(
-            round(relevance, 4), relevant, ai, entertainment, topics, probability, named, evidence
-        )
+        return Result(relevance, relevant, ai, entertainment, topics, probability, named, evidence)
 
     def _defined_otherwise(self, text: str, matcher: _Matcher) -> set[str]:
         """The cased AI terms the text defines as something else, as in "Karolinska
