@@ -112,3 +112,13 @@ def test_the_prefilter_passes_what_the_decision_could_accept(
         assert prefilter(raw)
     else:
         assert result.relevance == 0 and not result.is_relevant
+
+
+def test_an_element_never_closed_keeps_the_rest_of_the_page(prefilter: Prefilter) -> None:
+    """A script, comment or tag left open is read as text (erring towards passing), each
+    looked at once: a page of thousands of them takes no longer than its length."""
+    assert prefilter(page("Rates", "<script>var x = 1; artificial intelligence"))
+    assert prefilter(page("Rates", "<!-- a deepfake"))
+    opened = "<a " * 20_000 + "<script " * 20_000 + "<!--" * 20_000
+    assert prefilter(page("Rates", opened + " machine learning"))
+    assert not prefilter(page("Rates", opened))

@@ -34,16 +34,19 @@ import ahocorasick
 from pipeline.stages.relevance import COMPOUND, EXACT, STRONG, Taxonomy
 from pipeline.stages.text import STEMMED, fold, stemmer, words
 
-# What extraction never reads: scripts but data ones, styles, comments.
-_INERT = re.compile(
-    r"<script\b([^>]*)>(.*?)</script\s*>|<style\b[^>]*>.*?</style\s*>|<!--.*?-->",
-    re.IGNORECASE | re.DOTALL,
-)
+# What extraction never reads: scripts but data ones, styles, comments. Every pattern here
+# reaches a bounded length from where it starts, so that no page takes quadratic time.
+_INERT_START = re.compile(r"<(?:script|style)\b|<!--", re.IGNORECASE)
+_CLOSE = {
+    "<!--": re.compile("-->"),
+    "<script": re.compile("</script", re.IGNORECASE),
+    "<style": re.compile("</style", re.IGNORECASE),
+}
 _DATA_SCRIPT = re.compile(r"json", re.IGNORECASE)  # JSON-LD, __NEXT_DATA__ and the like
 _STATE = ("__INITIAL_STATE__", "__PRELOADED_STATE__", "__APOLLO_STATE__")
-_TAG = re.compile(r"</?[a-zA-Z!?][^>]*>")
+_TAG = re.compile(r"</?[a-zA-Z!?][^<>]{0,4096}>")  # a longer tag's attributes stay: passing
 HEAD_CHARACTERS = 64 * 1024  # where the title meta tags are looked for
-_LANG = re.compile(r"""<html\b[^>]*?\blang\s*=\s*["']?([a-zA-Z]{2})\b""", re.IGNORECASE)
+_LANG = re.compile(r"""<html\b[^<>]{0,500}?\blang\s*=\s*["']?([a-zA-Z]{2})\b""", re.IGNORECASE)
 _META = re.compile(r"<meta\b[^>]{1,3000}>", re.IGNORECASE)
 _META_TITLE = re.compile(
     r"""(?:name|property|itemprop)\s*=\s*["']?[\w:.\-]*(?:title|headline)["'\s/>]""",
@@ -68,21 +71,39 @@ def _text(body: bytes) -> str:
 def _readable(page: str) -> str:
     """What extraction could read of a page: its title meta tags, then the page without
     scripts, styles, comments and tags, its character references decoded."""
-
-    def inert(found: re.Match[str]) -> str:
-        attributes, script = found.group(1), found.group(2)
-        if script is not None and (
-            _DATA_SCRIPT.search(attributes) or any(s in script for s in _STATE)
-        ):
-            return " " + script + " "
-        return " "
-
     titles = [
         content.group(2)
         for tag in _META.finditer(page, 0, HEAD_CHARACTERS)
         if _META_TITLE.search(tag.group(0)) and (content := _CONTENT.search(tag.group(0)))
     ]
-    return html.unescape("\n".join([*titles, _TAG.sub(" ", _INERT.sub(inert, page))]))
+    return html.unescape("\n".join([*titles, _TAG.sub(" ", _without_inert(page))]))
+
+
+def _without_inert(page: str) -> str:
+    """``page`` without its comments, styles and scripts but data ones (whose text stays),
+    in one pass: an element never closed keeps the rest of the page as it is."""
+    kept: list[str] = []
+    at = 0
+    while (found := _INERT_START.search(page, at)) is not None:
+        kept.append(page[at : found.start()])
+        opening = found.group(0).lower()
+        closing = _CLOSE[opening].search(page, found.end())
+        if closing is None:
+            at = found.start()
+            break
+        end = closing.start()
+        if opening == "<script":
+            tag_end = page.find(">", found.end(), end)
+            attributes, script = page[found.end() : tag_end], page[tag_end + 1 : end]
+            if tag_end >= 0 and (
+                _DATA_SCRIPT.search(attributes) or any(s in script for s in _STATE)
+            ):
+                kept.append(" " + script)
+        kept.append(" ")
+        closed = page.find(">", end)
+        at = len(page) if closed < 0 else closed + 1
+    kept.append(page[at:])
+    return "".join(kept)
 
 
 def _languages(page: str) -> tuple[str, ...]:
