@@ -367,7 +367,7 @@ class Enricher:
 
     def scored(self, row: dict[str, Any]) -> bool:
         """Whether a row scored already (by :meth:`score`, where it was landed) is relevant:
-        its relevance as stored, to the four places it was stored with, against the bar."""
+        its relevance as stored (to four places, as the decision reads it) against the bar."""
         return bool(round(row["relevance"], 4) >= self.threshold)
 
 
