@@ -23,18 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SETTINGS = ROOT / "sample" / "settings.yaml"
 DAY = date(2026, 11, 23)
 BIN = Path(sys.executable).parent
-# The modules that take minutes, slowest first. They are collected first, so that the two
-# processes of `make test` (each module on one of them) start on them and end together,
-# instead of one waiting on a long module collected last.
-SLOWEST_MODULES = (
-    "test_relevance_model.py", "test_dags.py", "test_inbox.py", "test_celery.py",
-    "test_faults.py",
-)  # fmt: skip
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: place for place, name in enumerate(SLOWEST_MODULES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: else as found
 
 
 @pytest.fixture
