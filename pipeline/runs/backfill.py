@@ -5,15 +5,16 @@ planned into shards, one per input file (a WARC file, a sitemap of URLs, a raw a
 file); each shard is landed on its own, then the days are committed in date order:
 
 - :func:`land` streams one shard's records; a few hundred pages at a time are archived,
-  extracted and staged (:class:`pipeline.runs.ingest.Landing`) as batches of their day,
+  extracted, scored (relevance, labels, entities) and staged
+  (:class:`pipeline.runs.ingest.Landing`) as batches of their day,
   and the position reached is saved in ``_state/backfill/{job}/{shard}.json`` (the shard
   named by its input, the job by its spec). A shard started again resumes from there:
   the batches it stages again have the same names, so nothing is staged twice. Shards
   write nothing but their own raw files, staged batches and checkpoint, so any number
   land at once, on one machine or on many workers.
-- :func:`commit_days` commits the days in date order (relevance, duplicates, stories;
-  the same ``commit`` as a live run, the lake's one writer) and builds what follows from
-  each day.
+- :func:`commit_days` commits the days in date order (duplicates, stories; the same
+  ``commit`` as a live run, the lake's one writer, which reads the shards' scores) and
+  builds what follows from each day.
 
 ``newsflow backfill`` does both on one machine (:func:`backfill`, shards landed by
 ``workers`` processes); the ``news_backfill`` DAG maps ``land`` over Airflow's workers.
